@@ -1,0 +1,429 @@
+//! The ACME v2 client (RFC 8555): nonces, signed requests, retries and polling.
+//! Everything it sends goes through [`Transport`]; every wait through [`Sleeper`],
+//! so tests and later issues (ACME v1, ARI) reuse the same flow.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::types::*;
+use crate::crypto::{self, PrivateKey};
+use crate::http::{HttpError, Response, Transport};
+use crate::time::Timestamp;
+
+/// The clock as the protocol layer sees it.
+pub trait Sleeper: Sync {
+    fn now(&self) -> Timestamp;
+    fn sleep(&self, d: Duration);
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Sleeper for SystemClock {
+    fn now(&self) -> Timestamp {
+        crate::time::now()
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+#[derive(Debug)]
+pub enum AcmeError {
+    Http(HttpError),
+    /// The server answered with a problem document.
+    Problem { server: String, method: &'static str, url: String, problem: Problem, retry_after: Option<String> },
+    /// The server answered something RFC 8555 does not allow.
+    Protocol { server: String, url: String, detail: String },
+    /// A resource did not reach the wanted state in time.
+    Timeout { server: String, url: String, what: String, waited_secs: u64 },
+}
+
+impl std::fmt::Display for AcmeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AcmeError::Http(e) => write!(f, "{e}"),
+            AcmeError::Problem { server, method, url, problem, retry_after } => {
+                write!(f, "ACME server {server}: {method} {url}: {problem}")?;
+                if let Some(when) = retry_after {
+                    write!(f, "\n    retry after {when}")?;
+                }
+                Ok(())
+            }
+            AcmeError::Protocol { server, url, detail } => write!(f, "ACME server {server}: {url}: {detail}"),
+            AcmeError::Timeout { server, url, what, waited_secs } => {
+                write!(f, "ACME server {server}: {url}: {what} (gave up after {waited_secs} s)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AcmeError {}
+
+impl From<HttpError> for AcmeError {
+    fn from(e: HttpError) -> Self {
+        AcmeError::Http(e)
+    }
+}
+
+/// How many times a request is re-sent after `badNonce` (RFC 8555 §6.5).
+const BAD_NONCE_RETRIES: usize = 10;
+/// Longest `Retry-After` honoured inside one request before giving up.
+const MAX_RETRY_AFTER: u64 = 120;
+
+pub struct AcmeClient<'a> {
+    transport: &'a dyn Transport,
+    clock: &'a dyn Sleeper,
+    pub directory_url: String,
+    pub directory: Directory,
+    key: &'a PrivateKey,
+    kid: Mutex<Option<String>>,
+    nonces: Mutex<Vec<String>>,
+}
+
+impl<'a> AcmeClient<'a> {
+    /// Fetches the directory (RFC 8555 §7.1.1).
+    pub fn connect(transport: &'a dyn Transport, clock: &'a dyn Sleeper, directory_url: &str, key: &'a PrivateKey) -> Result<AcmeClient<'a>, AcmeError> {
+        let response = transport.request("GET", directory_url, &[], None)?;
+        let server = directory_url.to_string();
+        if response.status != 200 {
+            return Err(problem_or_protocol(&server, "GET", directory_url, &response));
+        }
+        let directory: Directory = serde_json::from_slice(&response.body).map_err(|e| AcmeError::Protocol {
+            server: server.clone(),
+            url: directory_url.into(),
+            detail: format!("not an ACME v2 directory: {e}"),
+        })?;
+        Ok(AcmeClient {
+            transport,
+            clock,
+            directory_url: server,
+            directory,
+            key,
+            kid: Mutex::new(None),
+            nonces: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn set_account_url(&self, url: &str) {
+        *self.kid.lock().unwrap() = Some(url.to_string());
+    }
+
+    pub fn account_url(&self) -> Option<String> {
+        self.kid.lock().unwrap().clone()
+    }
+
+    pub fn clock(&self) -> &dyn Sleeper {
+        self.clock
+    }
+
+    /// The account key requests are signed with.
+    pub fn key(&self) -> &PrivateKey {
+        self.key
+    }
+
+    fn protocol(&self, url: &str, detail: impl Into<String>) -> AcmeError {
+        AcmeError::Protocol { server: self.directory_url.clone(), url: url.into(), detail: detail.into() }
+    }
+
+    fn nonce(&self) -> Result<String, AcmeError> {
+        if let Some(n) = self.nonces.lock().unwrap().pop() {
+            return Ok(n);
+        }
+        let url = &self.directory.new_nonce;
+        let response = self.transport.request("HEAD", url, &[], None)?;
+        match response.header("Replay-Nonce") {
+            Some(n) if response.status < 300 => Ok(n.to_string()),
+            _ => Err(self.protocol(url, format!("newNonce answered HTTP {} without a Replay-Nonce", response.status))),
+        }
+    }
+
+    fn keep_nonce(&self, response: &Response) {
+        if let Some(n) = response.header("Replay-Nonce") {
+            let mut pool = self.nonces.lock().unwrap();
+            pool.push(n.to_string());
+            if pool.len() > 8 {
+                pool.remove(0);
+            }
+        }
+    }
+
+    /// A signed POST (RFC 8555 §6.2). `payload: None` is POST-as-GET. Uses the
+    /// account URL as `kid` once known, else the JWK (newAccount, revocation by key).
+    pub fn post(&self, url: &str, payload: Option<&Value>) -> Result<Response, AcmeError> {
+        let body = payload.map(|p| serde_json::to_vec(p).expect("JSON value serializes"));
+        self.post_bytes(url, body.as_deref(), "application/json")
+    }
+
+    fn post_bytes(&self, url: &str, payload: Option<&[u8]>, accept: &str) -> Result<Response, AcmeError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let nonce = self.nonce()?;
+            let kid = self.kid.lock().unwrap().clone();
+            let jws = crypto::jws(self.key, kid.as_deref(), &nonce, url, payload)
+                .map_err(|e| self.protocol(url, format!("signing the request: {e}")))?;
+            let body = serde_json::to_vec(&jws).expect("JWS serializes");
+            let response = self.transport.request(
+                "POST",
+                url,
+                &[("Content-Type", "application/jose+json"), ("Accept", accept)],
+                Some(&body),
+            )?;
+            self.keep_nonce(&response);
+            if response.status < 400 {
+                return Ok(response);
+            }
+            let problem = parse_problem(&response);
+            let short = problem.as_ref().map(|p| p.short_type().to_string()).unwrap_or_default();
+            if short == "badNonce" && attempt <= BAD_NONCE_RETRIES {
+                tracing::debug!("badNonce from {url}; retrying with the fresh nonce (attempt {attempt})");
+                continue;
+            }
+            if response.status == 503 && attempt <= 3 && short != "rateLimited" {
+                if let Some(wait) = retry_after_secs(&response, self.clock.now()) {
+                    if wait <= MAX_RETRY_AFTER {
+                        tracing::debug!("{url} answered 503; retrying after {wait} s");
+                        self.clock.sleep(Duration::from_secs(wait.max(1)));
+                        continue;
+                    }
+                }
+            }
+            return Err(problem_or_protocol(&self.directory_url, "POST", url, &response));
+        }
+    }
+
+    fn post_json<T: serde::de::DeserializeOwned>(&self, url: &str, payload: Option<&Value>) -> Result<(T, Response), AcmeError> {
+        let response = self.post(url, payload)?;
+        let value = serde_json::from_slice(&response.body)
+            .map_err(|e| self.protocol(url, format!("unexpected response body: {e}")))?;
+        Ok((value, response))
+    }
+
+    /// newAccount (RFC 8555 §7.3), optionally with External Account Binding (§7.3.4).
+    /// Returns the account URL and the account object.
+    pub fn new_account(&self, contact: &[String], tos_agreed: bool, eab: Option<(&str, &str)>) -> Result<(String, Value), AcmeError> {
+        let url = self.directory.new_account.clone();
+        let mut payload = json!({ "contact": contact, "termsOfServiceAgreed": tos_agreed });
+        if let Some((kid, hmac_key)) = eab {
+            let binding = crypto::jws_hmac_eab(&self.key.public_jwk(), kid, hmac_key, "HS256", &url)
+                .map_err(|e| self.protocol(&url, format!("external account binding: {e}")))?;
+            payload["externalAccountBinding"] = binding;
+        }
+        *self.kid.lock().unwrap() = None;
+        let (account, response): (Value, Response) = self.post_json(&url, Some(&payload))?;
+        let location = response
+            .header("Location")
+            .ok_or_else(|| self.protocol(&url, "newAccount answered without a Location header"))?
+            .to_string();
+        self.set_account_url(&location);
+        Ok((location, account))
+    }
+
+    /// newOrder (RFC 8555 §7.4). Returns the order URL and the order.
+    pub fn new_order(&self, names: &[String]) -> Result<(String, Order), AcmeError> {
+        let url = self.directory.new_order.clone();
+        let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::dns(n)).collect();
+        let (order, response): (Order, Response) = self.post_json(&url, Some(&json!({ "identifiers": identifiers })))?;
+        let location = response
+            .header("Location")
+            .ok_or_else(|| self.protocol(&url, "newOrder answered without a Location header"))?
+            .to_string();
+        Ok((location, order))
+    }
+
+    pub fn authorization(&self, url: &str) -> Result<Authorization, AcmeError> {
+        Ok(self.post_json(url, None)?.0)
+    }
+
+    pub fn order(&self, url: &str) -> Result<(Order, Response), AcmeError> {
+        self.post_json(url, None)
+    }
+
+    /// Tells the server a challenge is ready to be validated (RFC 8555 §7.5.1).
+    pub fn respond(&self, challenge_url: &str) -> Result<Challenge, AcmeError> {
+        Ok(self.post_json(challenge_url, Some(&json!({})))?.0)
+    }
+
+    /// Polls an authorization until it is no longer pending, at most `attempts`
+    /// times `delay` apart (the first check after `delay`), honouring `Retry-After`.
+    pub fn wait_authorization(&self, url: &str, attempts: u32, delay: Duration) -> Result<Authorization, AcmeError> {
+        let start = self.clock.now();
+        for _ in 0..attempts.max(1) {
+            let response = self.post(url, None)?;
+            let authz: Authorization = serde_json::from_slice(&response.body)
+                .map_err(|e| self.protocol(url, format!("unexpected authorization: {e}")))?;
+            if authz.status != Status::Pending {
+                return Ok(authz);
+            }
+            self.clock.sleep(self.poll_delay(&response, delay));
+        }
+        Err(AcmeError::Timeout {
+            server: self.directory_url.clone(),
+            url: url.into(),
+            what: "authorization is still pending".into(),
+            waited_secs: (self.clock.now() - start).max(0) as u64,
+        })
+    }
+
+    fn poll_delay(&self, response: &Response, delay: Duration) -> Duration {
+        match retry_after_secs(response, self.clock.now()) {
+            Some(s) => Duration::from_secs(s.min(MAX_RETRY_AFTER)).max(delay.min(Duration::from_secs(1))),
+            None => delay,
+        }
+    }
+
+    /// Finalizes an order with a CSR and polls it until it is valid (RFC 8555 §7.4),
+    /// for at most `poll_secs` seconds.
+    pub fn finalize(&self, order_url: &str, order: &Order, csr_der: &[u8], poll_secs: u64) -> Result<Order, AcmeError> {
+        let (order, response): (Order, Response) =
+            self.post_json(&order.finalize, Some(&json!({ "csr": crypto::b64url(csr_der) })))?;
+        self.poll_order(order_url, order, response, poll_secs)
+    }
+
+    /// Polls an order that is already being processed until it is valid.
+    pub fn finalize_poll(&self, order_url: &str, poll_secs: u64) -> Result<Order, AcmeError> {
+        let (order, response) = self.order(order_url)?;
+        self.poll_order(order_url, order, response, poll_secs)
+    }
+
+    fn poll_order(&self, order_url: &str, mut order: Order, mut response: Response, poll_secs: u64) -> Result<Order, AcmeError> {
+        let start = self.clock.now();
+        let mut delay = Duration::from_millis(250);
+        loop {
+            match order.status {
+                Status::Valid => return Ok(order),
+                Status::Invalid => {
+                    let problem = order.error.clone().unwrap_or_default();
+                    return Err(AcmeError::Problem {
+                        server: self.directory_url.clone(),
+                        method: "POST",
+                        url: order_url.into(),
+                        problem,
+                        retry_after: None,
+                    });
+                }
+                Status::Processing | Status::Ready | Status::Pending => {}
+                _ => return Err(self.protocol(order_url, format!("order has unexpected status {:?}", order.status))),
+            }
+            let waited = (self.clock.now() - start).max(0) as u64;
+            if waited >= poll_secs {
+                return Err(AcmeError::Timeout {
+                    server: self.directory_url.clone(),
+                    url: order_url.into(),
+                    what: format!("order is still {:?}", order.status).to_lowercase(),
+                    waited_secs: waited,
+                });
+            }
+            self.clock.sleep(self.poll_delay(&response, delay));
+            delay = (delay * 2).min(Duration::from_secs(5));
+            (order, response) = self.order(order_url)?;
+        }
+    }
+
+    /// Downloads the certificate chain (RFC 8555 §7.4.2). Returns the PEM and the
+    /// URLs of alternate chains (`Link: rel="alternate"`).
+    pub fn download(&self, cert_url: &str) -> Result<(Vec<u8>, Vec<String>), AcmeError> {
+        let response = self.post_bytes(cert_url, None, "application/pem-certificate-chain")?;
+        let alternates = links(&response, "alternate");
+        Ok((response.body, alternates))
+    }
+}
+
+/// `Link: <url>;rel="name"` values of one relation.
+pub fn links(response: &Response, rel: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for value in response.headers_named("Link") {
+        for part in value.split(',') {
+            let mut pieces = part.split(';');
+            let target = pieces.next().unwrap_or("").trim();
+            let is_rel = pieces.any(|p| {
+                let p = p.trim();
+                p.strip_prefix("rel=").map(|r| r.trim_matches('"') == rel).unwrap_or(false)
+            });
+            if is_rel && target.starts_with('<') && target.ends_with('>') {
+                out.push(target[1..target.len() - 1].to_string());
+            }
+        }
+    }
+    out
+}
+
+fn parse_problem(response: &Response) -> Option<Problem> {
+    serde_json::from_slice::<Problem>(&response.body).ok().filter(|p| !p.kind.is_empty() || p.detail.is_some())
+}
+
+fn problem_or_protocol(server: &str, method: &'static str, url: &str, response: &Response) -> AcmeError {
+    match parse_problem(response) {
+        Some(mut problem) => {
+            problem.status.get_or_insert(response.status);
+            AcmeError::Problem {
+                server: server.into(),
+                method,
+                url: url.into(),
+                problem,
+                retry_after: response.header("Retry-After").map(str::to_string),
+            }
+        }
+        None => AcmeError::Protocol {
+            server: server.into(),
+            url: url.into(),
+            detail: format!(
+                "HTTP {} without a problem document: {}",
+                response.status,
+                String::from_utf8_lossy(&response.body[..response.body.len().min(200)])
+            ),
+        },
+    }
+}
+
+/// `Retry-After` as seconds from `now`: delta-seconds or an HTTP-date (RFC 9110 §10.2.3).
+pub fn retry_after_secs(response: &Response, now: Timestamp) -> Option<u64> {
+    let value = response.header("Retry-After")?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    parse_http_date(value).map(|t| (t - now).max(0) as u64)
+}
+
+/// IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn parse_http_date(s: &str) -> Option<Timestamp> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.iter().position(|m| *m == parts[2])? + 1;
+    let day: u32 = parts[1].parse().ok()?;
+    let year: i64 = parts[3].parse().ok()?;
+    crate::time::parse_rfc3339(&format!("{year:04}-{month:02}-{day:02}T{}Z", parts[4]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(headers: &[(&str, &str)]) -> Response {
+        Response { status: 200, headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), body: vec![] }
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = crate::time::parse_rfc3339("2015-10-21T07:28:00Z").unwrap();
+        assert_eq!(retry_after_secs(&response(&[("Retry-After", "120")]), now), Some(120));
+        assert_eq!(retry_after_secs(&response(&[("retry-after", "Wed, 21 Oct 2015 07:30:00 GMT")]), now), Some(120));
+        assert_eq!(retry_after_secs(&response(&[]), now), None);
+    }
+
+    #[test]
+    fn link_relations() {
+        let r = response(&[
+            ("Link", "<https://ca/dir>;rel=\"index\""),
+            ("Link", "<https://ca/cert/1/1>;rel=\"alternate\", <https://ca/cert/1/2>; rel=\"alternate\""),
+        ]);
+        assert_eq!(links(&r, "alternate"), vec!["https://ca/cert/1/1", "https://ca/cert/1/2"]);
+        assert_eq!(links(&r, "index"), vec!["https://ca/dir"]);
+    }
+}

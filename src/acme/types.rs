@@ -1,0 +1,182 @@
+//! ACME resources as they appear on the wire (RFC 8555 §7.1).
+
+use serde::{Deserialize, Serialize};
+
+/// RFC 8555 §7.1.1.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Directory {
+    pub new_nonce: String,
+    pub new_account: String,
+    pub new_order: String,
+    #[serde(default)]
+    pub new_authz: Option<String>,
+    pub revoke_cert: String,
+    pub key_change: String,
+    #[serde(default)]
+    pub renewal_info: Option<String>,
+    #[serde(default)]
+    pub meta: DirectoryMeta,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryMeta {
+    #[serde(default)]
+    pub terms_of_service: Option<String>,
+    #[serde(default)]
+    pub website: Option<String>,
+    #[serde(default)]
+    pub external_account_required: bool,
+    #[serde(default)]
+    pub profiles: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Statuses mirror the wire, with a catch-all for forward compatibility.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Status {
+    Pending,
+    Ready,
+    Processing,
+    Valid,
+    Invalid,
+    Deactivated,
+    Expired,
+    Revoked,
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Identifier {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+}
+
+impl Identifier {
+    pub fn dns(name: &str) -> Identifier {
+        Identifier { kind: "dns".into(), value: name.into() }
+    }
+}
+
+/// RFC 8555 §7.1.3.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub status: Status,
+    #[serde(default)]
+    pub expires: Option<String>,
+    pub identifiers: Vec<Identifier>,
+    pub authorizations: Vec<String>,
+    pub finalize: String,
+    #[serde(default)]
+    pub certificate: Option<String>,
+    #[serde(default)]
+    pub error: Option<Problem>,
+}
+
+/// RFC 8555 §7.1.4.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authorization {
+    pub identifier: Identifier,
+    pub status: Status,
+    #[serde(default)]
+    pub expires: Option<String>,
+    #[serde(default)]
+    pub challenges: Vec<Challenge>,
+    #[serde(default)]
+    pub wildcard: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Challenge {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
+    pub status: Status,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub error: Option<Problem>,
+    #[serde(default)]
+    pub validated: Option<String>,
+}
+
+/// RFC 7807 problem document as ACME uses it (RFC 8555 §6.7), subproblems included.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub identifier: Option<Identifier>,
+    #[serde(default)]
+    pub subproblems: Vec<Problem>,
+}
+
+impl Problem {
+    /// The short name after `urn:ietf:params:acme:error:`.
+    pub fn short_type(&self) -> &str {
+        self.kind.strip_prefix("urn:ietf:params:acme:error:").unwrap_or(&self.kind)
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", if self.kind.is_empty() { "about:blank" } else { &self.kind })?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        if let Some(id) = &self.identifier {
+            write!(f, " for {} {}", id.kind, id.value)?;
+        }
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        for sub in &self.subproblems {
+            write!(f, "\n    - {sub}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rfc8555_examples() {
+        // RFC 8555 §7.1.3 order example.
+        let order: Order = serde_json::from_str(
+            r#"{"status":"valid","expires":"2016-01-20T14:09:07.99Z",
+            "identifiers":[{"type":"dns","value":"www.example.org"},{"type":"dns","value":"example.org"}],
+            "notBefore":"2016-01-01T00:00:00Z","notAfter":"2016-01-08T00:00:00Z",
+            "authorizations":["https://example.com/acme/authz/PAniVnsZcis","https://example.com/acme/authz/r4HqLzrSrpI"],
+            "finalize":"https://example.com/acme/order/TOlocE8rfgo/finalize",
+            "certificate":"https://example.com/acme/cert/mAt3xBGaobw"}"#,
+        )
+        .unwrap();
+        assert_eq!(order.status, Status::Valid);
+        assert_eq!(order.identifiers[1], Identifier::dns("example.org"));
+        // RFC 8555 §6.7.1 subproblems example.
+        let p: Problem = serde_json::from_str(
+            r#"{"type":"urn:ietf:params:acme:error:malformed","detail":"Some of the identifiers requested were rejected",
+            "subproblems":[{"type":"urn:ietf:params:acme:error:malformed","detail":"Invalid underscore in DNS name \"_example.org\"",
+            "identifier":{"type":"dns","value":"_example.org"}},{"type":"urn:ietf:params:acme:error:rejectedIdentifier",
+            "detail":"This CA will not issue for \"example.net\"","identifier":{"type":"dns","value":"example.net"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.short_type(), "malformed");
+        let shown = p.to_string();
+        assert!(shown.contains("rejectedIdentifier for dns example.net"), "{shown}");
+        assert_eq!(serde_json::from_str::<Status>("\"somethingNew\"").unwrap(), Status::Unknown);
+    }
+}

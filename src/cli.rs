@@ -1,0 +1,208 @@
+//! The command line (every option of the original, plus the journal's own),
+//! exit codes, and the two phases: validate, then act.
+
+use argh::FromArgs;
+
+/// acmebot: keeps certificates, keys and their companions up to date over ACME.
+#[derive(FromArgs, Debug, Default, Clone)]
+pub struct Args {
+    /// private key names to process (default: all)
+    #[argh(positional)]
+    pub private_key_names: Vec<String>,
+    /// print nothing but errors
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+    /// print more detailed status messages
+    #[argh(switch, short = 'v')]
+    pub verbose: bool,
+    /// print debugging information
+    #[argh(switch, short = 'd')]
+    pub debug: bool,
+    /// print every detail of what is done
+    #[argh(switch, short = 'D')]
+    pub detail: bool,
+    /// colorize output
+    #[argh(switch)]
+    pub color: bool,
+    /// do not colorize output
+    #[argh(switch)]
+    pub no_color: bool,
+    /// configuration file (searched in ., /etc/acmebot and the binary's folder when relative)
+    #[argh(option, short = 'c')]
+    pub config: Option<String>,
+    /// wait a random time (settings min_run_delay..max_run_delay) before running
+    #[argh(switch, short = 'w')]
+    pub randomwait: bool,
+    /// passphrase for private keys (prefer ACMEBOT_PASSPHRASE or a prompt)
+    #[argh(option, short = 'p')]
+    pub pass: Option<String>,
+    /// roll private keys over to their backup keys
+    #[argh(switch, short = 'r')]
+    pub rollover: bool,
+    /// force a rollover inside the HPKP window
+    #[argh(switch, short = 'F')]
+    pub force: bool,
+    /// renew certificates now, whatever their age
+    #[argh(switch, short = 'R')]
+    pub renew: bool,
+    /// revoke the certificates of the named private keys
+    #[argh(switch, short = 'K')]
+    pub revoke: bool,
+    /// obtain authorizations only
+    #[argh(switch, short = 'a')]
+    pub auth: bool,
+    /// issue and renew certificates only
+    #[argh(switch, short = 'C')]
+    pub certs: bool,
+    /// update TLSA records only
+    #[argh(switch, short = 't')]
+    pub tlsa: bool,
+    /// update Signed Certificate Timestamps only
+    #[argh(switch, short = 's')]
+    pub sct: bool,
+    /// update OCSP responses only
+    #[argh(switch, short = 'o')]
+    pub ocsp: bool,
+    /// verify certificate installations only
+    #[argh(switch, short = 'V')]
+    pub verify: bool,
+    /// accept the certificate authority's terms of service
+    #[argh(switch, short = 'A')]
+    pub accept: bool,
+    /// register the ACME account (again) and stop
+    #[argh(switch)]
+    pub register: bool,
+    /// export the client key and registration for a follower and stop
+    #[argh(switch)]
+    pub export_client: bool,
+    /// print the effective configuration and stop
+    #[argh(switch)]
+    pub show_config: bool,
+    /// print the state replayed from the journal as JSON and stop
+    #[argh(switch)]
+    pub replay: bool,
+    /// verify the journal's hash chain and every installed file; non-zero exit on any problem
+    #[argh(switch)]
+    pub audit: bool,
+    /// restore missing or altered installed files from the archive
+    #[argh(switch)]
+    pub recover: bool,
+    /// use non-zero exit codes for warnings
+    #[argh(switch)]
+    pub warning_exit_code: bool,
+    /// do not use non-zero exit codes for warnings
+    #[argh(switch)]
+    pub no_warning_exit_code: bool,
+    /// print the version and stop
+    #[argh(switch)]
+    pub version: bool,
+}
+
+impl Args {
+    /// The flags as recorded in the journal: never the passphrase.
+    pub fn journal_form(raw: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut hide_next = false;
+        for a in raw {
+            if hide_next {
+                out.push("<redacted>".into());
+                hide_next = false;
+            } else if a == "-p" || a == "--pass" {
+                out.push(a.clone());
+                hide_next = true;
+            } else if a.starts_with("--pass=") {
+                out.push("--pass=<redacted>".into());
+            } else if a.starts_with("-p") && a.len() > 2 && !a.starts_with("--") {
+                out.push("-p<redacted>".into());
+            } else {
+                out.push(a.clone());
+            }
+        }
+        out
+    }
+
+    /// The operations selected; none selected means all.
+    pub fn operations(&self) -> Operations {
+        let any = self.auth || self.certs || self.tlsa || self.sct || self.ocsp || self.verify;
+        Operations {
+            auth: !any || self.auth,
+            certs: !any || self.certs,
+            tlsa: !any || self.tlsa,
+            sct: !any || self.sct,
+            ocsp: !any || self.ocsp,
+            verify: !any || self.verify,
+            explicit: any,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Operations {
+    pub auth: bool,
+    pub certs: bool,
+    pub tlsa: bool,
+    pub sct: bool,
+    pub ocsp: bool,
+    pub verify: bool,
+    pub explicit: bool,
+}
+
+/// Exit codes: the original's error codes (1-12) and warning codes (100-107,
+/// used only with `warning_exit_code`), plus 13 for the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ErrorCode {
+    General = 1,
+    Fatal = 2,
+    Exception = 3,
+    Config = 4,
+    Permission = 5,
+    Dns = 6,
+    Hook = 7,
+    Acme = 8,
+    Auth = 9,
+    Key = 10,
+    Param = 11,
+    Verify = 12,
+    /// The journal's chain is broken, a file differs from what it records, or it is locked.
+    Journal = 13,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WarningCode {
+    General = 100,
+    Config = 101,
+    Key = 102,
+    Dns = 103,
+    Auth = 104,
+    Service = 105,
+    Sct = 106,
+    Ocsp = 107,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_original_option_parses() {
+        let args = Args::from_args(
+            &["acmebot"],
+            &["-q", "-v", "-d", "-D", "--color", "--no-color", "-c", "x.json", "-w", "-p", "secret", "-r", "-F", "-R", "-K", "-a", "-C", "-t", "-s", "-o", "-V", "-A", "--register", "--export-client", "--show-config", "--replay", "--audit", "--recover", "--version", "example.com"],
+        )
+        .unwrap();
+        assert!(args.quiet && args.verbose && args.debug && args.detail && args.randomwait && args.revoke && args.accept);
+        assert_eq!(args.config.as_deref(), Some("x.json"));
+        assert_eq!(args.private_key_names, vec!["example.com"]);
+        let ops = args.operations();
+        assert!(ops.explicit && ops.auth && ops.verify);
+        assert!(!Args::default().operations().explicit);
+    }
+
+    #[test]
+    fn passphrase_never_journaled() {
+        let raw: Vec<String> = ["-p", "s3cret", "--pass=s3cret", "-ps3cret", "-v"].iter().map(|s| s.to_string()).collect();
+        let shown = Args::journal_form(&raw).join(" ");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.ends_with("-v"));
+    }
+}

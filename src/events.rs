@@ -1,0 +1,157 @@
+//! The journal's event vocabulary. Each event is one JSON line (see `journal`);
+//! `type` is the snake_case variant name. File-transaction events
+//! (`txn_begun`, `file_installed`, ...) are written by `txn` and read there.
+//!
+//! Rules: no event ever carries key material, a passphrase, a TSIG secret or an
+//! EAB key; fields are only ever added (old journals keep replaying).
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{KeyRole, KeyType};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        version: String,
+        pid: u32,
+        /// Command-line flags; the value of `--pass` is never recorded.
+        args: Vec<String>,
+        config: String,
+    },
+    RunFinished {
+        exit_code: i32,
+        changed: bool,
+    },
+    JournalRepaired {
+        torn_saved_to: String,
+        bytes: u64,
+    },
+    AccountKeyGenerated {
+        path: String,
+        key_type: KeyType,
+        thumbprint: String,
+    },
+    AccountRegistered {
+        directory_url: String,
+        account_url: String,
+        thumbprint: String,
+        contact: Vec<String>,
+        tos_agreed: bool,
+    },
+    /// A private key made by this run and installed by transaction `txn`
+    /// (journaled right after that transaction committed).
+    KeyGenerated {
+        key: String,
+        key_type: KeyType,
+        role: KeyRole,
+        spki_sha256: String,
+        path: String,
+        txn: String,
+    },
+    /// A key found on disk that the journal did not know (an installation of the
+    /// Python original, or a journal lost and rebuilt): recorded, never regenerated.
+    KeyAdopted {
+        key: String,
+        key_type: KeyType,
+        role: KeyRole,
+        spki_sha256: String,
+        path: String,
+        sha256: String,
+    },
+    AuthorizationObtained {
+        name: String,
+        challenge: String,
+        url: String,
+        expires: Option<String>,
+    },
+    ChallengeFailed {
+        name: String,
+        challenge: String,
+        url: String,
+        error: String,
+    },
+    OrderCreated {
+        order_url: String,
+        names: Vec<String>,
+        key_type: KeyType,
+    },
+    /// The CA issued a certificate (journaled as soon as it was downloaded).
+    CertificateIssued {
+        cert: String,
+        key: String,
+        key_type: KeyType,
+        serial: String,
+        common_name: Option<String>,
+        not_before: String,
+        not_after: String,
+        sans: Vec<String>,
+        issuer: String,
+        order_url: String,
+        spki_sha256: String,
+    },
+    /// An issued certificate was installed by transaction `txn`.
+    CertificateInstalled {
+        cert: String,
+        key_type: KeyType,
+        serial: String,
+        txn: String,
+    },
+    CertificateAdopted {
+        cert: String,
+        key: String,
+        key_type: KeyType,
+        serial: String,
+        common_name: Option<String>,
+        not_before: String,
+        not_after: String,
+        sans: Vec<String>,
+        issuer: String,
+        spki_sha256: String,
+        path: String,
+        sha256: String,
+    },
+    HookRun {
+        hook: String,
+        program: String,
+        exit_code: Option<i32>,
+    },
+    ServiceReloaded {
+        service: String,
+        program: String,
+        exit_code: Option<i32>,
+    },
+    /// Any event type this version does not know (written by a newer acmebot,
+    /// or a transaction event that `txn` interprets).
+    #[serde(other)]
+    Other,
+}
+
+impl Event {
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("events serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagged_round_trip_and_unknown_types() {
+        let e = Event::KeyGenerated {
+            key: "example.com".into(),
+            key_type: KeyType::Ecdsa,
+            role: KeyRole::Backup,
+            spki_sha256: "ab".into(),
+            path: "/k".into(),
+            txn: "t".into(),
+        };
+        let v = e.to_value();
+        assert_eq!(v["type"], "key_generated");
+        assert_eq!(v["role"], "backup");
+        assert_eq!(serde_json::from_value::<Event>(v).unwrap(), e);
+        let future = serde_json::json!({"type": "tlsa_record_added", "zone": "example.com"});
+        assert_eq!(serde_json::from_value::<Event>(future).unwrap(), Event::Other);
+    }
+}

@@ -1,0 +1,129 @@
+//! Output for cron: silent unless something changed or failed. Status lines
+//! (`tracing::info!`) go to stdout unless `--quiet`; warnings and errors always go
+//! to stderr; `--verbose` adds `debug!`, `--debug`/`--detail` add `trace!`.
+//! The same events, at the configured `log_level`, are appended to the log file,
+//! which is opened only when there is something to write.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+pub struct Output {
+    pub console: Option<Level>,
+    late: Mutex<Late>,
+    log_file: Mutex<Option<std::fs::File>>,
+}
+
+/// What is known only once the configuration is loaded.
+#[derive(Default)]
+struct Late {
+    color: bool,
+    log_level: Option<Level>,
+    log_path: Option<PathBuf>,
+}
+
+impl Output {
+    pub fn new(console: Option<Level>) -> Output {
+        Output { console, late: Mutex::new(Late::default()), log_file: Mutex::new(None) }
+    }
+
+    /// Applies the configuration's output settings.
+    pub fn configure(&self, color: bool, log_level: Option<Level>, log_path: Option<PathBuf>) {
+        *self.late.lock().unwrap() = Late { color, log_level, log_path };
+    }
+
+    fn max_level(&self) -> Level {
+        let mut max = Level::WARN;
+        let log_level = self.late.lock().unwrap().log_level;
+        for l in [self.console, log_level].into_iter().flatten() {
+            if l > max {
+                max = l;
+            }
+        }
+        max
+    }
+}
+
+struct Message(String);
+
+impl Visit for Message {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            self.0.push_str(&format!(" {}={value}", field.name()));
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0.push_str(&format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!(" {}={value:?}", field.name()));
+        }
+    }
+}
+
+/// The `tracing` subscriber for this process (installed once by `main`).
+pub struct Subscriber_ {
+    pub out: &'static Output,
+}
+
+impl Subscriber for Subscriber_ {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        *metadata.level() <= self.out.max_level() && metadata.target().starts_with("acmebot")
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let level = *event.metadata().level();
+        let mut msg = Message(String::new());
+        event.record(&mut msg);
+        let text = msg.0;
+        let (prefix, color) = match level {
+            Level::ERROR => ("ERROR: ", "\x1b[31m"),
+            Level::WARN => ("WARNING: ", "\x1b[33m"),
+            Level::INFO => ("", "\x1b[32m"),
+            _ => ("", "\x1b[2m"),
+        };
+        let (color_on, log_level, log_path) = {
+            let late = self.out.late.lock().unwrap();
+            (late.color, late.log_level, late.log_path.clone())
+        };
+        let console_on = match self.out.console {
+            Some(max) => level <= max,
+            None => level <= Level::WARN,
+        };
+        if console_on {
+            let line = if color_on { format!("{color}{prefix}{text}\x1b[0m\n") } else { format!("{prefix}{text}\n") };
+            if level <= Level::WARN {
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            } else {
+                let _ = std::io::stdout().write_all(line.as_bytes());
+            }
+        }
+        if let Some(max) = log_level {
+            if level <= max {
+                let mut file = self.out.log_file.lock().unwrap();
+                if file.is_none() {
+                    if let Some(path) = log_path.as_ref() {
+                        if let Some(dir) = path.parent() {
+                            let _ = std::fs::create_dir_all(dir);
+                        }
+                        *file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok();
+                    }
+                }
+                if let Some(f) = file.as_mut() {
+                    let _ = writeln!(f, "{} {}{}", crate::time::rfc3339(crate::time::now()), prefix, text);
+                }
+            }
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
