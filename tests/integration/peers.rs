@@ -177,7 +177,7 @@ impl Pebble {
 
         let log = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
         let dns = Command::new(which("pebble-challtestsrv"))
-            .args(["-dns01", &format!("127.0.0.1:{dns_port}"), "-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "", "-management", &format!("127.0.0.1:{dns_mgmt_port}"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+            .args(["-dns01", &format!("127.0.0.1:{dns_port}"), "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", &format!("127.0.0.1:{dns_mgmt_port}"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
             .stdout(log("challtestsrv.log"))
             .stderr(log("challtestsrv.err"))
             .stdin(Stdio::null())

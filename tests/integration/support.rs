@@ -1,0 +1,152 @@
+//! A test installation: a temporary tree holding the configuration, every
+//! output directory and the journal, and a way to run the real binary on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::peers::{Pebble, PebbleOptions};
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let base = option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let dir = base.join(format!("it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub struct Site {
+    pub root: PathBuf,
+    pub config_path: PathBuf,
+    pub pebble: Pebble,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+impl Site {
+    /// A pebble and a configuration whose every directory lives under `root`,
+    /// with http-01 challenges served from pebble's challenge web root.
+    pub fn new(name: &str, certificates: Value) -> Site {
+        Self::with_pebble(name, certificates, PebbleOptions::default())
+    }
+
+    pub fn with_pebble(name: &str, certificates: Value, opts: PebbleOptions) -> Site {
+        let root = temp_dir(name);
+        let pebble = Pebble::start(&root.join("pebble"), opts);
+        let site = Site { config_path: root.join("etc/acmebot.json"), root, pebble };
+        site.write_config(certificates);
+        site
+    }
+
+    pub fn config(&self, certificates: Value) -> Value {
+        json!({
+            "account": {"email": "admin@example.test"},
+            "settings": {
+                "acme_directory_url": self.pebble.directory_url,
+                "ca_bundle": self.pebble.ca_pem,
+                "key_size": 2048,
+                "key_curve": "secp256r1",
+                "file_user": "root",
+                "file_group": "root",
+                "authorization_delay": 1,
+                "log_level": null
+            },
+            "directories": {
+                "pid": "run",
+                "log": "log",
+                "resource": "var",
+                "private_key": "ssl/private",
+                "backup_key": "ssl/private",
+                "full_key": "ssl/private",
+                "certificate": "ssl/certs",
+                "full_certificate": "ssl/certs",
+                "chain": "ssl/certs",
+                "param": "ssl/params",
+                "challenge": "ssl/challenges",
+                "http_challenge": self.pebble.webroot,
+                "archive": "ssl/archive",
+                "sct": null,
+                "hpkp": null,
+                "ocsp": null
+            },
+            "certificates": certificates
+        })
+    }
+
+    pub fn write_config(&self, certificates: Value) {
+        self.write_config_value(&self.config(certificates));
+    }
+
+    pub fn write_config_value(&self, config: &Value) {
+        std::fs::create_dir_all(self.config_path.parent().unwrap()).unwrap();
+        std::fs::write(&self.config_path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join("etc").join(rel)
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        run_binary(&self.config_path, args, env)
+    }
+
+    pub fn journal(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.path("var/journal.jsonl")).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    pub fn events_of(&self, kind: &str) -> Vec<Value> {
+        self.journal().into_iter().filter(|e| e["type"] == kind).collect()
+    }
+}
+
+pub fn run_binary(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_acmebot"));
+    cmd.arg("--config").arg(config).args(args).stdin(Stdio::null());
+    cmd.env_remove("ACMEBOT_FAULT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output { status, stdout, stderr } = cmd.output().unwrap();
+    Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into_owned(), stderr: String::from_utf8_lossy(&stderr).into_owned() }
+}
+
+pub fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o7777
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else {
+                    out.push(p.strip_prefix(base).unwrap().display().to_string());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
