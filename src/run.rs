@@ -173,10 +173,13 @@ impl<'c> Ctx<'c> {
     fn append(&mut self, event: Event) -> R<()> {
         let value = event.to_value();
         let prev = self.journal.last_hash().to_string();
-        let seq = self.journal.append(self.now, &value)?;
+        // Decisions use the run's clock (`self.now`); the journal records when
+        // each thing actually happened.
+        let ts = crate::time::now();
+        let seq = self.journal.append(ts, &value)?;
         // Keep the in-memory view in step without re-reading the file.
         let line_no = self.records.last().map(|r| r.line_no + 1).unwrap_or(1);
-        self.records.push(Record { v: journal::VERSION, seq, ts: self.now, event: value, line_hash: self.journal.last_hash().to_string(), prev, line_no });
+        self.records.push(Record { v: journal::VERSION, seq, ts, event: value, line_hash: self.journal.last_hash().to_string(), prev, line_no });
         Ok(())
     }
 
