@@ -101,6 +101,22 @@ fn config_errors_name_the_key_path_and_exit_4() {
     assert!(run.stderr.contains("../evil"), "{run:?}");
     let missing = run_binary(&dir.join("nope.json"), &[], &[]);
     assert_eq!(missing.code, 4, "{missing:?}");
+    // A missing group is found before anything is asked of a CA (none listens here).
+    let dirs: serde_json::Map<String, serde_json::Value> = ["pid", "log", "resource", "private_key", "backup_key", "full_key", "certificate", "full_certificate", "chain", "param", "challenge", "archive"]
+        .iter()
+        .map(|d| (d.to_string(), json!(dir.join(d))))
+        .collect();
+    std::fs::write(&path, serde_json::to_vec(&json!({
+        "account": {"email": "a@example.test"},
+        "settings": {"acme_directory_url": "https://127.0.0.1:9/dir", "file_group": "no-such-group-acmebot"},
+        "directories": dirs,
+        "http_challenges": {"g.example.test": dir.join("web")},
+        "certificates": {"g.example.test": {}}
+    })).unwrap()).unwrap();
+    let run = run_binary(&path, &[], &[]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stderr.contains("settings.file_group") && run.stderr.contains("no-such-group-acmebot"), "{run:?}");
+    assert!(!dir.join("resource/client_key.json").exists(), "nothing generated or registered");
 }
 
 /// A crash at every step of a renewal's file transaction: the next run

@@ -1,0 +1,111 @@
+//! Answering authorizations (http-01 today).
+
+use super::*;
+
+/// Answers every pending authorization: all challenge files first, then all
+/// responses, then polling. Returns the names that failed.
+pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[String], zones: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let mut failed = BTreeSet::new();
+    let mut pending: Vec<(String, crate::acme::Authorization, String, PathBuf)> = Vec::new(); // (authz url, authz, challenge url, file)
+    for url in urls {
+        let authz = match client.authorization(url) {
+            Ok(a) => a,
+            Err(e) => {
+                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("authorization {url}: {e}")));
+                continue;
+            }
+        };
+        let name = authz.identifier.value.clone();
+        if authz.status == Status::Valid {
+            let _ = ctx.record(Event::AuthorizationObtained { name, challenge: "reused".into(), url: url.clone(), expires: authz.expires.clone() });
+            continue;
+        }
+        if authz.status != Status::Pending {
+            ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("authorization for {name} ({url}) is {:?}", authz.status)));
+            failed.insert(name);
+            continue;
+        }
+        let fqdn = if authz.wildcard { format!("*.{name}") } else { name.clone() };
+        let zone = zones.get(&fqdn).cloned().unwrap_or_else(|| name.clone());
+        let dir = if authz.wildcard { None } else { ctx.config.http_challenge_dir(&name, &zone) };
+        let Some(dir) = dir else {
+            ctx.outcome.error(Failure::new(
+                ErrorCode::Auth,
+                format!("{fqdn}: dns-01 authorization is not implemented yet; configure http_challenges.{name} or directories.http_challenge for http-01"),
+            ));
+            failed.insert(name);
+            continue;
+        };
+        let Some(challenge) = authz.challenges.iter().find(|c| c.kind == "http-01").cloned() else {
+            ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: the server offers no http-01 challenge ({url})")));
+            failed.insert(name);
+            continue;
+        };
+        let Some(token) = challenge.token.clone().filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) else {
+            ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: http-01 challenge {} has a missing or unsafe token", challenge.url)));
+            failed.insert(name);
+            continue;
+        };
+        let file = dir.join(&token);
+        let write = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, crypto::key_authorization(&token, client_key(client))));
+        if let Err(e) = write {
+            ctx.outcome.error(Failure::new(ErrorCode::Permission, format!("{name}: cannot write http-01 challenge file {}: {e}", file.display())));
+            failed.insert(name);
+            continue;
+        }
+        tracing::debug!("Wrote http-01 challenge for {name} to {}", file.display());
+        run_hook(ctx, "set_http_challenge", &[("domain", &name), ("challenge_file", &file.display().to_string())], &[]);
+        pending.push((url.clone(), authz, challenge.url.clone(), file));
+    }
+    for (_, authz, challenge_url, _) in &pending {
+        if let Err(e) = client.respond(challenge_url) {
+            ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{}: answering challenge {challenge_url}: {e}", authz.identifier.value)));
+            failed.insert(authz.identifier.value.clone());
+        }
+    }
+    let s = &ctx.config.settings;
+    let (attempts, delay) = (s.max_authorization_attempts, std::time::Duration::from_secs(s.authorization_delay as u64));
+    // Short first delays: a local CA validates in milliseconds.
+    let delay = delay.min(std::time::Duration::from_secs(1)).max(std::time::Duration::from_millis(200));
+    let attempts = attempts.saturating_mul((s.authorization_delay as u32).max(1)).max(attempts);
+    for (url, authz, challenge_url, file) in &pending {
+        let name = authz.identifier.value.clone();
+        if failed.contains(&name) {
+            continue;
+        }
+        match client.wait_authorization(url, attempts, delay) {
+            Ok(done) if done.status == Status::Valid => {
+                let _ = ctx.record(Event::AuthorizationObtained { name: name.clone(), challenge: "http-01".into(), url: url.clone(), expires: done.expires.clone() });
+                tracing::debug!("Authorization for {name} is valid");
+            }
+            Ok(done) => {
+                let detail = done
+                    .challenges
+                    .iter()
+                    .find(|c| &c.url == challenge_url)
+                    .and_then(|c| c.error.as_ref())
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| format!("authorization is {:?}", done.status));
+                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: http-01 challenge {challenge_url} failed: {detail}")));
+                let _ = ctx.record(Event::ChallengeFailed { name: name.clone(), challenge: "http-01".into(), url: url.clone(), error: detail });
+                failed.insert(name);
+            }
+            Err(e) => {
+                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: {e}")));
+                failed.insert(name);
+            }
+        }
+        let _ = file;
+    }
+    for (_, authz, _, file) in &pending {
+        if std::fs::remove_file(file).is_ok() {
+            tracing::debug!("Removed http-01 challenge file {}", file.display());
+        }
+        run_hook(ctx, "clear_http_challenge", &[("domain", &authz.identifier.value), ("challenge_file", &file.display().to_string())], &[]);
+    }
+    failed
+}
+
+pub(super) fn client_key<'a>(client: &'a AcmeClient<'_>) -> &'a PrivateKey {
+    client.key()
+}

@@ -1,0 +1,162 @@
+//! Inspecting one private key: what is on disk, what the journal knows,
+//! what has to be generated, adopted or issued.
+
+use super::*;
+
+pub(super) struct KeyPlan<'c> {
+    pub(super) spec: &'c PrivateKeySpec,
+    pub(super) slots: BTreeMap<(KeyType, KeyRole), KeySlot>,
+    pub(super) work: Vec<CertWork>,
+}
+
+pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan<'c>> {
+    let cfg = ctx.config;
+    let mut slots = BTreeMap::new();
+    let key_types: Vec<KeyType> = spec.key_types.clone();
+    for &kt in &key_types {
+        for role in [KeyRole::Primary, KeyRole::Backup] {
+            let kind = if role == KeyRole::Primary { FileKind::PrivateKey } else { FileKind::BackupKey };
+            let Some(path) = cfg.file_path(kind, &spec.name, Some(kt)).map_err(|e| Failure::new(ErrorCode::Config, e.to_string()))? else {
+                continue;
+            };
+            let slot = match read_optional(&path)? {
+                Some(found) => known_or_adopted_key(ctx, spec, kt, role, found)?,
+                None => KeySlot { path, spki_sha256: String::new(), key: None, is_new: true },
+            };
+            slots.insert((kt, role), slot);
+        }
+    }
+    if slots.values().any(|s| s.is_new) && !matches!(spec.key_passphrase, Passphrase::None) {
+        return Err(Failure::new(ErrorCode::Key, "key_passphrase is set, but writing encrypted private keys is not implemented yet"));
+    }
+    let mut work = Vec::new();
+    for cert in &spec.certificates {
+        for &kt in &cert.key_types {
+            let Some(primary) = slots.get(&(kt, KeyRole::Primary)) else { continue };
+            let reason = if primary.is_new {
+                Some(Reason::Missing)
+            } else {
+                cert_reason(ctx, spec, cert, kt, &primary.spki_sha256)?
+            };
+            if let Some(reason) = reason {
+                work.push(CertWork { cert: cert.clone(), key_type: kt, reason });
+            }
+        }
+    }
+    Ok(KeyPlan { spec, slots, work })
+}
+
+pub(super) fn known_or_adopted_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, kt: KeyType, role: KeyRole, found: Found) -> R<KeySlot> {
+    let known = ctx.state.key(&spec.name, kt, role).cloned();
+    let file_known = ctx.state.file(&found.path).map(|f| f.sha256 == found.sha256).unwrap_or(false);
+    if let (Some(k), true) = (&known, file_known) {
+        return Ok(KeySlot { path: found.path, spki_sha256: k.spki_sha256.clone(), key: None, is_new: false });
+    }
+    let key = PrivateKey::from_pem(&found.bytes)
+        .map_err(|e| Failure::new(ErrorCode::Key, format!("{} key file {}: {e}", role.as_str(), found.path.display())))?;
+    if key.key_type() != kt {
+        return Err(Failure::new(ErrorCode::Key, format!("{} holds a {} key where a {kt} key belongs", found.path.display(), key.key_type())));
+    }
+    let spki = key.spki_sha256_hex();
+    if known.as_ref().map(|k| k.spki_sha256 != spki).unwrap_or(true) || !file_known {
+        if known.as_ref().map(|k| k.spki_sha256 == spki).unwrap_or(false) {
+            // Same key, file rewritten (e.g. re-encoded): nothing to record.
+        } else {
+            tracing::info!("Adopted existing {} {} key {} ({})", kt.as_str().to_uppercase(), role.as_str(), spec.name, found.path.display());
+            ctx.record(Event::KeyAdopted {
+                key: spec.name.clone(),
+                key_type: kt,
+                role,
+                spki_sha256: spki.clone(),
+                path: found.path.display().to_string(),
+                sha256: found.sha256.clone(),
+            })?;
+        }
+    }
+    Ok(KeySlot { path: found.path, spki_sha256: spki, key: Some(key), is_new: false })
+}
+
+pub(super) fn cert_reason(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, cert: &CertificateSpec, kt: KeyType, key_spki: &str) -> R<Option<Reason>> {
+    let names = cert.all_names();
+    let Some(path) = ctx.config.file_path(FileKind::Certificate, &cert.name, Some(kt)).map_err(|e| Failure::new(ErrorCode::Config, e.to_string()))? else {
+        return Ok(None);
+    };
+    let Some(found) = read_optional(&path)? else {
+        return Ok(renew::reason(None, &cert.common_name, &names, key_spki, ctx.config.settings.renewal_days, ctx.args.renew, ctx.now));
+    };
+    let known = ctx.state.certificate(&cert.name, kt).cloned();
+    let file_known = ctx.state.file(&path).map(|f| f.sha256 == found.sha256).unwrap_or(false);
+    let view = match (&known, file_known) {
+        (Some(c), true) => c.clone(),
+        _ => {
+            let ders = crypto::pem_to_ders(&found.bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("certificate {}: {e}", path.display())))?;
+            let Some(leaf) = ders.first() else {
+                return Ok(Some(Reason::Missing));
+            };
+            let info = crypto::parse_cert(leaf).map_err(|e| Failure::new(ErrorCode::Key, format!("certificate {}: {e}", path.display())))?;
+            let spki = sha256_hex(&info.spki_der);
+            if known.as_ref().map(|k| k.serial != info.serial_hex).unwrap_or(true) {
+                tracing::info!("Adopted existing {} certificate {} ({})", kt.as_str().to_uppercase(), cert.name, path.display());
+            }
+            ctx.record(Event::CertificateAdopted {
+                cert: cert.name.clone(),
+                key: spec.name.clone(),
+                key_type: kt,
+                serial: info.serial_hex.clone(),
+                common_name: info.subject_cn.clone(),
+                not_before: rfc3339(info.not_before),
+                not_after: rfc3339(info.not_after),
+                sans: info.sans.clone(),
+                issuer: info.issuer.clone(),
+                spki_sha256: spki,
+                path: path.display().to_string(),
+                sha256: found.sha256.clone(),
+            })?;
+            ctx.state = State::replay(&ctx.records);
+            ctx.state.certificate(&cert.name, kt).cloned().expect("adopted certificate is in the state")
+        }
+    };
+    let installed = renew::Installed {
+        common_name: view.common_name.as_deref(),
+        sans: &view.sans,
+        spki_sha256: &view.spki_sha256,
+        not_before: crate::time::parse_rfc3339(&view.not_before).unwrap_or(0),
+        not_after: crate::time::parse_rfc3339(&view.not_after).unwrap_or(0),
+    };
+    Ok(renew::reason(Some(&installed), &cert.common_name, &names, key_spki, ctx.config.settings.renewal_days, ctx.args.renew, ctx.now))
+}
+
+pub(super) fn generate_keys(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>]) -> R<()> {
+    // Parse the existing keys that will be used, and generate the missing ones.
+    let mut todo: Vec<(usize, (KeyType, KeyRole), u32, crate::types::Curve)> = Vec::new();
+    for (i, plan) in plans.iter_mut().enumerate() {
+        let needs_keys = !plan.work.is_empty() || plan.slots.values().any(|s| s.is_new);
+        if !needs_keys {
+            continue;
+        }
+        for (&(kt, role), slot) in plan.slots.iter_mut() {
+            if slot.is_new {
+                let bits = plan.spec.rsa_key_size.unwrap_or(4096);
+                let curve = plan.spec.ecdsa_curve.unwrap_or(crate::types::Curve::P384);
+                todo.push((i, (kt, role), bits, curve));
+            } else if slot.key.is_none() && (role == KeyRole::Primary) {
+                let bytes = std::fs::read(&slot.path).map_err(|e| Failure::new(ErrorCode::Key, format!("cannot read {}: {e}", slot.path.display())))?;
+                slot.key = Some(PrivateKey::from_pem(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", slot.path.display())))?);
+            }
+        }
+    }
+    let generated: Vec<Result<PrivateKey, crypto::CryptoError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = todo.iter().map(|&(_, (kt, _), bits, curve)| s.spawn(move || PrivateKey::generate(kt, bits, curve))).collect();
+        handles.into_iter().map(|h| h.join().expect("key generation thread")).collect()
+    });
+    for ((i, slot_id, _, _), key) in todo.into_iter().zip(generated) {
+        let key = key.map_err(|e| Failure::new(ErrorCode::Key, format!("key generation failed: {e}")))?;
+        let plan = &mut plans[i];
+        let slot = plan.slots.get_mut(&slot_id).expect("slot exists");
+        slot.spki_sha256 = key.spki_sha256_hex();
+        tracing::debug!("Generated {} {} key for {}", slot_id.0, slot_id.1.as_str(), plan.spec.name);
+        slot.key = Some(key);
+    }
+    let _ = ctx;
+    Ok(())
+}

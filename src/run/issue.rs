@@ -1,0 +1,141 @@
+//! Issuing: orders for every needed certificate, authorizations answered
+//! together, orders finalized in parallel.
+
+use super::*;
+
+/// Orders, authorizes and finalizes every needed certificate: all orders are
+/// created first, then every pending authorization is answered together, then
+/// the orders are finalized in parallel. Returns what was issued per key name.
+pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[KeyPlan<'_>]) -> BTreeMap<String, Vec<Issued>> {
+    struct Job<'p> {
+        plan: usize,
+        work: &'p CertWork,
+        key: &'p PrivateKey,
+        order_url: String,
+        order: crate::acme::Order,
+    }
+    let mut jobs: Vec<Job<'_>> = Vec::new();
+    let mut failed_keys: BTreeSet<String> = BTreeSet::new();
+    for (i, plan) in plans.iter().enumerate() {
+        for work in &plan.work {
+            let key = plan.slots[&(work.key_type, KeyRole::Primary)].key.as_ref().expect("primary key loaded");
+            let names = work.cert.all_names();
+            tracing::info!("Issuing {} certificate {} ({})", work.key_type.as_str().to_uppercase(), work.cert.name, work.reason);
+            match client.new_order(&names) {
+                Ok((order_url, order)) => {
+                    let _ = ctx.record(Event::OrderCreated { order_url: order_url.clone(), names: names.clone(), key_type: work.key_type });
+                    jobs.push(Job { plan: i, work, key, order_url, order });
+                }
+                Err(e) => {
+                    ctx.outcome.error(Failure::new(ErrorCode::Acme, format!("certificate {}: new order failed: {e}", work.cert.name)));
+                    failed_keys.insert(plan.spec.name.clone());
+                }
+            }
+        }
+    }
+    // Authorizations: every distinct pending one, answered together.
+    let mut authz_urls: Vec<String> = Vec::new();
+    for job in &jobs {
+        if job.order.status == Status::Pending {
+            for u in &job.order.authorizations {
+                if !authz_urls.contains(u) {
+                    authz_urls.push(u.clone());
+                }
+            }
+        }
+    }
+    let zones: BTreeMap<String, String> = plans
+        .iter()
+        .flat_map(|p| p.spec.certificates.iter())
+        .flat_map(|c| c.alt_names.iter().flat_map(|z| z.fqdns.iter().map(move |f| (f.clone(), z.zone.clone()))))
+        .collect();
+    let failed_names = authorize(ctx, client, &authz_urls, &zones);
+    // Finalize in parallel.
+    let settings = &ctx.config.settings;
+    let poll_secs = settings.cert_poll_time as u64;
+    let results: Vec<(usize, &CertWork, Result<Issued, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .filter(|j| {
+                let names = j.work.cert.all_names();
+                !names.iter().any(|n| failed_names.contains(n))
+            })
+            .map(|job| {
+                s.spawn(move || {
+                    let r = finalize_one(client, job.key, &job.work.cert, job.work.key_type, &job.order_url, &job.order, poll_secs);
+                    (job.plan, job.work, r)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("finalize thread")).collect()
+    });
+    for job in &jobs {
+        if job.work.cert.all_names().iter().any(|n| failed_names.contains(n)) {
+            failed_keys.insert(plans[job.plan].spec.name.clone());
+        }
+    }
+    let mut out: BTreeMap<String, Vec<Issued>> = BTreeMap::new();
+    for (plan_index, work, result) in results {
+        let plan = &plans[plan_index];
+        match result {
+            Ok(issued) => {
+                let leaf = &issued.leaf;
+                let _ = ctx.record(Event::CertificateIssued {
+                    cert: work.cert.name.clone(),
+                    key: plan.spec.name.clone(),
+                    key_type: work.key_type,
+                    serial: leaf.serial_hex.clone(),
+                    common_name: leaf.subject_cn.clone(),
+                    not_before: rfc3339(leaf.not_before),
+                    not_after: rfc3339(leaf.not_after),
+                    sans: leaf.sans.clone(),
+                    issuer: leaf.issuer.clone(),
+                    order_url: issued.order_url.clone(),
+                    spki_sha256: sha256_hex(&leaf.spki_der),
+                });
+                out.entry(plan.spec.name.clone()).or_default().push(issued);
+            }
+            Err(message) => {
+                ctx.outcome.error(Failure::new(ErrorCode::Acme, format!("{} certificate {}: {message}", work.key_type.as_str().to_uppercase(), work.cert.name)));
+                failed_keys.insert(plan.spec.name.clone());
+            }
+        }
+    }
+    for k in failed_keys {
+        out.remove(&k);
+    }
+    out
+}
+
+pub(super) fn finalize_one(client: &AcmeClient<'_>, key: &PrivateKey, cert: &CertificateSpec, kt: KeyType, order_url: &str, order: &crate::acme::Order, poll_secs: u64) -> Result<Issued, String> {
+    // After its authorizations turned valid the order becomes ready; wait for that.
+    let mut order = order.clone();
+    let mut tries = 0;
+    while order.status == Status::Pending {
+        tries += 1;
+        if tries > 20 {
+            return Err(format!("order {order_url} stayed pending after its authorizations were valid"));
+        }
+        client.clock().sleep(std::time::Duration::from_millis(250 * tries));
+        order = client.order(order_url).map_err(|e| e.to_string())?.0;
+    }
+    let names = cert.all_names();
+    if order.status == Status::Ready {
+        let csr = crypto::csr_der(key, &cert.common_name, &names, cert.ocsp_must_staple).map_err(|e| format!("CSR: {e}"))?;
+        order = client.finalize(order_url, &order, &csr, poll_secs).map_err(|e| e.to_string())?;
+    } else if order.status == Status::Processing {
+        order = client.finalize_poll(order_url, poll_secs).map_err(|e| e.to_string())?;
+    }
+    if order.status != Status::Valid {
+        return Err(format!("order {order_url} ended {:?}: {}", order.status, order.error.map(|p| p.to_string()).unwrap_or_default()));
+    }
+    let cert_url = order.certificate.ok_or_else(|| format!("valid order {order_url} has no certificate URL"))?;
+    let (pem, _alternates) = client.download(&cert_url).map_err(|e| e.to_string())?;
+    let ders = crypto::pem_to_ders(&pem).map_err(|e| format!("certificate from {cert_url}: {e}"))?;
+    let (leaf_der, chain) = ders.split_first().ok_or_else(|| format!("{cert_url} returned no certificate"))?;
+    let leaf = crypto::parse_cert(leaf_der).map_err(|e| format!("certificate from {cert_url}: {e}"))?;
+    if !crypto::key_matches_cert(key, &leaf) {
+        return Err(format!("the certificate from {cert_url} does not match the {kt} private key it was requested for"));
+    }
+    Ok(Issued { cert: cert.clone(), key_type: kt, leaf, chain: chain.to_vec(), order_url: order_url.to_string() })
+}
