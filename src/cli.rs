@@ -48,6 +48,10 @@ pub struct Args {
     /// revoke the certificates of the named private keys
     #[argh(switch, short = 'K')]
     pub revoke: bool,
+    /// revocation reason for --revoke: unspecified (default), keyCompromise,
+    /// affiliationChanged, superseded or cessationOfOperation
+    #[argh(option)]
+    pub revoke_reason: Option<String>,
     /// obtain authorizations only
     #[argh(switch, short = 'a')]
     pub auth: bool,
@@ -146,6 +150,10 @@ pub struct Operations {
     pub verify: bool,
     pub explicit: bool,
 }
+
+/// RFC 5280 §5.3.1 CRLReason codes acmebot offers for `--revoke-reason`.
+pub const REVOCATION_REASONS: [(&str, u8); 5] =
+    [("unspecified", 0), ("keyCompromise", 1), ("affiliationChanged", 3), ("superseded", 4), ("cessationOfOperation", 5)];
 
 /// Exit codes: the original's error codes (1-12) and warning codes (100-107,
 /// used only with `warning_exit_code`), plus 13 for the journal.

@@ -111,6 +111,31 @@ pub enum Event {
         path: String,
         sha256: String,
     },
+    /// The CA was told to revoke this certificate (RFC 8555 §7.6).
+    CertificateRevoked {
+        cert: String,
+        key: String,
+        key_type: KeyType,
+        serial: String,
+        reason: String,
+    },
+    /// A key left service (moved to the archive), e.g. after revocation.
+    KeyArchived {
+        key: String,
+        key_type: KeyType,
+        role: KeyRole,
+        spki_sha256: String,
+        reason: String,
+    },
+    /// The backup key became the primary key (installed by transaction `txn`).
+    KeyRolledOver {
+        key: String,
+        key_type: KeyType,
+        spki_sha256: String,
+        path: String,
+        previous_spki_sha256: Option<String>,
+        txn: String,
+    },
     HookRun {
         hook: String,
         program: String,

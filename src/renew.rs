@@ -17,6 +17,8 @@ pub struct Installed<'a> {
 pub enum Reason {
     Missing,
     Forced,
+    /// The primary key was rolled over to the backup key.
+    KeyRolledOver,
     /// The certificate's public key is not the primary key's.
     KeyMismatch,
     CommonNameChanged { was: String, now: String },
@@ -30,6 +32,7 @@ impl std::fmt::Display for Reason {
         match self {
             Reason::Missing => write!(f, "no certificate installed"),
             Reason::Forced => write!(f, "renewal requested (--renew)"),
+            Reason::KeyRolledOver => write!(f, "private key rolled over to the backup key"),
             Reason::KeyMismatch => write!(f, "certificate does not match the private key"),
             Reason::CommonNameChanged { was, now } => write!(f, "common name changed from {was} to {now}"),
             Reason::NamesChanged { added, removed } => {

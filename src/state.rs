@@ -146,7 +146,7 @@ impl State {
             };
             match &event {
                 // Effective only with their transaction committed.
-                Event::KeyGenerated { txn, .. } | Event::CertificateInstalled { txn, .. } if !committed.contains(txn) => {
+                Event::KeyGenerated { txn, .. } | Event::CertificateInstalled { txn, .. } | Event::KeyRolledOver { txn, .. } if !committed.contains(txn) => {
                     pending.entry(txn.clone()).or_default().push((event.clone(), record.ts));
                 }
                 _ => state.apply(&event, record.ts),
@@ -196,6 +196,24 @@ impl State {
                     c.since = rfc3339(ts);
                     self.certificates.insert(cert_id(&cert, key_type), c);
                 }
+            }
+            Event::CertificateRevoked { cert, key_type, serial, .. } => {
+                let id = cert_id(&cert, key_type);
+                if self.certificates.get(&id).map(|c| c.serial == serial).unwrap_or(false) {
+                    self.certificates.remove(&id);
+                }
+            }
+            Event::KeyArchived { key, key_type, role, spki_sha256, .. } => {
+                let id = key_id(&key, key_type, role);
+                if self.keys.get(&id).map(|k| k.spki_sha256 == spki_sha256).unwrap_or(false) {
+                    self.keys.remove(&id);
+                }
+            }
+            Event::KeyRolledOver { key, key_type, spki_sha256, path, .. } => {
+                // The backup's age carries over: key age counts from when it was made.
+                let backup = self.keys.get(&key_id(&key, key_type, KeyRole::Backup)).filter(|b| b.spki_sha256 == spki_sha256).cloned();
+                let (since, adopted) = backup.map(|b| (b.since, b.adopted)).unwrap_or_else(|| (rfc3339(ts), false));
+                self.set_key(KeyState { key, key_type, role: KeyRole::Primary, spki_sha256, path, since, adopted });
             }
             Event::AuthorizationObtained { name, challenge, url, expires } => {
                 self.authorizations.insert(name, AuthzState { challenge, url, expires });

@@ -223,15 +223,33 @@ impl<'a> AcmeClient<'a> {
     }
 
     /// newOrder (RFC 8555 §7.4). Returns the order URL and the order.
-    pub fn new_order(&self, names: &[String]) -> Result<(String, Order), AcmeError> {
+    /// `profile` is a certificate profile the directory offers
+    /// (draft-aaron-acme-profiles); `replaces` the ARI certificate ID of the
+    /// certificate this order renews (RFC 9773 §5).
+    pub fn new_order(&self, names: &[String], profile: Option<&str>, replaces: Option<&str>) -> Result<(String, Order), AcmeError> {
         let url = self.directory.new_order.clone();
         let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::dns(n)).collect();
-        let (order, response): (Order, Response) = self.post_json(&url, Some(&json!({ "identifiers": identifiers })))?;
+        let mut payload = json!({ "identifiers": identifiers });
+        if let Some(p) = profile {
+            payload["profile"] = json!(p);
+        }
+        if let Some(r) = replaces {
+            payload["replaces"] = json!(r);
+        }
+        let (order, response): (Order, Response) = self.post_json(&url, Some(&payload))?;
         let location = response
             .header("Location")
             .ok_or_else(|| self.protocol(&url, "newOrder answered without a Location header"))?
             .to_string();
         Ok((location, order))
+    }
+
+    /// revokeCert (RFC 8555 §7.6), signed with the account key. `reason` is an
+    /// RFC 5280 CRLReason code.
+    pub fn revoke(&self, cert_der: &[u8], reason: u8) -> Result<(), AcmeError> {
+        let url = self.directory.revoke_cert.clone();
+        self.post(&url, Some(&json!({ "certificate": crypto::b64url(cert_der), "reason": reason })))?;
+        Ok(())
     }
 
     pub fn authorization(&self, url: &str) -> Result<Authorization, AcmeError> {

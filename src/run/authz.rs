@@ -1,10 +1,89 @@
-//! Answering authorizations (http-01 today).
+//! Answering authorizations (http-01 today), authorization-only orders
+//! (`--auth`, the `authorizations` section) and follower mode.
 
 use super::*;
 
+/// Journaled authorizations closer than this to expiry are obtained again.
+const AUTHORIZATION_MARGIN: i64 = crate::time::DAY;
+
+/// Every configured name and the zone it belongs to.
+fn zone_map(config: &Config) -> BTreeMap<String, String> {
+    let mut zones = BTreeMap::new();
+    let cert_zones = config.private_keys.iter().flat_map(|k| k.certificates.iter()).flat_map(|c| c.alt_names.iter());
+    for z in cert_zones.chain(config.authorizations.iter()) {
+        for f in &z.fqdns {
+            zones.entry(f.clone()).or_insert_with(|| z.zone.clone());
+        }
+    }
+    zones
+}
+
+/// The names to authorize without issuing: the `authorizations` section's
+/// names whose journaled authorization is missing or about to expire; with an
+/// explicit `--auth`, every name of the selected keys and the section.
+pub(super) fn authorization_names(ctx: &Ctx<'_>, selected: &[&PrivateKeySpec]) -> Vec<String> {
+    let explicit = ctx.args.auth;
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |n: &String| {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    };
+    if explicit {
+        for spec in selected {
+            for cert in &spec.certificates {
+                cert.all_names().iter().for_each(&mut add);
+            }
+        }
+    }
+    for z in &ctx.config.authorizations {
+        z.fqdns.iter().for_each(&mut add);
+    }
+    if explicit {
+        return names;
+    }
+    names
+        .into_iter()
+        .filter(|n| {
+            let expires = ctx.state.authorizations.get(n.as_str()).and_then(|a| a.expires.as_deref()).and_then(crate::time::parse_rfc3339);
+            expires.map(|e| e - ctx.now < AUTHORIZATION_MARGIN).unwrap_or(true)
+        })
+        .collect()
+}
+
+/// Authorization-only orders, at most `max_domains_per_order` names each; the
+/// orders are never finalized.
+pub(super) fn authorize_only(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, names: &[String]) {
+    let per_order = (ctx.config.settings.max_domains_per_order as usize).max(1);
+    let mut urls: Vec<String> = Vec::new();
+    for group in names.chunks(per_order) {
+        let group = group.to_vec();
+        match client.new_order(&group, None, None) {
+            Ok((order_url, order)) => {
+                tracing::debug!("Authorization order {order_url} for {}", group.join(", "));
+                for u in order.authorizations {
+                    if !urls.contains(&u) {
+                        urls.push(u);
+                    }
+                }
+            }
+            Err(e) => ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("authorization order for {}: {e}", group.join(", ")))),
+        }
+    }
+    let failed = authorize(ctx, client, &urls);
+    let ok: Vec<&String> = names.iter().filter(|n| !failed.contains(n.trim_start_matches("*."))).collect();
+    if !ok.is_empty() && ctx.args.auth {
+        tracing::info!("Authorized {}", ok.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+    }
+}
+
 /// Answers every pending authorization: all challenge files first, then all
-/// responses, then polling. Returns the names that failed.
-pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[String], zones: &BTreeMap<String, String>) -> BTreeSet<String> {
+/// responses, then polling. Returns the names that failed. In follower mode
+/// nothing is answered: a pending authorization is an error naming the names.
+pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[String]) -> BTreeSet<String> {
+    let zones = zone_map(ctx.config);
+    let follower = ctx.config.settings.follower_mode;
+    let mut unauthorized: Vec<String> = Vec::new();
     let mut failed = BTreeSet::new();
     let mut pending: Vec<(String, crate::acme::Authorization, String, PathBuf)> = Vec::new(); // (authz url, authz, challenge url, file)
     for url in urls {
@@ -26,6 +105,11 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
             continue;
         }
         let fqdn = if authz.wildcard { format!("*.{name}") } else { name.clone() };
+        if follower {
+            unauthorized.push(fqdn);
+            failed.insert(name);
+            continue;
+        }
         let zone = zones.get(&fqdn).cloned().unwrap_or_else(|| name.clone());
         let dir = if authz.wildcard { None } else { ctx.config.http_challenge_dir(&name, &zone) };
         let Some(dir) = dir else {
@@ -56,6 +140,12 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
         tracing::debug!("Wrote http-01 challenge for {name} to {}", file.display());
         run_hook(ctx, "set_http_challenge", &[("domain", &name), ("challenge_file", &file.display().to_string())], &[]);
         pending.push((url.clone(), authz, challenge.url.clone(), file));
+    }
+    if !unauthorized.is_empty() {
+        ctx.outcome.error(Failure::new(
+            ErrorCode::Auth,
+            format!("follower mode: not authorized: {}; the master must obtain these authorizations first (its authorizations section)", unauthorized.join(", ")),
+        ));
     }
     for (_, authz, challenge_url, _) in &pending {
         if let Err(e) = client.respond(challenge_url) {

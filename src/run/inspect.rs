@@ -21,9 +21,30 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
             };
             let slot = match read_optional(&path)? {
                 Some(found) => known_or_adopted_key(ctx, spec, kt, role, found)?,
-                None => KeySlot { path, spki_sha256: String::new(), key: None, is_new: true },
+                None => KeySlot { path, spki_sha256: String::new(), key: None, is_new: true, promoted: None },
             };
             slots.insert((kt, role), slot);
+        }
+        // No primary key but a backup (after --revoke, or a primary removed by
+        // hand): roll over: the backup becomes the primary, a new backup is made.
+        let primary_missing = slots.get(&(kt, KeyRole::Primary)).map(|s| s.is_new).unwrap_or(false);
+        let backup_present = slots.get(&(kt, KeyRole::Backup)).map(|s| !s.is_new).unwrap_or(false);
+        if primary_missing && backup_present {
+            let mut backup = slots.remove(&(kt, KeyRole::Backup)).expect("backup slot");
+            let key = match backup.key.take() {
+                Some(k) => k,
+                None => {
+                    let bytes = std::fs::read(&backup.path).map_err(|e| Failure::new(ErrorCode::Key, format!("cannot read {}: {e}", backup.path.display())))?;
+                    PrivateKey::from_pem(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", backup.path.display())))?
+                }
+            };
+            let previous = ctx.state.keys.values().filter(|k| k.key == spec.name && k.key_type == kt && k.role == KeyRole::Primary).map(|k| k.spki_sha256.clone()).next();
+            let primary = slots.get_mut(&(kt, KeyRole::Primary)).expect("primary slot");
+            primary.spki_sha256 = backup.spki_sha256.clone();
+            primary.key = Some(key);
+            primary.promoted = Some(previous);
+            tracing::info!("Rolling {} private key {} over to its backup key", kt.as_str().to_uppercase(), spec.name);
+            slots.insert((kt, KeyRole::Backup), KeySlot { path: backup.path, spki_sha256: String::new(), key: None, is_new: true, promoted: None });
         }
     }
     if slots.values().any(|s| s.is_new) && !matches!(spec.key_passphrase, Passphrase::None) {
@@ -33,7 +54,9 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
     for cert in &spec.certificates {
         for &kt in &cert.key_types {
             let Some(primary) = slots.get(&(kt, KeyRole::Primary)) else { continue };
-            let reason = if primary.is_new {
+            let reason = if primary.promoted.is_some() {
+                Some(Reason::KeyRolledOver)
+            } else if primary.is_new {
                 Some(Reason::Missing)
             } else {
                 cert_reason(ctx, spec, cert, kt, &primary.spki_sha256)?
@@ -50,7 +73,7 @@ pub(super) fn known_or_adopted_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, kt:
     let known = ctx.state.key(&spec.name, kt, role).cloned();
     let file_known = ctx.state.file(&found.path).map(|f| f.sha256 == found.sha256).unwrap_or(false);
     if let (Some(k), true) = (&known, file_known) {
-        return Ok(KeySlot { path: found.path, spki_sha256: k.spki_sha256.clone(), key: None, is_new: false });
+        return Ok(KeySlot { path: found.path, spki_sha256: k.spki_sha256.clone(), key: None, is_new: false, promoted: None });
     }
     let key = PrivateKey::from_pem(&found.bytes)
         .map_err(|e| Failure::new(ErrorCode::Key, format!("{} key file {}: {e}", role.as_str(), found.path.display())))?;
@@ -73,7 +96,7 @@ pub(super) fn known_or_adopted_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, kt:
             })?;
         }
     }
-    Ok(KeySlot { path: found.path, spki_sha256: spki, key: Some(key), is_new: false })
+    Ok(KeySlot { path: found.path, spki_sha256: spki, key: Some(key), is_new: false, promoted: None })
 }
 
 pub(super) fn cert_reason(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, cert: &CertificateSpec, kt: KeyType, key_spki: &str) -> R<Option<Reason>> {
@@ -135,7 +158,7 @@ pub(super) fn generate_keys(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>]) -> R<(
             continue;
         }
         for (&(kt, role), slot) in plan.slots.iter_mut() {
-            if slot.is_new {
+            if slot.is_new && slot.key.is_none() {
                 let bits = plan.spec.rsa_key_size.unwrap_or(4096);
                 let curve = plan.spec.ecdsa_curve.unwrap_or(crate::types::Curve::P384);
                 todo.push((i, (kt, role), bits, curve));

@@ -20,14 +20,38 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
             kind: if role == KeyRole::Primary { "private_key" } else { "backup_key" }.into(),
             action: Action::Write { contents: key.to_pkcs8_pem().into_bytes(), mode: 0o640 },
         });
-        events.push(Event::KeyGenerated {
-            key: plan.spec.name.clone(),
-            key_type: kt,
-            role,
-            spki_sha256: slot.spki_sha256.clone(),
-            path: slot.path.display().to_string(),
-            txn: String::new(),
-        });
+        match &slot.promoted {
+            Some(previous) => {
+                events.push(Event::KeyRolledOver {
+                    key: plan.spec.name.clone(),
+                    key_type: kt,
+                    spki_sha256: slot.spki_sha256.clone(),
+                    path: slot.path.display().to_string(),
+                    previous_spki_sha256: previous.clone(),
+                    txn: String::new(),
+                });
+                let backup_file = plan.slots.get(&(kt, KeyRole::Backup)).map(|b| b.path.display().to_string()).unwrap_or_default();
+                hooks_to_run.push((
+                    "private_key_rollover",
+                    vec![
+                        ("key_name".into(), plan.spec.name.clone()),
+                        ("key_type".into(), kt.to_string()),
+                        ("backup_key_file".into(), backup_file),
+                        ("private_key_file".into(), slot.path.display().to_string()),
+                        ("previous_key_file".into(), String::new()),
+                        ("passphrase".into(), String::new()),
+                    ],
+                ));
+            }
+            None => events.push(Event::KeyGenerated {
+                key: plan.spec.name.clone(),
+                key_type: kt,
+                role,
+                spki_sha256: slot.spki_sha256.clone(),
+                path: slot.path.display().to_string(),
+                txn: String::new(),
+            }),
+        }
         let file_field = if role == KeyRole::Primary { "private_key_file" } else { "backup_key_file" };
         hooks_to_run.push((
             if role == KeyRole::Primary { "private_key_installed" } else { "backup_key_installed" },
@@ -84,7 +108,7 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
     // What the transaction installed: keys made and certificates put in place.
     for mut e in events {
         match &mut e {
-            Event::KeyGenerated { txn, .. } | Event::CertificateInstalled { txn, .. } => *txn = txn_id.clone(),
+            Event::KeyGenerated { txn, .. } | Event::CertificateInstalled { txn, .. } | Event::KeyRolledOver { txn, .. } => *txn = txn_id.clone(),
             _ => {}
         }
         ctx.record(e)?;
@@ -101,7 +125,9 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
         );
     }
     for (&(kt, role), slot) in &plan.slots {
-        if slot.is_new {
+        if slot.promoted.is_some() {
+            tracing::info!("Installed the former backup key as {} primary key {} ({})", kt.as_str().to_uppercase(), plan.spec.name, slot.path.display());
+        } else if slot.is_new {
             tracing::info!("Installed new {} {} key {} ({})", kt.as_str().to_uppercase(), role.as_str(), plan.spec.name, slot.path.display());
         }
     }

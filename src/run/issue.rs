@@ -20,8 +20,18 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[Key
         for work in &plan.work {
             let key = plan.slots[&(work.key_type, KeyRole::Primary)].key.as_ref().expect("primary key loaded");
             let names = work.cert.all_names();
+            if let Some(profile) = work.cert.profile.as_deref() {
+                let offered = &client.directory.meta.profiles;
+                if !offered.contains_key(profile) {
+                    let list: Vec<&str> = offered.keys().map(String::as_str).collect();
+                    let allowed = if list.is_empty() { "it offers no profiles".to_string() } else { format!("it offers {}", list.join(", ")) };
+                    ctx.outcome.error(Failure::new(ErrorCode::Config, format!("certificate {}: profile {profile:?} is not offered by {} ({allowed})", work.cert.name, client.directory_url)));
+                    failed_keys.insert(plan.spec.name.clone());
+                    continue;
+                }
+            }
             tracing::info!("Issuing {} certificate {} ({})", work.key_type.as_str().to_uppercase(), work.cert.name, work.reason);
-            match client.new_order(&names) {
+            match client.new_order(&names, work.cert.profile.as_deref(), None) {
                 Ok((order_url, order)) => {
                     let _ = ctx.record(Event::OrderCreated { order_url: order_url.clone(), names: names.clone(), key_type: work.key_type });
                     jobs.push(Job { plan: i, work, key, order_url, order });
@@ -44,12 +54,7 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[Key
             }
         }
     }
-    let zones: BTreeMap<String, String> = plans
-        .iter()
-        .flat_map(|p| p.spec.certificates.iter())
-        .flat_map(|c| c.alt_names.iter().flat_map(|z| z.fqdns.iter().map(move |f| (f.clone(), z.zone.clone()))))
-        .collect();
-    let failed_names = authorize(ctx, client, &authz_urls, &zones);
+    let failed_names = authorize(ctx, client, &authz_urls);
     // Finalize in parallel.
     let settings = &ctx.config.settings;
     let poll_secs = settings.cert_poll_time as u64;
@@ -130,12 +135,39 @@ pub(super) fn finalize_one(client: &AcmeClient<'_>, key: &PrivateKey, cert: &Cer
         return Err(format!("order {order_url} ended {:?}: {}", order.status, order.error.map(|p| p.to_string()).unwrap_or_default()));
     }
     let cert_url = order.certificate.ok_or_else(|| format!("valid order {order_url} has no certificate URL"))?;
-    let (pem, _alternates) = client.download(&cert_url).map_err(|e| e.to_string())?;
-    let ders = crypto::pem_to_ders(&pem).map_err(|e| format!("certificate from {cert_url}: {e}"))?;
+    let (pem, alternates) = client.download(&cert_url).map_err(|e| e.to_string())?;
+    let mut ders = crypto::pem_to_ders(&pem).map_err(|e| format!("certificate from {cert_url}: {e}"))?;
+    if let Some(preferred) = cert.preferred_chain.as_deref() {
+        if !chain_matches(&ders, preferred) {
+            let mut chosen = false;
+            for alt in &alternates {
+                let (alt_pem, _) = client.download(alt).map_err(|e| e.to_string())?;
+                let alt_ders = crypto::pem_to_ders(&alt_pem).map_err(|e| format!("alternate chain {alt}: {e}"))?;
+                if alt_ders.first() == ders.first() && chain_matches(&alt_ders, preferred) {
+                    tracing::debug!("Using the alternate chain {alt} (issuer {preferred})");
+                    ders = alt_ders;
+                    chosen = true;
+                    break;
+                }
+            }
+            if !chosen {
+                tracing::warn!("certificate {}: no chain ends with an issuer named {preferred:?} ({} alternates offered); using the default chain", cert.name, alternates.len());
+            }
+        }
+    }
     let (leaf_der, chain) = ders.split_first().ok_or_else(|| format!("{cert_url} returned no certificate"))?;
     let leaf = crypto::parse_cert(leaf_der).map_err(|e| format!("certificate from {cert_url}: {e}"))?;
     if !crypto::key_matches_cert(key, &leaf) {
         return Err(format!("the certificate from {cert_url} does not match the {kt} private key it was requested for"));
     }
     Ok(Issued { cert: cert.clone(), key_type: kt, leaf, chain: chain.to_vec(), order_url: order_url.to_string() })
+}
+
+/// Does the chain's top certificate have `issuer` as its issuer's common name
+/// (or its own, for a chain that includes its root)? This is how
+/// `preferred_chain` is matched, as certbot and lego do.
+pub(super) fn chain_matches(ders: &[Vec<u8>], issuer: &str) -> bool {
+    let Some(top) = ders.last().and_then(|d| crypto::parse_cert(d).ok()) else { return false };
+    top.issuer_cn.as_deref().map(|cn| cn.eq_ignore_ascii_case(issuer)).unwrap_or(false)
+        || top.subject_cn.as_deref().map(|cn| cn.eq_ignore_ascii_case(issuer)).unwrap_or(false)
 }

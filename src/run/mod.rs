@@ -7,12 +7,14 @@ mod authz;
 mod inspect;
 mod install;
 mod issue;
+mod revoke;
 
 use account::*;
 use authz::*;
 use inspect::*;
 use install::*;
 use issue::*;
+use revoke::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
@@ -229,7 +231,11 @@ struct KeySlot {
     spki_sha256: String,
     /// Parsed lazily: only a run that issues or writes needs the key itself.
     key: Option<PrivateKey>,
+    /// The file has to be written (a generated key, or a promoted backup).
     is_new: bool,
+    /// A primary key that is the former backup key (rollover), with the SPKI
+    /// digest of the primary it replaces, if that is known.
+    promoted: Option<Option<String>>,
 }
 
 /// What one certificate of one key type needs.
@@ -253,8 +259,6 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
     let unimplemented: Vec<&str> = [
         (ctx.args.rollover, "--rollover"),
         (ctx.args.force, "--force"),
-        (ctx.args.revoke, "--revoke"),
-        (ctx.args.auth, "--auth"),
         (ctx.args.tlsa, "--tlsa"),
         (ctx.args.sct, "--sct"),
         (ctx.args.ocsp, "--ocsp"),
@@ -268,10 +272,6 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
         ctx.outcome.error(Failure::new(ErrorCode::General, format!("{} not implemented yet", unimplemented.join(", "))));
         return;
     }
-    if ctx.config.settings.follower_mode {
-        ctx.outcome.error(Failure::new(ErrorCode::General, "settings.follower_mode: follower mode is not implemented yet"));
-        return;
-    }
     let selected = match select_keys(ctx.config, &ctx.args.private_key_names) {
         Ok(s) => s,
         Err(f) => return ctx.outcome.error(f),
@@ -282,12 +282,22 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
         }
         return;
     }
-    if !ops.certs {
+    if ctx.args.revoke {
+        return revoke(ctx, &selected);
+    }
+    let follower = ctx.config.settings.follower_mode;
+    // Names to authorize on their own: the `authorizations` section (when its
+    // journaled authorizations run out), and with --auth every configured name.
+    let auth_names = if ops.auth && !follower { authorization_names(ctx, &selected) } else { Vec::new() };
+    if !ops.certs && auth_names.is_empty() {
+        if ctx.args.auth && follower {
+            ctx.outcome.warn(WarningCode::Auth, "--auth does nothing in follower mode: the master obtains authorizations");
+        }
         return;
     }
     // Inspect every selected key: adopt what is on disk, decide what to issue.
     let mut plans = Vec::new();
-    for spec in selected {
+    for &spec in selected.iter().filter(|_| ops.certs) {
         match inspect_key(ctx, spec) {
             Ok(p) => plans.push(p),
             Err(f) => ctx.outcome.error(f.with_context(&spec.name)),
@@ -295,7 +305,16 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
     }
     let needs_acme = plans.iter().any(|p| !p.work.is_empty());
     let needs_install = plans.iter().any(|p| !p.work.is_empty() || p.slots.values().any(|s| s.is_new));
+    if !needs_install && auth_names.is_empty() {
+        return;
+    }
     if !needs_install {
+        if let Err(f) = with_acme(ctx, false, |ctx, client| {
+            authorize_only(ctx, client, &auth_names);
+            Ok(())
+        }) {
+            ctx.outcome.error(f);
+        }
         return;
     }
     // Validate what installing needs before asking the CA for anything.
@@ -310,8 +329,9 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
         return ctx.outcome.error(f);
     }
     let mut issued: BTreeMap<String, Vec<Issued>> = BTreeMap::new();
-    if needs_acme {
+    if needs_acme || !auth_names.is_empty() {
         let result = with_acme(ctx, false, |ctx, client| {
+            authorize_only(ctx, client, &auth_names);
             issued = issue_all(ctx, client, &plans);
             Ok(())
         });

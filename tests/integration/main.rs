@@ -4,5 +4,7 @@
 mod peers;
 mod support;
 
+mod acme_v2;
 mod issuance;
 mod journal_ops;
+mod testca;

@@ -132,11 +132,13 @@ pub struct Pebble {
 pub struct PebbleOptions {
     pub nonce_reject: u32,
     pub env: Vec<(String, String)>,
+    /// External Account Binding required, with these (kid, base64url MAC key) pairs.
+    pub eab: Vec<(String, String)>,
 }
 
 impl Default for PebbleOptions {
     fn default() -> Self {
-        PebbleOptions { nonce_reject: 30, env: Vec::new() }
+        PebbleOptions { nonce_reject: 30, env: Vec::new(), eab: Vec::new() }
     }
 }
 
@@ -171,7 +173,8 @@ impl Pebble {
             "httpPort": http_port,
             "tlsPort": tls_port,
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": false
+            "externalAccountBindingRequired": !opts.eab.is_empty(),
+            "externalAccountMACKeys": opts.eab.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<String, serde_json::Value>>()
         }});
         std::fs::write(dir.join("pebble.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 
