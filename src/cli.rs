@@ -76,6 +76,9 @@ pub struct Args {
     /// register the ACME account (again) and stop
     #[argh(switch)]
     pub register: bool,
+    /// move the ACME account to a new key (RFC 8555 keyChange) and stop
+    #[argh(switch)]
+    pub account_key_rollover: bool,
     /// export the client key and registration for a follower and stop
     #[argh(switch)]
     pub export_client: bool,

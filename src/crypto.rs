@@ -140,6 +140,7 @@ const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 const OID_CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const OID_SAN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
 const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+const OID_AKI: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
 const OID_AIA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
 const OID_TLS_FEATURE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.24");
 const OID_AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
@@ -484,6 +485,17 @@ pub fn jws(key: &PrivateKey, kid: Option<&str>, nonce: &str, url: &str, payload:
     Ok(json!({"protected": protected_b64, "payload": payload_b64, "signature": b64url(&sig)}))
 }
 
+/// The inner JWS of an account key change (RFC 8555 §7.3.5): signed by the
+/// NEW key, protected `{alg, jwk, url}` (no nonce), payload `{account, oldKey}`.
+pub fn jws_key_change(new_key: &PrivateKey, old_key: &PrivateKey, account_url: &str, url: &str) -> Result<Value> {
+    let protected = json!({"alg": new_key.jws_alg(), "jwk": new_key.public_jwk(), "url": url});
+    let payload = json!({"account": account_url, "oldKey": old_key.public_jwk()});
+    let protected_b64 = b64url(protected.to_string().as_bytes());
+    let payload_b64 = b64url(payload.to_string().as_bytes());
+    let sig = new_key.sign(format!("{protected_b64}.{payload_b64}").as_bytes())?;
+    Ok(json!({"protected": protected_b64, "payload": payload_b64, "signature": b64url(&sig)}))
+}
+
 /// External Account Binding JWS (RFC 8555 §7.3.4): protected `{alg, kid, url}`,
 /// payload = the account's public JWK, MAC'd with the CA-supplied key.
 pub fn jws_hmac_eab(account_jwk: &Value, kid: &str, hmac_key_b64url: &str, alg: &str, url: &str) -> Result<Value> {
@@ -677,6 +689,9 @@ pub struct CertInfo {
     pub ca_issuers_urls: Vec<String>,
     pub is_ca: bool,
     pub der: Vec<u8>,
+    /// RFC 9773 §4.1 certificate identifier: base64url(AKI keyIdentifier) "."
+    /// base64url(serial number content octets); None without an AKI.
+    pub ari_cert_id: Option<String>,
 }
 
 impl CertInfo {
@@ -708,7 +723,8 @@ pub fn parse_cert(der_bytes: &[u8]) -> Result<CertInfo> {
 
     let cert = x509_cert::Certificate::from_der(der_bytes).map_err(cert_err("DER"))?;
     let tbs = &cert.tbs_certificate;
-    let serial = tbs.serial_number.as_bytes();
+    let serial_der = tbs.serial_number.as_bytes();
+    let serial = serial_der;
     let serial = match serial.iter().position(|&b| b != 0) {
         Some(i) => &serial[i..],
         None => &serial[serial.len().saturating_sub(1)..],
@@ -728,6 +744,7 @@ pub fn parse_cert(der_bytes: &[u8]) -> Result<CertInfo> {
         ca_issuers_urls: Vec::new(),
         is_ca: false,
         der: der_bytes.to_vec(),
+        ari_cert_id: None,
     };
     for ext in tbs.extensions.iter().flatten() {
         let value = ext.extn_value.as_bytes();
@@ -748,6 +765,11 @@ pub fn parse_cert(der_bytes: &[u8]) -> Result<CertInfo> {
                         info.ca_issuers_urls.push(uri.as_str().to_string());
                     }
                 }
+            }
+        } else if ext.extn_id == OID_AKI {
+            let aki = x509_cert::ext::pkix::AuthorityKeyIdentifier::from_der(value).map_err(cert_err("authorityKeyIdentifier"))?;
+            if let Some(kid) = aki.key_identifier {
+                info.ari_cert_id = Some(format!("{}.{}", b64url(kid.as_bytes()), b64url(serial_der)));
             }
         } else if ext.extn_id == OID_BASIC_CONSTRAINTS {
             info.is_ca = BasicConstraints::from_der(value).map_err(cert_err("basicConstraints"))?.ca;

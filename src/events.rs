@@ -32,6 +32,13 @@ pub enum Event {
         key_type: KeyType,
         thumbprint: String,
     },
+    /// The account moved to a new key (RFC 8555 §7.3.5).
+    AccountKeyRolledOver {
+        account_url: String,
+        old_thumbprint: String,
+        new_thumbprint: String,
+        key_type: KeyType,
+    },
     AccountRegistered {
         directory_url: String,
         account_url: String,
@@ -136,6 +143,23 @@ pub enum Event {
         previous_spki_sha256: Option<String>,
         txn: String,
     },
+    /// An ARI renewal window (RFC 9773) for an installed certificate, the time
+    /// chosen inside it, and when to ask again (the server's Retry-After).
+    RenewalInfoFetched {
+        cert: String,
+        key_type: KeyType,
+        serial: String,
+        cert_id: String,
+        window_start: String,
+        window_end: String,
+        renew_at: String,
+        next_check: String,
+        explanation_url: Option<String>,
+    },
+    /// The ACME server has no renewalInfo resource: ARI is not asked again.
+    RenewalInfoUnsupported {
+        directory_url: String,
+    },
     HookRun {
         hook: String,
         program: String,
@@ -145,6 +169,51 @@ pub enum Event {
         service: String,
         program: String,
         exit_code: Option<i32>,
+    },
+    /// A DNS record acmebot added: a dns-01 challenge TXT (`mode` "remote": an
+    /// RFC 2136 update sent to `server`; "local": the zone's challenge file
+    /// written for `reload_zone_command`) or a TLSA record. Never the value
+    /// itself for TXT (only `value_sha256`); TLSA carries its fields and its
+    /// association data (`digest`, a public hash).
+    DnsRecordAdded {
+        zone: String,
+        name: String,
+        rtype: String,
+        value_sha256: String,
+        server: Option<String>,
+        mode: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selector: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        matching: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
+    },
+    /// A DNS record acmebot removed (same fields as `dns_record_added`).
+    DnsRecordRemoved {
+        zone: String,
+        name: String,
+        rtype: String,
+        value_sha256: String,
+        server: Option<String>,
+        mode: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selector: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        matching: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
+    },
+    /// `reload_zone_command` was run for `zone` (local DNS updates).
+    ZoneReloaded {
+        zone: String,
+        program: String,
+        exit_code: Option<i32>,
+        reason: String,
     },
     /// Any event type this version does not know (written by a newer acmebot,
     /// or a transaction event that `txn` interprets).

@@ -56,8 +56,11 @@ const SYSTEM_BUNDLES: &[&str] = &[
     "/etc/ssl/cert.pem",                  // BSDs, macOS, some embedded systems
 ];
 
-/// Loads the trust anchors: `SSL_CERT_FILE` or the first system bundle found,
-/// plus `settings.ca_bundle` when configured.
+/// Loads the trust anchors: the system store where one exists
+/// (`SSL_CERT_FILE`, else the first system bundle found that holds
+/// certificates), else the Mozilla roots compiled in (`webpki-root-certs`), so
+/// a router with no `/etc/ssl/certs` still verifies its CA; plus
+/// `settings.ca_bundle` when configured, in either case.
 pub fn trust_anchors(ca_bundle: Option<&Path>) -> Result<Vec<CertificateDer<'static>>, String> {
     let mut roots = Vec::new();
     let system: Option<PathBuf> = std::env::var_os("SSL_CERT_FILE")
@@ -68,6 +71,9 @@ pub fn trust_anchors(ca_bundle: Option<&Path>) -> Result<Vec<CertificateDer<'sta
             roots.extend(CertificateDer::pem_slice_iter(&data).filter_map(Result::ok));
         }
     }
+    if roots.is_empty() {
+        roots.extend(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+    }
     if let Some(path) = ca_bundle {
         let data = fs_err::read(path).map_err(|e| format!("settings.ca_bundle: {e}"))?;
         let before = roots.len();
@@ -77,9 +83,6 @@ pub fn trust_anchors(ca_bundle: Option<&Path>) -> Result<Vec<CertificateDer<'sta
         if roots.len() == before {
             return Err(format!("settings.ca_bundle {}: no CERTIFICATE blocks found", path.display()));
         }
-    }
-    if roots.is_empty() {
-        return Err("no trust anchors: no system CA bundle was found and settings.ca_bundle is not set".into());
     }
     Ok(roots)
 }

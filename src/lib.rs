@@ -5,6 +5,7 @@ pub mod acme;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod dns;
 pub mod events;
 pub mod format;
 pub mod hooks;

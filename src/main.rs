@@ -77,8 +77,10 @@ fn real_main() -> i32 {
     }
     if args.export_client {
         return match run::export_client(&cfg) {
-            Ok(p) => {
-                tracing::info!("Client key exported to {}", p.display());
+            Ok(paths) => {
+                for p in paths {
+                    tracing::info!("Client exported to {}", p.display());
+                }
                 0
             }
             Err(f) => {

@@ -25,6 +25,8 @@ pub enum Reason {
     NamesChanged { added: Vec<String>, removed: Vec<String> },
     Expiring { days_left: i64 },
     Expired,
+    /// The CA's ARI window (RFC 9773) says renew now.
+    RenewalWindow { start: String, end: String },
 }
 
 impl std::fmt::Display for Reason {
@@ -47,6 +49,7 @@ impl std::fmt::Display for Reason {
             }
             Reason::Expiring { days_left } => write!(f, "expires in {days_left} days"),
             Reason::Expired => write!(f, "certificate has expired"),
+            Reason::RenewalWindow { start, end } => write!(f, "inside the CA's renewal window {start} .. {end}"),
         }
     }
 }

@@ -75,6 +75,16 @@ pub struct AuthzState {
     pub expires: Option<String>,
 }
 
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AriState {
+    pub serial: String,
+    pub cert_id: String,
+    pub window_start: String,
+    pub window_end: String,
+    pub renew_at: String,
+    pub next_check: String,
+}
+
 /// The replayed state. Map keys are strings so the JSON form is plain.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct State {
@@ -92,12 +102,20 @@ pub struct State {
     pub authorizations: BTreeMap<String, AuthzState>,
     /// Issued but not (yet) installed: `"<certificate>/<key type>/<serial>"`.
     pub issued: BTreeMap<String, CertState>,
+    /// `"<certificate>/<key type>"` → the newest ARI renewal window.
+    pub renewal_info: BTreeMap<String, AriState>,
+    /// Directory URLs without ARI.
+    pub ari_unsupported: BTreeSet<String>,
     /// Transactions begun and neither committed nor rolled back.
     pub open_transactions: BTreeSet<String>,
 }
 
 pub fn key_id(key: &str, key_type: KeyType, role: KeyRole) -> String {
     format!("{key}/{key_type}/{}", role.as_str())
+}
+
+fn cert_id_key(cert: &str, key_type: KeyType) -> String {
+    cert_id(cert, key_type)
 }
 
 pub fn cert_id(cert: &str, key_type: KeyType) -> String {
@@ -170,6 +188,11 @@ impl State {
     fn apply(&mut self, event: &Event, ts: Timestamp) {
         match event.clone() {
             Event::RunStarted { .. } => self.runs += 1,
+            Event::AccountKeyRolledOver { new_thumbprint, .. } => {
+                if let Some(a) = self.account.as_mut() {
+                    a.thumbprint = new_thumbprint;
+                }
+            }
             Event::AccountRegistered { directory_url, account_url, thumbprint, .. } => {
                 self.account = Some(AccountState { directory_url, account_url, thumbprint, registered_at: rfc3339(ts) });
             }
@@ -215,6 +238,12 @@ impl State {
                 let (since, adopted) = backup.map(|b| (b.since, b.adopted)).unwrap_or_else(|| (rfc3339(ts), false));
                 self.set_key(KeyState { key, key_type, role: KeyRole::Primary, spki_sha256, path, since, adopted });
             }
+            Event::RenewalInfoFetched { cert, key_type, serial, cert_id, window_start, window_end, renew_at, next_check, .. } => {
+                self.renewal_info.insert(cert_id_key(&cert, key_type), AriState { serial, cert_id, window_start, window_end, renew_at, next_check });
+            }
+            Event::RenewalInfoUnsupported { directory_url } => {
+                self.ari_unsupported.insert(directory_url);
+            }
             Event::AuthorizationObtained { name, challenge, url, expires } => {
                 self.authorizations.insert(name, AuthzState { challenge, url, expires });
             }
@@ -247,5 +276,85 @@ impl State {
 
     pub fn file_paths(&self) -> impl Iterator<Item = PathBuf> + '_ {
         self.files.keys().map(PathBuf::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal;
+    use serde_json::json;
+
+    /// Builds a journal from events exactly as the writer formats it, then reads it back.
+    fn records(events: &[serde_json::Value]) -> Vec<Record> {
+        let mut text = String::new();
+        let mut prev = journal::ZERO_HASH.to_string();
+        for (i, e) in events.iter().enumerate() {
+            let line = journal::format_line(i as u64 + 1, 1_795_968_146 + i as i64, e, &prev).unwrap();
+            prev = crate::types::sha256_hex(line.trim_end_matches('\n').as_bytes());
+            text.push_str(&line);
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        let outcome = journal::parse(text.as_bytes());
+        assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
+        outcome.records
+    }
+
+    fn key(role: &str, spki: &str, txn: &str) -> serde_json::Value {
+        json!({"type": "key_generated", "key": "k", "key_type": "ecdsa", "role": role, "spki_sha256": spki, "path": format!("/k.{role}"), "txn": txn})
+    }
+
+    fn issued(serial: &str) -> serde_json::Value {
+        json!({"type": "certificate_issued", "cert": "c", "key": "k", "key_type": "ecdsa", "serial": serial, "common_name": "c",
+               "not_before": "2026-11-29T00:00:00Z", "not_after": "2027-02-27T00:00:00Z", "sans": ["c"], "issuer": "CN=CA",
+               "order_url": "https://ca/o/1", "spki_sha256": "p1"})
+    }
+
+    #[test]
+    fn replay_applies_only_committed_transactions_and_follows_the_key_lifecycle() {
+        let r = records(&[
+            json!({"type": "run_started", "version": "0", "pid": 1, "args": [], "config": "/c"}),
+            json!({"type": "txn_begun", "txn": "k@1", "key": "k", "archive": "/a", "files": []}),
+            json!({"type": "txn_committed", "txn": "k@1"}),
+            key("primary", "p1", "k@1"),
+            key("backup", "b1", "k@1"),
+            issued("01"),
+            json!({"type": "certificate_installed", "cert": "c", "key_type": "ecdsa", "serial": "01", "txn": "k@1"}),
+            // A transaction that never committed: its key must not count.
+            json!({"type": "txn_begun", "txn": "k@2", "key": "k", "archive": "/a", "files": []}),
+            key("backup", "zz", "k@2"),
+            json!({"type": "renewal_info_fetched", "cert": "c", "key_type": "ecdsa", "serial": "01", "cert_id": "a.b",
+                   "window_start": "2027-01-28T00:00:00Z", "window_end": "2027-01-30T00:00:00Z", "renew_at": "2027-01-29T00:00:00Z",
+                   "next_check": "2026-11-29T06:00:00Z", "explanation_url": null}),
+            json!({"type": "some_future_event", "whatever": 1}),
+        ]);
+        let s = State::replay(&r);
+        assert_eq!(s.runs, 1);
+        assert_eq!(s.key("k", KeyType::Ecdsa, KeyRole::Primary).unwrap().spki_sha256, "p1");
+        assert_eq!(s.key("k", KeyType::Ecdsa, KeyRole::Backup).unwrap().spki_sha256, "b1", "uncommitted backup ignored");
+        assert_eq!(s.certificate("c", KeyType::Ecdsa).unwrap().serial, "01");
+        assert!(s.open_transactions.contains("k@2"));
+        assert_eq!(s.renewal_info["c/ecdsa"].renew_at, "2027-01-29T00:00:00Z");
+
+        // Revocation, then the rollover to the backup key.
+        let mut more: Vec<serde_json::Value> = r.iter().map(|x| x.event.clone()).collect();
+        more.extend([
+            json!({"type": "txn_rolled_back", "txn": "k@2", "reason": "crash"}),
+            json!({"type": "certificate_revoked", "cert": "c", "key": "k", "key_type": "ecdsa", "serial": "01", "reason": "keyCompromise"}),
+            json!({"type": "key_archived", "key": "k", "key_type": "ecdsa", "role": "primary", "spki_sha256": "p1", "reason": "revoked"}),
+            json!({"type": "txn_begun", "txn": "k@3", "key": "k", "archive": "/a", "files": []}),
+            json!({"type": "txn_committed", "txn": "k@3"}),
+            json!({"type": "key_rolled_over", "key": "k", "key_type": "ecdsa", "spki_sha256": "b1", "path": "/k.primary", "previous_spki_sha256": "p1", "txn": "k@3"}),
+            key("backup", "b2", "k@3"),
+        ]);
+        let s = State::replay(&records(&more));
+        assert!(s.open_transactions.is_empty());
+        assert!(s.certificate("c", KeyType::Ecdsa).is_none(), "revoked certificate gone");
+        let primary = s.key("k", KeyType::Ecdsa, KeyRole::Primary).unwrap();
+        assert_eq!(primary.spki_sha256, "b1", "the backup became the primary");
+        assert_eq!(primary.since, crate::time::rfc3339(1_795_968_146 + 4), "key age carries over from the backup");
+        assert_eq!(s.key("k", KeyType::Ecdsa, KeyRole::Backup).unwrap().spki_sha256, "b2");
     }
 }

@@ -244,6 +244,29 @@ impl<'a> AcmeClient<'a> {
         Ok((location, order))
     }
 
+    /// GET renewalInfo (RFC 9773 §4.2) for a certificate identifier. Returns
+    /// the window and the server's Retry-After in seconds, if any.
+    pub fn renewal_info(&self, cert_id: &str) -> Result<Option<(RenewalInfo, Option<u64>)>, AcmeError> {
+        let Some(base) = self.directory.renewal_info.as_deref() else { return Ok(None) };
+        let url = format!("{}/{cert_id}", base.trim_end_matches('/'));
+        let response = self.transport.request("GET", &url, &[], None)?;
+        if response.status != 200 {
+            return Err(problem_or_protocol(&self.directory_url, "GET", &url, &response));
+        }
+        let info: RenewalInfo = serde_json::from_slice(&response.body).map_err(|e| self.protocol(&url, format!("not a RenewalInfo object: {e}")))?;
+        Ok(Some((info, retry_after_secs(&response, self.clock.now()))))
+    }
+
+    /// keyChange (RFC 8555 §7.3.5): the account is moved to `new_key`. The
+    /// caller must sign later requests with the new key (a new client).
+    pub fn key_change(&self, new_key: &PrivateKey) -> Result<(), AcmeError> {
+        let url = self.directory.key_change.clone();
+        let account = self.account_url().ok_or_else(|| self.protocol(&url, "key change needs a registered account"))?;
+        let inner = crypto::jws_key_change(new_key, self.key, &account, &url).map_err(|e| self.protocol(&url, format!("signing the key change: {e}")))?;
+        self.post(&url, Some(&inner))?;
+        Ok(())
+    }
+
     /// revokeCert (RFC 8555 §7.6), signed with the account key. `reason` is an
     /// RFC 5280 CRLReason code.
     pub fn revoke(&self, cert_der: &[u8], reason: u8) -> Result<(), AcmeError> {
@@ -265,18 +288,28 @@ impl<'a> AcmeClient<'a> {
         Ok(self.post_json(challenge_url, Some(&json!({})))?.0)
     }
 
-    /// Polls an authorization until it is no longer pending, at most `attempts`
-    /// times `delay` apart (the first check after `delay`), honouring `Retry-After`.
-    pub fn wait_authorization(&self, url: &str, attempts: u32, delay: Duration) -> Result<Authorization, AcmeError> {
+    /// Polls an authorization until it is no longer pending: first after
+    /// 250 ms, then with the delay doubling up to `max_delay`, honouring
+    /// `Retry-After`, for at most `budget` (the original's
+    /// max_authorization_attempts × authorization_delay).
+    pub fn wait_authorization(&self, url: &str, budget: Duration, max_delay: Duration) -> Result<Authorization, AcmeError> {
         let start = self.clock.now();
-        for _ in 0..attempts.max(1) {
+        let mut delay = Duration::from_millis(250).min(max_delay);
+        let mut waited = Duration::ZERO;
+        loop {
             let response = self.post(url, None)?;
             let authz: Authorization = serde_json::from_slice(&response.body)
                 .map_err(|e| self.protocol(url, format!("unexpected authorization: {e}")))?;
             if authz.status != Status::Pending {
                 return Ok(authz);
             }
-            self.clock.sleep(self.poll_delay(&response, delay));
+            if waited >= budget {
+                break;
+            }
+            let pause = self.poll_delay(&response, delay).min(budget.saturating_sub(waited).max(Duration::from_millis(50)));
+            self.clock.sleep(pause);
+            waited += pause;
+            delay = (delay * 2).min(max_delay.max(Duration::from_millis(250)));
         }
         Err(AcmeError::Timeout {
             server: self.directory_url.clone(),

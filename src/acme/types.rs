@@ -180,3 +180,18 @@ mod tests {
         assert_eq!(serde_json::from_str::<Status>("\"somethingNew\"").unwrap(), Status::Unknown);
     }
 }
+
+/// RFC 9773 §4.2 RenewalInfo.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenewalInfo {
+    pub suggested_window: SuggestedWindow,
+    #[serde(default, rename = "explanationURL")]
+    pub explanation_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SuggestedWindow {
+    pub start: String,
+    pub end: String,
+}

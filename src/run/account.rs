@@ -20,7 +20,7 @@ pub(super) fn with_acme(ctx: &mut Ctx<'_>, force_register: bool, f: impl FnOnce(
         None => {
             key_is_new = true;
             tracing::info!("Client key not present, generating");
-            PrivateKey::generate_rsa(4096).map_err(|e| Failure::new(ErrorCode::Key, e.to_string()))?
+            new_account_key(ctx.config)?
         }
     };
     let mut registered_url = None;
@@ -33,7 +33,7 @@ pub(super) fn with_acme(ctx: &mut Ctx<'_>, force_register: bool, f: impl FnOnce(
                     registered_url = Some(uri.to_string());
                 } else {
                     tracing::info!("ACME service URL has changed, re-registering with new client key");
-                    account_key = PrivateKey::generate_rsa(4096).map_err(|e| Failure::new(ErrorCode::Key, e.to_string()))?;
+                    account_key = new_account_key(ctx.config)?;
                     key_is_new = true;
                 }
             }
@@ -46,6 +46,52 @@ pub(super) fn with_acme(ctx: &mut Ctx<'_>, force_register: bool, f: impl FnOnce(
         None => register(ctx, &client, &account_key, key_is_new, &key_path, &reg_path)?,
     }
     f(ctx, &client)
+}
+
+/// `account.key_type`: "rsa" (4096 bits, the original's, the default),
+/// "rsa2048", "rsa3072", "ecdsa"/"secp256r1" (ES256) or "secp384r1" (ES384).
+pub(super) fn new_account_key(config: &Config) -> R<PrivateKey> {
+    use crate::types::Curve;
+    let kind = config.account.key_type.as_deref().unwrap_or("rsa").to_ascii_lowercase();
+    let key = match kind.as_str() {
+        "rsa" | "rsa4096" => PrivateKey::generate_rsa(4096),
+        "rsa2048" => PrivateKey::generate_rsa(2048),
+        "rsa3072" => PrivateKey::generate_rsa(3072),
+        "ecdsa" | "secp256r1" | "p-256" | "es256" => PrivateKey::generate_ecdsa(Curve::P256),
+        "secp384r1" | "p-384" | "es384" => PrivateKey::generate_ecdsa(Curve::P384),
+        other => {
+            return Err(Failure::new(
+                ErrorCode::Config,
+                format!("account.key_type: {other:?} is not allowed; use one of \"rsa\", \"rsa2048\", \"rsa3072\", \"ecdsa\" (secp256r1), \"secp384r1\""),
+            ))
+        }
+    };
+    key.map_err(|e| Failure::new(ErrorCode::Key, format!("account key generation failed: {e}")))
+}
+
+/// `--account-key-rollover`: keyChange to a new key of `account.key_type`,
+/// then the new key replaces client_key.json (the old one is archived).
+pub(super) fn account_key_rollover(ctx: &mut Ctx<'_>) -> R<()> {
+    let new_key = new_account_key(ctx.config)?;
+    let key_path = ctx.config.resource_dir().join("client_key.json");
+    with_acme(ctx, false, |ctx, client| {
+        let old_thumbprint = client.key().jwk_thumbprint();
+        client.key_change(&new_key)?;
+        let account_url = client.account_url().unwrap_or_default();
+        let json = crypto::account_key_to_json(&new_key).map_err(|e| Failure::new(ErrorCode::Key, e.to_string()))?;
+        let plan = Plan {
+            key_name: "client".into(),
+            ops: vec![FileOp { path: key_path.clone(), kind: "client_key".into(), action: Action::Write { contents: json.into_bytes(), mode: 0o600 } }],
+            owner: None,
+            archive_root: archive_root(ctx.config)?,
+        };
+        commit(ctx, &plan)?;
+        let new_thumbprint = new_key.jwk_thumbprint();
+        ctx.record(Event::AccountKeyRolledOver { account_url: account_url.clone(), old_thumbprint, new_thumbprint, key_type: new_key.key_type() })?;
+        tracing::info!("Account {account_url} now uses a new {} key", new_key.key_type().as_str().to_uppercase());
+        ctx.outcome.changed = true;
+        Ok(())
+    })
 }
 
 pub(super) fn same_origin(a: &str, b: &str) -> bool {

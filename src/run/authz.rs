@@ -1,4 +1,4 @@
-//! Answering authorizations (http-01 today), authorization-only orders
+//! Answering authorizations (http-01 and dns-01), authorization-only orders
 //! (`--auth`, the `authorizations` section) and follower mode.
 
 use super::*;
@@ -85,7 +85,9 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
     let follower = ctx.config.settings.follower_mode;
     let mut unauthorized: Vec<String> = Vec::new();
     let mut failed = BTreeSet::new();
-    let mut pending: Vec<(String, crate::acme::Authorization, String, PathBuf)> = Vec::new(); // (authz url, authz, challenge url, file)
+    // (authz url, authz, challenge url, http-01 file; None for dns-01)
+    let mut pending: Vec<(String, crate::acme::Authorization, String, Option<PathBuf>)> = Vec::new();
+    let mut dns_items: Vec<DnsChallenge> = Vec::new();
     for url in urls {
         let authz = match client.authorization(url) {
             Ok(a) => a,
@@ -113,11 +115,20 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
         let zone = zones.get(&fqdn).cloned().unwrap_or_else(|| name.clone());
         let dir = if authz.wildcard { None } else { ctx.config.http_challenge_dir(&name, &zone) };
         let Some(dir) = dir else {
-            ctx.outcome.error(Failure::new(
-                ErrorCode::Auth,
-                format!("{fqdn}: dns-01 authorization is not implemented yet; configure http_challenges.{name} or directories.http_challenge for http-01"),
-            ));
-            failed.insert(name);
+            // dns-01: the records of every zone are set together after this loop.
+            let Some(challenge) = authz.challenges.iter().find(|c| c.kind == "dns-01").cloned() else {
+                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{fqdn}: the server offers no dns-01 challenge ({url})")));
+                failed.insert(name);
+                continue;
+            };
+            let Some(token) = challenge.token.clone().filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) else {
+                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{fqdn}: dns-01 challenge {} has a missing or unsafe token", challenge.url)));
+                failed.insert(name);
+                continue;
+            };
+            let value = crypto::dns01_txt_value(&token, client_key(client));
+            dns_items.push(DnsChallenge { name: name.clone(), fqdn: fqdn.clone(), zone, value });
+            pending.push((url.clone(), authz, challenge.url.clone(), None));
             continue;
         };
         let Some(challenge) = authz.challenges.iter().find(|c| c.kind == "http-01").cloned() else {
@@ -139,7 +150,7 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
         }
         tracing::debug!("Wrote http-01 challenge for {name} to {}", file.display());
         run_hook(ctx, "set_http_challenge", &[("domain", &name), ("challenge_file", &file.display().to_string())], &[]);
-        pending.push((url.clone(), authz, challenge.url.clone(), file));
+        pending.push((url.clone(), authz, challenge.url.clone(), Some(file)));
     }
     if !unauthorized.is_empty() {
         ctx.outcome.error(Failure::new(
@@ -147,51 +158,86 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
             format!("follower mode: not authorized: {}; the master must obtain these authorizations first (its authorizations section)", unauthorized.join(", ")),
         ));
     }
-    for (_, authz, challenge_url, _) in &pending {
-        if let Err(e) = client.respond(challenge_url) {
-            ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{}: answering challenge {challenge_url}: {e}", authz.identifier.value)));
-            failed.insert(authz.identifier.value.clone());
-        }
-    }
-    let s = &ctx.config.settings;
-    let (attempts, delay) = (s.max_authorization_attempts, std::time::Duration::from_secs(s.authorization_delay as u64));
-    // Short first delays: a local CA validates in milliseconds.
-    let delay = delay.min(std::time::Duration::from_secs(1)).max(std::time::Duration::from_millis(200));
-    let attempts = attempts.saturating_mul((s.authorization_delay as u32).max(1)).max(attempts);
-    for (url, authz, challenge_url, file) in &pending {
-        let name = authz.identifier.value.clone();
-        if failed.contains(&name) {
+    // Local DNS updates hold one value per name (the zone's challenge file is
+    // an object keyed by name), so a second authorization of the same name
+    // (another order's) waits for a later round; remote and http-01: round 0.
+    let mut round_of: Vec<usize> = Vec::with_capacity(pending.len());
+    let mut dns_round: Vec<usize> = Vec::with_capacity(dns_items.len());
+    let mut per_name: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, _, _, file) in &pending {
+        if file.is_some() {
+            round_of.push(0);
             continue;
         }
-        match client.wait_authorization(url, attempts, delay) {
-            Ok(done) if done.status == Status::Valid => {
-                let _ = ctx.record(Event::AuthorizationObtained { name: name.clone(), challenge: "http-01".into(), url: url.clone(), expires: done.expires.clone() });
-                tracing::debug!("Authorization for {name} is valid");
-            }
-            Ok(done) => {
-                let detail = done
-                    .challenges
-                    .iter()
-                    .find(|c| &c.url == challenge_url)
-                    .and_then(|c| c.error.as_ref())
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| format!("authorization is {:?}", done.status));
-                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: http-01 challenge {challenge_url} failed: {detail}")));
-                let _ = ctx.record(Event::ChallengeFailed { name: name.clone(), challenge: "http-01".into(), url: url.clone(), error: detail });
-                failed.insert(name);
-            }
-            Err(e) => {
-                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: {e}")));
-                failed.insert(name);
-            }
-        }
-        let _ = file;
+        let item = &dns_items[dns_round.len()];
+        let round = if ctx.config.zone_update_keys.contains_key(item.zone.trim_end_matches('.')) {
+            0
+        } else {
+            let n = per_name.entry(item.fqdn.clone()).or_insert(0);
+            *n += 1;
+            *n - 1
+        };
+        round_of.push(round);
+        dns_round.push(round);
     }
-    for (_, authz, _, file) in &pending {
-        if std::fs::remove_file(file).is_ok() {
-            tracing::debug!("Removed http-01 challenge file {}", file.display());
+    let rounds = round_of.iter().max().map_or(0, |m| m + 1);
+    for round in 0..rounds {
+        let round_dns: Vec<DnsChallenge> = dns_items.iter().zip(&dns_round).filter(|(_, r)| **r == round).map(|(c, _)| c.clone()).collect();
+        let round_pending: Vec<_> = pending.iter().zip(&round_of).filter(|(_, r)| **r == round).map(|(p, _)| p).collect();
+        // Every DNS record first (one update per zone, propagation checked), then answers.
+        for name in set_dns_challenges(ctx, &round_dns) {
+            failed.insert(name);
         }
-        run_hook(ctx, "clear_http_challenge", &[("domain", &authz.identifier.value), ("challenge_file", &file.display().to_string())], &[]);
+        for (_, authz, challenge_url, _) in round_pending.iter().copied() {
+            if failed.contains(&authz.identifier.value) {
+                continue;
+            }
+            if let Err(e) = client.respond(challenge_url) {
+                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{}: answering challenge {challenge_url}: {e}", authz.identifier.value)));
+                failed.insert(authz.identifier.value.clone());
+            }
+        }
+        let s = &ctx.config.settings;
+        let max_delay = std::time::Duration::from_secs(s.authorization_delay.max(1) as u64);
+        let budget = max_delay * s.max_authorization_attempts.max(1);
+        for (url, authz, challenge_url, file) in round_pending.iter().copied() {
+            let name = authz.identifier.value.clone();
+            if failed.contains(&name) {
+                continue;
+            }
+            let kind = if file.is_some() { "http-01" } else { "dns-01" };
+            match client.wait_authorization(url, budget, max_delay) {
+                Ok(done) if done.status == Status::Valid => {
+                    let _ = ctx.record(Event::AuthorizationObtained { name: name.clone(), challenge: kind.into(), url: url.clone(), expires: done.expires.clone() });
+                    tracing::debug!("Authorization for {name} is valid");
+                }
+                Ok(done) => {
+                    let detail = done
+                        .challenges
+                        .iter()
+                        .find(|c| &c.url == challenge_url)
+                        .and_then(|c| c.error.as_ref())
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| format!("authorization is {:?}", done.status));
+                    ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: {kind} challenge {challenge_url} failed: {detail}")));
+                    let _ = ctx.record(Event::ChallengeFailed { name: name.clone(), challenge: kind.into(), url: url.clone(), error: detail });
+                    failed.insert(name);
+                }
+                Err(e) => {
+                    ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: {e}")));
+                    failed.insert(name);
+                }
+            }
+            let _ = file;
+        }
+        for (_, authz, _, file) in round_pending.iter().copied() {
+            let Some(file) = file else { continue };
+            if std::fs::remove_file(file).is_ok() {
+                tracing::debug!("Removed http-01 challenge file {}", file.display());
+            }
+            run_hook(ctx, "clear_http_challenge", &[("domain", &authz.identifier.value), ("challenge_file", &file.display().to_string())], &[]);
+        }
+        clear_dns_challenges(ctx, &round_dns);
     }
     failed
 }

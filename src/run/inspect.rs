@@ -62,7 +62,8 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
                 cert_reason(ctx, spec, cert, kt, &primary.spki_sha256)?
             };
             if let Some(reason) = reason {
-                work.push(CertWork { cert: cert.clone(), key_type: kt, reason });
+                let replaces = replaces_id(ctx, &cert.name, kt);
+                work.push(CertWork { cert: cert.clone(), key_type: kt, reason, replaces });
             }
         }
     }
@@ -146,7 +147,8 @@ pub(super) fn cert_reason(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, cert: &Certi
         not_before: crate::time::parse_rfc3339(&view.not_before).unwrap_or(0),
         not_after: crate::time::parse_rfc3339(&view.not_after).unwrap_or(0),
     };
-    Ok(renew::reason(Some(&installed), &cert.common_name, &names, key_spki, ctx.config.settings.renewal_days, ctx.args.renew, ctx.now))
+    let reason = renew::reason(Some(&installed), &cert.common_name, &names, key_spki, ctx.config.settings.renewal_days, ctx.args.renew, ctx.now);
+    Ok(reason.or_else(|| ari_reason(ctx, &cert.name, kt, &view.serial)))
 }
 
 pub(super) fn generate_keys(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>]) -> R<()> {

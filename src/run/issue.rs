@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Orders finalized and downloaded at the same time.
+const MAX_PARALLEL_ORDERS: usize = 8;
+
 /// Orders, authorizes and finalizes every needed certificate: all orders are
 /// created first, then every pending authorization is answered together, then
 /// the orders are finalized in parallel. Returns what was issued per key name.
@@ -31,7 +34,15 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[Key
                 }
             }
             tracing::info!("Issuing {} certificate {} ({})", work.key_type.as_str().to_uppercase(), work.cert.name, work.reason);
-            match client.new_order(&names, work.cert.profile.as_deref(), None) {
+            // `replaces` (RFC 9773 §5) is a courtesy: if the CA refuses it, order without.
+            let ordered = match client.new_order(&names, work.cert.profile.as_deref(), work.replaces.as_deref()) {
+                Err(AcmeError::Problem { problem, .. }) if work.replaces.is_some() && matches!(problem.short_type(), "alreadyReplaced" | "malformed" | "conflict") => {
+                    tracing::debug!("certificate {}: the CA refused replaces ({problem}); ordering without it", work.cert.name);
+                    client.new_order(&names, work.cert.profile.as_deref(), None)
+                }
+                other => other,
+            };
+            match ordered {
                 Ok((order_url, order)) => {
                     let _ = ctx.record(Event::OrderCreated { order_url: order_url.clone(), names: names.clone(), key_type: work.key_type });
                     jobs.push(Job { plan: i, work, key, order_url, order });
@@ -58,24 +69,25 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[Key
     // Finalize in parallel.
     let settings = &ctx.config.settings;
     let poll_secs = settings.cert_poll_time as u64;
-    let results: Vec<(usize, &CertWork, Result<Issued, String>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .iter()
-            .filter(|j| {
-                let names = j.work.cert.all_names();
-                !names.iter().any(|n| failed_names.contains(n))
-            })
-            .map(|job| {
-                s.spawn(move || {
-                    let r = finalize_one(client, job.key, &job.work.cert, job.work.key_type, &job.order_url, &job.order, poll_secs);
-                    (job.plan, job.work, r)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("finalize thread")).collect()
+    // A bounded pool: many certificates proceed together without a thread each.
+    let ready: Vec<&Job<'_>> = jobs.iter().filter(|j| !j.work.cert.all_names().iter().any(|n| failed_names.contains(n.trim_start_matches("*.")))).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..ready.len().min(MAX_PARALLEL_ORDERS) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(job) = ready.get(i) else { break };
+                let r = finalize_one(client, job.key, &job.work.cert, job.work.key_type, &job.order_url, &job.order, poll_secs);
+                done.lock().unwrap().push((i, job.plan, job.work, r));
+            });
+        }
     });
+    let mut results = done.into_inner().unwrap();
+    results.sort_by_key(|r| r.0);
+    let results: Vec<(usize, &CertWork, Result<Issued, String>)> = results.into_iter().map(|(_, p, w, r)| (p, w, r)).collect();
     for job in &jobs {
-        if job.work.cert.all_names().iter().any(|n| failed_names.contains(n)) {
+        if job.work.cert.all_names().iter().any(|n| failed_names.contains(n.trim_start_matches("*."))) {
             failed_keys.insert(plans[job.plan].spec.name.clone());
         }
     }

@@ -3,18 +3,25 @@
 //! replayed state, and drives the ACME client and the file transactions.
 
 mod account;
+mod ari;
 mod authz;
+mod dns01;
 mod inspect;
 mod install;
 mod issue;
 mod revoke;
+#[allow(dead_code)] // until main_job calls tlsa_mode / sync_tlsa
+mod tlsa;
 
 use account::*;
+use ari::*;
 use authz::*;
+use dns01::*;
 use inspect::*;
 use install::*;
 use issue::*;
 use revoke::*;
+use tlsa::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
@@ -243,6 +250,8 @@ struct CertWork {
     cert: CertificateSpec,
     key_type: KeyType,
     reason: Reason,
+    /// ARI certificate identifier of the certificate this one replaces.
+    replaces: Option<String>,
 }
 
 struct Issued {
@@ -259,7 +268,6 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
     let unimplemented: Vec<&str> = [
         (ctx.args.rollover, "--rollover"),
         (ctx.args.force, "--force"),
-        (ctx.args.tlsa, "--tlsa"),
         (ctx.args.sct, "--sct"),
         (ctx.args.ocsp, "--ocsp"),
         (ctx.args.verify, "--verify"),
@@ -285,7 +293,16 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
     if ctx.args.revoke {
         return revoke(ctx, &selected);
     }
+    if ctx.args.account_key_rollover {
+        if let Err(f) = account_key_rollover(ctx) {
+            ctx.outcome.error(f);
+        }
+        return;
+    }
     let follower = ctx.config.settings.follower_mode;
+    if ctx.args.tlsa && !ops.certs && !ops.auth {
+        return tlsa_mode(ctx);
+    }
     // Names to authorize on their own: the `authorizations` section (when its
     // journaled authorizations run out), and with --auth every configured name.
     let auth_names = if ops.auth && !follower { authorization_names(ctx, &selected) } else { Vec::new() };
@@ -303,59 +320,50 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
             Err(f) => ctx.outcome.error(f.with_context(&spec.name)),
         }
     }
-    let needs_acme = plans.iter().any(|p| !p.work.is_empty());
-    let needs_install = plans.iter().any(|p| !p.work.is_empty() || p.slots.values().any(|s| s.is_new));
-    if !needs_install && auth_names.is_empty() {
-        return;
-    }
-    if !needs_install {
-        if let Err(f) = with_acme(ctx, false, |ctx, client| {
-            authorize_only(ctx, client, &auth_names);
-            Ok(())
-        }) {
-            ctx.outcome.error(f);
-        }
+    // Certificates whose ARI window is due to be asked for (journaled windows
+    // with a Retry-After still ahead are not asked again).
+    let due = ari_due(ctx, &plans, false);
+    let needs_install = |plans: &[KeyPlan<'_>]| plans.iter().any(|p| !p.work.is_empty() || p.slots.values().any(|s| s.is_new));
+    let needs_acme = plans.iter().any(|p| !p.work.is_empty()) || !auth_names.is_empty() || !due.is_empty();
+    if !needs_acme && !needs_install(&plans) {
         return;
     }
     // Validate what installing needs before asking the CA for anything.
-    if let Err(e) = ctx.config.file_owner() {
-        return ctx.outcome.error(Failure::new(ErrorCode::Config, e.to_string()));
-    }
-    if let Err(f) = archive_root(ctx.config) {
-        return ctx.outcome.error(f);
-    }
-    // Generate the keys that are missing, in parallel (RSA 4096 takes a while).
-    if let Err(f) = generate_keys(ctx, &mut plans) {
-        return ctx.outcome.error(f);
-    }
-    let mut issued: BTreeMap<String, Vec<Issued>> = BTreeMap::new();
-    if needs_acme || !auth_names.is_empty() {
-        let result = with_acme(ctx, false, |ctx, client| {
-            authorize_only(ctx, client, &auth_names);
-            issued = issue_all(ctx, client, &plans);
-            Ok(())
-        });
-        if let Err(f) = result {
+    let ready_to_install = |ctx: &Ctx<'_>| -> R<()> {
+        ctx.config.file_owner().map_err(|e| Failure::new(ErrorCode::Config, e.to_string()))?;
+        archive_root(ctx.config).map(|_| ())
+    };
+    if needs_install(&plans) {
+        if let Err(f) = ready_to_install(ctx) {
             return ctx.outcome.error(f);
         }
     }
-    for plan in &plans {
-        let got = issued.remove(&plan.spec.name).unwrap_or_default();
-        if got.len() < plan.work.len() && !got.is_empty() {
-            // Some certificates of this key failed: install nothing of this key, so
-            // keys and certificates stay consistent (errors were reported).
-            ctx.outcome.error(Failure::new(
-                ErrorCode::Acme,
-                format!("private key {}: not all certificates were issued; nothing of it was installed", plan.spec.name),
-            ));
-            continue;
-        }
-        if got.is_empty() && !plan.work.is_empty() {
-            continue; // errors already reported
-        }
-        if let Err(f) = install(ctx, plan, got) {
-            ctx.outcome.error(f.with_context(&plan.spec.name));
-        }
+    let mut installed_keys: Vec<String> = Vec::new();
+    let result = if needs_acme {
+        with_acme(ctx, false, |ctx, client| {
+            authorize_only(ctx, client, &auth_names);
+            check_ari(ctx, client, &mut plans, &due);
+            if needs_install(&plans) {
+                ready_to_install(ctx)?;
+                // Generate the keys that are missing, in parallel (RSA 4096 takes a while).
+                generate_keys(ctx, &mut plans)?;
+                let issued = issue_all(ctx, client, &plans);
+                installed_keys = install_all(ctx, &plans, issued);
+                // Ask for the new certificates' renewal windows now, while connected,
+                // so the next run has nothing to ask.
+                let fresh = ari_due(ctx, &plans, true);
+                check_ari(ctx, client, &mut plans, &fresh);
+            }
+            Ok(())
+        })
+    } else {
+        generate_keys(ctx, &mut plans).map(|_| installed_keys = install_all(ctx, &plans, BTreeMap::new()))
+    };
+    if let Err(f) = result {
+        return ctx.outcome.error(f);
+    }
+    if !installed_keys.is_empty() {
+        sync_tlsa(ctx, &installed_keys);
     }
     reload_services(ctx);
 }
@@ -367,6 +375,34 @@ impl Failure {
         }
         self
     }
+}
+
+/// Installs every key's transaction; a key whose certificates were not all
+/// issued installs nothing (so keys and certificates stay consistent).
+/// Returns the names of the keys that changed.
+fn install_all(ctx: &mut Ctx<'_>, plans: &[KeyPlan<'_>], mut issued: BTreeMap<String, Vec<Issued>>) -> Vec<String> {
+    let mut changed = Vec::new();
+    for plan in plans {
+        let got = issued.remove(&plan.spec.name).unwrap_or_default();
+        if got.len() < plan.work.len() && !got.is_empty() {
+            ctx.outcome.error(Failure::new(
+                ErrorCode::Acme,
+                format!("private key {}: not all certificates were issued; nothing of it was installed", plan.spec.name),
+            ));
+            continue;
+        }
+        if got.is_empty() && !plan.work.is_empty() {
+            continue; // errors already reported
+        }
+        if plan.work.is_empty() && !plan.slots.values().any(|s| s.is_new) {
+            continue;
+        }
+        match install(ctx, plan, got) {
+            Ok(()) => changed.push(plan.spec.name.clone()),
+            Err(f) => ctx.outcome.error(f.with_context(&plan.spec.name)),
+        }
+    }
+    changed
 }
 
 fn select_keys<'c>(config: &'c Config, names: &[String]) -> R<Vec<&'c PrivateKeySpec>> {
@@ -448,20 +484,36 @@ fn reload_services(ctx: &mut Ctx<'_>) {
     }
 }
 
-/// `--export-client`: the client key as PEM in the current directory, as the original.
-pub fn export_client(config: &Config) -> R<PathBuf> {
-    let key_path = config.resource_dir().join("client_key.json");
-    let bytes = std::fs::read(&key_path).map_err(|e| Failure::new(ErrorCode::Key, format!("cannot read client key {}: {e}", key_path.display())))?;
-    let key = crypto::account_key_from_json(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("client key {}: {e}", key_path.display())))?;
-    let out = PathBuf::from("acmebot_client_key.pem");
+/// `--export-client`: what a follower needs, in the current directory, mode
+/// 0600, never overwriting: `acmebot_client_key.pem` (the original's export),
+/// and `acmebot_client_key.json` / `acmebot_registration.json` to copy into
+/// the follower's resource directory as `client_key.json` / `registration.json`.
+pub fn export_client(config: &Config) -> R<Vec<PathBuf>> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&out)
-        .map_err(|e| Failure::new(ErrorCode::Permission, format!("cannot create {}: {e}", out.display())))?;
-    f.write_all(key.to_pkcs8_pem().as_bytes()).and_then(|_| f.sync_all()).map_err(|e| Failure::new(ErrorCode::Permission, format!("cannot write {}: {e}", out.display())))?;
-    Ok(out)
+    let resource = config.resource_dir();
+    let read = |name: &str| -> R<Vec<u8>> {
+        let p = resource.join(name);
+        std::fs::read(&p).map_err(|e| Failure::new(ErrorCode::Key, format!("cannot read {}: {e} (run acmebot once to register first)", p.display())))
+    };
+    let key_json = read("client_key.json")?;
+    let registration = read("registration.json")?;
+    let key = crypto::account_key_from_json(&key_json).map_err(|e| Failure::new(ErrorCode::Key, format!("client key {}: {e}", resource.join("client_key.json").display())))?;
+    let outputs = [
+        (PathBuf::from("acmebot_client_key.pem"), key.to_pkcs8_pem().into_bytes()),
+        (PathBuf::from("acmebot_client_key.json"), key_json),
+        (PathBuf::from("acmebot_registration.json"), registration),
+    ];
+    let mut written = Vec::new();
+    for (out, bytes) in outputs {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&out)
+            .map_err(|e| Failure::new(ErrorCode::Permission, format!("cannot create {}: {e}", out.display())))?;
+        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| Failure::new(ErrorCode::Permission, format!("cannot write {}: {e}", out.display())))?;
+        written.push(out);
+    }
+    Ok(written)
 }

@@ -158,9 +158,23 @@ fn master_authorizes_and_a_follower_issues_with_its_account() {
     let follower_root = crate::support::temp_dir("follower");
     let fconfig_path = follower_root.join("etc/acmebot.json");
     std::fs::create_dir_all(follower_root.join("etc/var")).unwrap();
-    for f in ["client_key.json", "registration.json"] {
-        std::fs::copy(master.path(&format!("var/{f}")), follower_root.join("etc/var").join(f)).unwrap();
+    // --export-client writes what the follower needs into the current directory.
+    let export_dir = follower_root.join("export");
+    std::fs::create_dir_all(&export_dir).unwrap();
+    let exported = std::process::Command::new(env!("CARGO_BIN_EXE_acmebot"))
+        .arg("--config")
+        .arg(&master.config_path)
+        .arg("--export-client")
+        .current_dir(&export_dir)
+        .output()
+        .unwrap();
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    for (from, to) in [("acmebot_client_key.json", "client_key.json"), ("acmebot_registration.json", "registration.json")] {
+        assert_eq!(crate::support::mode_of(&export_dir.join(from)), 0o600);
+        std::fs::copy(export_dir.join(from), follower_root.join("etc/var").join(to)).unwrap();
     }
+    let pem = std::fs::read(export_dir.join("acmebot_client_key.pem")).unwrap();
+    assert!(PrivateKey::from_pem(&pem).is_ok(), "the original's PEM export");
     let mut fconfig = master.config(json!({"f.example.test": {"key_types": ["ecdsa"]}}));
     fconfig["settings"]["follower_mode"] = json!(true);
     fconfig["directories"]["http_challenge"] = json!(null);
@@ -177,4 +191,39 @@ fn master_authorizes_and_a_follower_issues_with_its_account() {
     assert_eq!(denied.code, 9, "{denied:?}");
     assert!(denied.stderr.contains("not authorized: g.example.test"), "{denied:?}");
     assert!(!follower_root.join("etc/ssl/certs/g.example.test.ecdsa.pem").exists());
+}
+
+#[test]
+fn account_key_type_is_configurable_and_the_account_key_rolls_over() {
+    let site = Site::new("acctkey", json!({"k.example.test": {"key_types": ["ecdsa"]}}));
+    let mut config = site.config(json!({"k.example.test": {"key_types": ["ecdsa"]}}));
+    config["account"]["key_type"] = json!("secp384r1");
+    site.write_config_value(&config);
+    assert_eq!(site.run(&["--accept"]).code, 0);
+    let client: serde_json::Value = serde_json::from_slice(&std::fs::read(site.path("var/client_key.json")).unwrap()).unwrap();
+    assert_eq!(client["kty"], "EC");
+    assert_eq!(client["crv"], "P-384");
+    let old_key = crypto::account_key_from_json(&std::fs::read(site.path("var/client_key.json")).unwrap()).unwrap();
+
+    let rolled = site.run(&["--account-key-rollover"]);
+    assert_eq!(rolled.code, 0, "{rolled:?}");
+    let new_key = crypto::account_key_from_json(&std::fs::read(site.path("var/client_key.json")).unwrap()).unwrap();
+    assert_ne!(old_key.jwk_thumbprint(), new_key.jwk_thumbprint());
+    let events = site.events_of("account_key_rolled_over");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["old_thumbprint"], old_key.jwk_thumbprint().as_str());
+    assert_eq!(events[0]["new_thumbprint"], new_key.jwk_thumbprint().as_str());
+    // The CA now knows the account by the new key: a renewal signed with it works.
+    let renewed = site.run(&["--renew"]);
+    assert_eq!(renewed.code, 0, "{renewed:?}");
+    assert!(site.events_of("account_registered").len() == 1, "no second registration");
+    let archived = crate::support::tree(&site.path("ssl/archive/client"));
+    assert!(archived.iter().any(|p| p.ends_with("/client_key.json") && !p.contains("installed/")), "{archived:?}");
+
+    config["account"]["key_type"] = json!("dsa");
+    site.write_config_value(&config);
+    std::fs::remove_file(site.path("var/client_key.json")).unwrap();
+    let bad = site.run(&["--renew"]);
+    assert_eq!(bad.code, 4, "{bad:?}");
+    assert!(bad.stderr.contains("account.key_type"), "{bad:?}");
 }

@@ -4,7 +4,10 @@
 mod peers;
 mod support;
 
-mod acme_v2;
+mod dns;
+mod dns01;
 mod issuance;
+mod acme_v2;
+mod ari;
 mod journal_ops;
 mod testca;

@@ -124,7 +124,7 @@ pub struct Pebble {
     pub management_url: String,
     pub ca_pem: PathBuf,
     pub webroot: PathBuf,
-    _dns: Proc,
+    _dns: Option<Proc>,
     _pebble: Proc,
     _web: ChallengeServer,
 }
@@ -134,11 +134,14 @@ pub struct PebbleOptions {
     pub env: Vec<(String, String)>,
     /// External Account Binding required, with these (kid, base64url MAC key) pairs.
     pub eab: Vec<(String, String)>,
+    /// Resolve through this DNS server ("ip:port", e.g. a bind9 started by the
+    /// test) instead of a pebble-challtestsrv started here.
+    pub dns_server: Option<String>,
 }
 
 impl Default for PebbleOptions {
     fn default() -> Self {
-        PebbleOptions { nonce_reject: 30, env: Vec::new(), eab: Vec::new() }
+        PebbleOptions { nonce_reject: 30, env: Vec::new(), eab: Vec::new(), dns_server: None }
     }
 }
 
@@ -179,22 +182,28 @@ impl Pebble {
         std::fs::write(dir.join("pebble.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 
         let log = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
-        let dns = Command::new(which("pebble-challtestsrv"))
+        let dns = if opts.dns_server.is_some() {
+            None
+        } else {
+            let dns = Command::new(which("pebble-challtestsrv"))
             .args(["-dns01", &format!("127.0.0.1:{dns_port}"), "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", &format!("127.0.0.1:{dns_mgmt_port}"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
             .stdout(log("challtestsrv.log"))
             .stderr(log("challtestsrv.err"))
             .stdin(Stdio::null())
             .spawn()
             .expect("start pebble-challtestsrv");
-        let dns = Proc { child: dns, name: "pebble-challtestsrv" };
-        wait_port(dns_mgmt_port, "pebble-challtestsrv");
+            let dns = Proc { child: dns, name: "pebble-challtestsrv" };
+            wait_port(dns_mgmt_port, "pebble-challtestsrv");
+            Some(dns)
+        };
+        let dns_server = opts.dns_server.clone().unwrap_or_else(|| format!("127.0.0.1:{dns_port}"));
 
         let webroot = dir.join("webroot");
         std::fs::create_dir_all(&webroot).unwrap();
         let web = ChallengeServer::start(http_port, webroot.clone());
 
         let mut cmd = Command::new(which("pebble"));
-        cmd.args(["-config", dir.join("pebble.json").to_str().unwrap(), "-strict=false", "-dnsserver", &format!("127.0.0.1:{dns_port}")])
+        cmd.args(["-config", dir.join("pebble.json").to_str().unwrap(), "-strict=false", "-dnsserver", &dns_server])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", opts.nonce_reject.to_string())
             .stdout(log("pebble.log"))

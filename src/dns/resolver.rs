@@ -1,0 +1,541 @@
+//! Plain DNS lookups (RFC 1035 §4.1 queries) through configured resolvers
+//! (`settings.dns_resolvers`, else `/etc/resolv.conf`), or straight to an
+//! authoritative server (RD clear) for propagation checks. Concurrent lookups
+//! use scoped std threads: a handful of UDP exchanges, no runtime needed.
+
+use super::{transport, update, DnsError, RecordType};
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{DNSClass, RData};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+/// One answer record, in acmebot's own terms (not hickory's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rdata {
+    A(Ipv4Addr),
+    Aaaa(Ipv6Addr),
+    Ns(String),
+    Cname(String),
+    Soa {
+        mname: String,
+        rname: String,
+        serial: u32,
+    },
+    /// The character-strings of one TXT record, concatenated (RFC 7208 §3.3 style).
+    Txt(String),
+    Tlsa {
+        usage: u8,
+        selector: u8,
+        matching: u8,
+        data: Vec<u8>,
+    },
+    Other(u16),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rr {
+    /// Owner name, lower case, absolute.
+    pub name: String,
+    pub ttl: u32,
+    pub data: Rdata,
+}
+
+/// A response: its RCODE, whether it is authoritative, and the answer section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub rcode: u16,
+    pub authoritative: bool,
+    pub answers: Vec<Rr>,
+    /// Addresses from the additional section (glue), by owner name.
+    pub additional: Vec<Rr>,
+}
+
+fn abs_lower(name: &str) -> String {
+    let n = name.to_ascii_lowercase();
+    if n.ends_with('.') {
+        n
+    } else {
+        format!("{n}.")
+    }
+}
+
+/// Builds a query (RFC 1035 §4.1.1): one question, class IN, RD as given.
+pub fn build_query(
+    id: u16,
+    name: &str,
+    rtype: RecordType,
+    recursion_desired: bool,
+) -> Result<Vec<u8>, String> {
+    let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
+    msg.metadata.recursion_desired = recursion_desired;
+    let mut q = Query::query(update::name(name)?, rtype);
+    q.set_query_class(DNSClass::IN);
+    msg.add_query(q);
+    msg.to_vec()
+        .map_err(|e| format!("cannot encode the query: {e}"))
+}
+
+fn convert(r: &hickory_proto::rr::Record) -> Rr {
+    let data = match &r.data {
+        RData::A(a) => Rdata::A(a.0),
+        RData::AAAA(a) => Rdata::Aaaa(a.0),
+        RData::NS(n) => Rdata::Ns(abs_lower(&n.0.to_ascii())),
+        RData::CNAME(n) => Rdata::Cname(abs_lower(&n.0.to_ascii())),
+        RData::SOA(s) => Rdata::Soa {
+            mname: abs_lower(&s.mname.to_ascii()),
+            rname: abs_lower(&s.rname.to_ascii()),
+            serial: s.serial,
+        },
+        RData::TXT(t) => Rdata::Txt(
+            t.txt_data
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect(),
+        ),
+        RData::TLSA(t) => Rdata::Tlsa {
+            usage: t.cert_usage.into(),
+            selector: t.selector.into(),
+            matching: t.matching.into(),
+            data: t.cert_data.clone(),
+        },
+        other => Rdata::Other(u16::from(other.record_type())),
+    };
+    Rr {
+        name: abs_lower(&r.name.to_ascii()),
+        ttl: r.ttl,
+        data,
+    }
+}
+
+/// Parses a response to the question (`id`, `name`, `rtype`): checks that it
+/// answers that question, and keeps the answers of the asked type.
+pub fn parse_answer(
+    id: u16,
+    name: &str,
+    rtype: RecordType,
+    bytes: &[u8],
+) -> Result<Answer, String> {
+    let msg = Message::from_vec(bytes).map_err(|e| format!("unparsable response: {e}"))?;
+    if msg.metadata.id != id || msg.metadata.message_type != MessageType::Response {
+        return Err("not a response to this query".into());
+    }
+    match msg.queries.first() {
+        Some(q)
+            if abs_lower(&q.name().to_ascii()) == abs_lower(name) && q.query_type() == rtype => {}
+        _ => return Err("the response is for another question".into()),
+    }
+    let answers = msg
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == rtype)
+        .map(convert)
+        .collect();
+    let additional = msg
+        .additionals
+        .iter()
+        .filter(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
+        .map(convert)
+        .collect();
+    Ok(Answer {
+        rcode: u16::from(msg.metadata.response_code) & 0x0f,
+        authoritative: msg.metadata.authoritative,
+        answers,
+        additional,
+    })
+}
+
+/// `nameserver` lines of resolv.conf (port 53); scoped IPv6 addresses are skipped.
+pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|l| {
+            let mut t = l.split_whitespace();
+            (t.next() == Some("nameserver")).then(|| t.next()).flatten()
+        })
+        .filter_map(|a| a.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+/// `"ip"`, `"ip:port"`, `"[v6]:port"` or a bare IPv6 address; port 53 by default.
+pub fn parse_server(s: &str) -> Option<SocketAddr> {
+    let s = s.trim();
+    s.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+}
+
+/// A TLSA record's fields: (usage, selector, matching type, association data).
+pub type TlsaFields = (u8, u8, u8, Vec<u8>);
+
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    servers: Vec<SocketAddr>,
+    /// Per-server timeout of one lookup.
+    pub timeout: Duration,
+}
+
+impl Resolver {
+    pub fn new(servers: Vec<SocketAddr>) -> Resolver {
+        Resolver {
+            servers,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// From `settings.dns_resolvers`; when that is empty, from `/etc/resolv.conf`.
+    pub fn from_settings(dns_resolvers: &[String]) -> Result<Resolver, DnsError> {
+        if dns_resolvers.is_empty() {
+            let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let servers = parse_resolv_conf(&text);
+            if servers.is_empty() {
+                return Err(DnsError::NotFound {
+                    what: "no nameserver in /etc/resolv.conf and no settings.dns_resolvers".into(),
+                });
+            }
+            return Ok(Resolver::new(servers));
+        }
+        let servers = dns_resolvers
+            .iter()
+            .map(|s| {
+                parse_server(s).ok_or_else(|| DnsError::Invalid {
+                    detail: format!(
+                        "settings.dns_resolvers: {s:?} is not an IP address or ip:port"
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Resolver::new(servers))
+    }
+
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.servers
+    }
+
+    /// One question to one server. `recursion_desired` is false for direct
+    /// (authoritative) queries. NXDOMAIN is an answer (empty), other error
+    /// RCODEs are errors.
+    pub fn query_at(
+        &self,
+        server: SocketAddr,
+        name: &str,
+        rtype: RecordType,
+        recursion_desired: bool,
+    ) -> Result<Answer, DnsError> {
+        let id = super::random_id();
+        let msg = build_query(id, name, rtype, recursion_desired)
+            .map_err(|detail| DnsError::Invalid { detail })?;
+        let bytes = transport::exchange(server, &msg, self.timeout)?;
+        let answer = parse_answer(id, name, rtype, &bytes)
+            .map_err(|detail| DnsError::Malformed { server, detail })?;
+        match answer.rcode {
+            0 | 3 => Ok(answer),
+            rcode => Err(DnsError::Query {
+                name: abs_lower(name),
+                rtype: rtype.to_string(),
+                server,
+                rcode,
+            }),
+        }
+    }
+
+    /// Asks the configured resolvers in turn until one answers.
+    pub fn lookup(&self, name: &str, rtype: RecordType) -> Result<Answer, DnsError> {
+        let mut last = DnsError::NotFound {
+            what: "no DNS resolver configured".into(),
+        };
+        for &server in &self.servers {
+            match self.query_at(server, name, rtype, true) {
+                Ok(a) => return Ok(a),
+                Err(e @ DnsError::Invalid { .. }) => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The primary name server of `zone` (its SOA MNAME, RFC 1035 §3.3.13; RFC 2136 §4 sends updates there).
+    pub fn soa_mname(&self, zone: &str) -> Result<String, DnsError> {
+        let a = self.lookup(zone, RecordType::SOA)?;
+        a.answers
+            .iter()
+            .find_map(|r| match &r.data {
+                Rdata::Soa { mname, .. } => Some(mname.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| DnsError::NotFound {
+                what: format!("no SOA record for zone {}", abs_lower(zone)),
+            })
+    }
+
+    /// Addresses of `host` with `port`: an IP literal as it is, else its A and AAAA records.
+    pub fn resolve_host(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DnsError> {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let (v4, v6) = std::thread::scope(|s| {
+            let v6 = s.spawn(|| self.lookup(host, RecordType::AAAA));
+            let v4 = self.lookup(host, RecordType::A);
+            (
+                v4,
+                v6.join().unwrap_or_else(|_| {
+                    Err(DnsError::NotFound {
+                        what: "lookup thread panicked".into(),
+                    })
+                }),
+            )
+        });
+        let mut out = Vec::new();
+        let mut first_error = None;
+        for r in [v4, v6] {
+            match r {
+                Ok(a) => out.extend(a.answers.iter().filter_map(|rr| match rr.data {
+                    Rdata::A(ip) => Some(SocketAddr::new(ip.into(), port)),
+                    Rdata::Aaaa(ip) => Some(SocketAddr::new(ip.into(), port)),
+                    _ => None,
+                })),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(first_error.unwrap_or_else(|| DnsError::NotFound {
+                what: format!("no address for {}", abs_lower(host)),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Where to send updates for `zone`: the configured server (name or IP), else the SOA MNAME.
+    pub fn update_server(
+        &self,
+        zone: &str,
+        server: Option<&str>,
+        port: u16,
+    ) -> Result<SocketAddr, DnsError> {
+        let host = match server {
+            Some(s) => s.to_string(),
+            None => self.soa_mname(zone)?,
+        };
+        Ok(self.resolve_host(&host, port)?[0])
+    }
+
+    /// Every authoritative server of `zone`: its NS set, each name's A and AAAA
+    /// addresses (looked up concurrently), with `port` (53 in production).
+    pub fn authoritative_servers(
+        &self,
+        zone: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, DnsError> {
+        let ns = self.lookup(zone, RecordType::NS)?;
+        let names: Vec<String> = ns
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                Rdata::Ns(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        if names.is_empty() {
+            return Err(DnsError::NotFound {
+                what: format!("no NS records for zone {}", abs_lower(zone)),
+            });
+        }
+        let results: Vec<Result<Vec<SocketAddr>, DnsError>> = std::thread::scope(|s| {
+            names
+                .iter()
+                .map(|n| s.spawn(move || self.resolve_host(n, port)))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().expect("lookup thread"))
+                .collect()
+        });
+        let mut out: Vec<SocketAddr> = Vec::new();
+        let mut first_error = None;
+        for r in results {
+            match r {
+                Ok(addrs) => {
+                    for a in addrs {
+                        if !out.contains(&a) {
+                            out.push(a);
+                        }
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(first_error.unwrap_or_else(|| DnsError::NotFound {
+                what: format!("no name server address for zone {}", abs_lower(zone)),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The TXT values at `name` served by `server` itself (RD clear).
+    pub fn txt_values(&self, server: SocketAddr, name: &str) -> Result<Vec<String>, DnsError> {
+        Ok(self
+            .query_at(server, name, RecordType::TXT, false)?
+            .answers
+            .into_iter()
+            .filter_map(|r| match r.data {
+                Rdata::Txt(t) => Some(t),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// [`Resolver::txt_values`] on several servers at once.
+    pub fn txt_values_each(
+        &self,
+        servers: &[SocketAddr],
+        name: &str,
+    ) -> Vec<(SocketAddr, Result<Vec<String>, DnsError>)> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = servers
+                .iter()
+                .map(|&srv| (srv, s.spawn(move || self.txt_values(srv, name))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(srv, h)| {
+                    (
+                        srv,
+                        h.join().unwrap_or_else(|_| {
+                            Err(DnsError::NotFound {
+                                what: "lookup thread panicked".into(),
+                            })
+                        }),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// The TLSA records at `name` served by `server` (RD clear): (usage, selector, matching, data).
+    pub fn tlsa_records(
+        &self,
+        server: SocketAddr,
+        name: &str,
+    ) -> Result<Vec<TlsaFields>, DnsError> {
+        Ok(self
+            .query_at(server, name, RecordType::TLSA, false)?
+            .answers
+            .into_iter()
+            .filter_map(|r| match r.data {
+                Rdata::Tlsa {
+                    usage,
+                    selector,
+                    matching,
+                    data,
+                } => Some((usage, selector, matching, data)),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{A, NS, SOA, TXT};
+    use hickory_proto::rr::{Name, Record as HRecord};
+
+    #[test]
+    fn resolv_conf_and_settings() {
+        let text = "# c\nsearch example.com\nnameserver 192.0.2.53\nnameserver ::1\nnameserver fe80::1%eth0\noptions ndots:2\n";
+        assert_eq!(
+            parse_resolv_conf(text),
+            vec![
+                "192.0.2.53:53".parse().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            parse_server("127.0.0.1:5353"),
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(parse_server("::1"), Some("[::1]:53".parse().unwrap()));
+        assert_eq!(parse_server("[::1]:54"), Some("[::1]:54".parse().unwrap()));
+        assert_eq!(parse_server("ns1.example.com"), None);
+        assert!(Resolver::from_settings(&["nope".into()]).is_err());
+    }
+
+    fn response(id: u16, qname: &str, qtype: RecordType, answers: Vec<HRecord>) -> Vec<u8> {
+        let mut m = Message::new(id, MessageType::Response, OpCode::Query);
+        m.metadata.authoritative = true;
+        m.add_query(Query::query(Name::from_ascii(qname).unwrap(), qtype));
+        m.add_answers(answers);
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn answers_are_checked_and_converted() {
+        let q = build_query(7, "_acme-challenge.Example.test", RecordType::TXT, false).unwrap();
+        assert_eq!(q[2] & 0x01, 0, "RD clear");
+        let name = Name::from_ascii("_acme-challenge.example.test.").unwrap();
+        let bytes = response(
+            7,
+            "_acme-challenge.example.test.",
+            RecordType::TXT,
+            vec![
+                HRecord::from_rdata(
+                    name.clone(),
+                    60,
+                    RData::TXT(TXT::from_bytes(vec![b"ab", b"cd"])),
+                ),
+                HRecord::from_rdata(name.clone(), 60, RData::A(A::new(192, 0, 2, 1))),
+            ],
+        );
+        let a = parse_answer(7, "_acme-challenge.example.test", RecordType::TXT, &bytes).unwrap();
+        assert_eq!(
+            a.answers,
+            vec![Rr {
+                name: "_acme-challenge.example.test.".into(),
+                ttl: 60,
+                data: Rdata::Txt("abcd".into())
+            }]
+        );
+        assert!(a.authoritative);
+        assert!(parse_answer(8, "_acme-challenge.example.test", RecordType::TXT, &bytes).is_err());
+        assert!(parse_answer(7, "other.example.test", RecordType::TXT, &bytes).is_err());
+        let zone = Name::from_ascii("example.test.").unwrap();
+        let soa = SOA::new(
+            Name::from_ascii("NS1.example.test.").unwrap(),
+            Name::from_ascii("h.example.test.").unwrap(),
+            5,
+            60,
+            60,
+            3600,
+            60,
+        );
+        let bytes = response(
+            9,
+            "example.test.",
+            RecordType::SOA,
+            vec![HRecord::from_rdata(zone.clone(), 60, RData::SOA(soa))],
+        );
+        let a = parse_answer(9, "example.test.", RecordType::SOA, &bytes).unwrap();
+        assert!(
+            matches!(&a.answers[0].data, Rdata::Soa { mname, serial: 5, .. } if mname == "ns1.example.test.")
+        );
+        let bytes = response(
+            10,
+            "example.test.",
+            RecordType::NS,
+            vec![HRecord::from_rdata(
+                zone,
+                60,
+                RData::NS(NS(Name::from_ascii("ns1.example.test.").unwrap())),
+            )],
+        );
+        let a = parse_answer(10, "example.test.", RecordType::NS, &bytes).unwrap();
+        assert_eq!(a.answers[0].data, Rdata::Ns("ns1.example.test.".into()));
+    }
+}

@@ -1,0 +1,124 @@
+//! ARI (RFC 9773) and certificate profiles, against the project's own test
+//! ACME server (pebble 2.4 has neither).
+
+use acmebot::crypto;
+use serde_json::{json, Value};
+
+use crate::support::{run_binary, temp_dir, Run};
+use crate::testca::{ari_cert_id, TestCa, TestCaOptions};
+
+struct Box_ {
+    root: std::path::PathBuf,
+    config: std::path::PathBuf,
+}
+
+impl Box_ {
+    fn new(name: &str, ca: &TestCa, certificates: Value) -> Box_ {
+        let root = temp_dir(name);
+        let config = root.join("etc/acmebot.json");
+        let b = Box_ { root, config };
+        b.write(ca, certificates);
+        b
+    }
+
+    fn write(&self, ca: &TestCa, certificates: Value) {
+        let dirs: serde_json::Map<String, Value> =
+            ["pid", "log", "resource", "private_key", "backup_key", "full_key", "certificate", "full_certificate", "chain", "param", "challenge", "archive"]
+                .iter()
+                .map(|d| (d.to_string(), json!(self.root.join("out").join(d))))
+                .collect();
+        let mut config = json!({
+            "account": {"email": "admin@example.test"},
+            "settings": {"acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_size": 2048,
+                         "key_curve": "secp256r1", "file_group": "root", "log_level": null},
+            "directories": dirs,
+            "certificates": certificates
+        });
+        config["directories"]["sct"] = json!(null);
+        std::fs::create_dir_all(self.config.parent().unwrap()).unwrap();
+        std::fs::write(&self.config, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run_binary(&self.config, args, &[])
+    }
+
+    fn cert(&self, name: &str, kt: &str) -> (Vec<u8>, crypto::CertInfo) {
+        let pem = std::fs::read(self.root.join(format!("out/certificate/{name}.{kt}.pem"))).unwrap();
+        let der = crypto::pem_to_ders(&pem).unwrap().remove(0);
+        let info = crypto::parse_cert(&der).unwrap();
+        (der, info)
+    }
+
+    fn journal(&self) -> String {
+        std::fs::read_to_string(self.root.join("out/resource/journal.jsonl")).unwrap_or_default()
+    }
+}
+
+#[test]
+fn renewal_windows_are_asked_journaled_and_honoured() {
+    // Retry-After 0: every run may ask again, so a window set by the test is seen.
+    let ca = TestCa::start(TestCaOptions { ari_retry_after_secs: 0, ..Default::default() });
+    let b = Box_::new("ari", &ca, json!({"ari.example.test": {}}));
+    let first = b.run(&["--accept"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(ca.ari_requests(), 2, "the new certificates' windows are asked for while connected");
+    let (rsa_der, rsa) = b.cert("ari.example.test", "rsa");
+    let (_, ecdsa) = b.cert("ari.example.test", "ecdsa");
+    assert_eq!(rsa.ari_cert_id, ari_cert_id(&rsa_der), "our certID equals the server's own computation");
+
+    // RSA: a window in the past (renew now); ECDSA: the default window, in the future.
+    let now = crate::testca::now();
+    ca.set_window(&rsa.serial_hex, now - 7200, now - 3600);
+    let second = b.run(&[]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(second.stdout.contains("Issuing RSA certificate ari.example.test (inside the CA's renewal window"), "{second:?}");
+    assert!(!second.stdout.contains("ECDSA"), "{second:?}");
+    let (_, rsa2) = b.cert("ari.example.test", "rsa");
+    assert_ne!(rsa2.serial_hex, rsa.serial_hex, "RSA renewed");
+    assert_eq!(b.cert("ari.example.test", "ecdsa").1.serial_hex, ecdsa.serial_hex, "ECDSA kept");
+    assert_eq!(ca.replaced(), vec![ari_cert_id(&rsa_der).unwrap()], "the new order named the certificate it replaces");
+    let fetched: Vec<Value> = b.journal().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|e| e["type"] == "renewal_info_fetched").collect();
+    let ecdsa_window = fetched.iter().rev().find(|e| e["key_type"] == "ecdsa").unwrap();
+    let renew_at = acmebot::time::parse_rfc3339(ecdsa_window["renew_at"].as_str().unwrap()).unwrap();
+    let (ws, we) = (acmebot::time::parse_rfc3339(ecdsa_window["window_start"].as_str().unwrap()).unwrap(), acmebot::time::parse_rfc3339(ecdsa_window["window_end"].as_str().unwrap()).unwrap());
+    assert!(ws <= renew_at && renew_at <= we, "renewal time chosen inside the window");
+    assert!(ws > now, "default window lies ahead");
+    let renew_ats: std::collections::BTreeSet<&str> = fetched.iter().filter(|e| e["key_type"] == "ecdsa").map(|e| e["renew_at"].as_str().unwrap()).collect();
+    assert_eq!(renew_ats.len(), 1, "the chosen time is kept while the window stays the same");
+}
+
+#[test]
+fn a_journaled_retry_after_is_honoured_and_the_second_run_is_silent() {
+    let ca = TestCa::start(TestCaOptions::default()); // Retry-After: 6 hours
+    let b = Box_::new("ari-quiet", &ca, json!({"quiet.example.test": {"key_types": ["ecdsa"]}}));
+    assert_eq!(b.run(&["--accept"]).code, 0);
+    assert_eq!(ca.ari_requests(), 1);
+    let journal = b.journal();
+    for _ in 0..2 {
+        let again = b.run(&[]);
+        assert!(again.code == 0 && again.stdout.is_empty() && again.stderr.is_empty(), "{again:?}");
+    }
+    assert_eq!(ca.ari_requests(), 1, "not asked again before the server's Retry-After");
+    assert_eq!(b.journal(), journal, "runs with nothing to do write nothing");
+}
+
+#[test]
+fn profiles_are_sent_and_checked_against_the_directory() {
+    let ca = TestCa::start(TestCaOptions::default());
+    let b = Box_::new("profiles", &ca, json!({"p.example.test": {"key_types": ["ecdsa"], "profile": "shortlived"}}));
+    let run = b.run(&["--accept"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (_, c) = b.cert("p.example.test", "ecdsa");
+    assert_eq!(c.not_after - c.not_before, 6 * 86400, "a six-day certificate");
+    assert_eq!(ca.orders().last().unwrap().requested_profile.as_deref(), Some("shortlived"));
+    // A six-day certificate with renewal_days 30 is not renewed on every run.
+    let again = b.run(&[]);
+    assert!(again.code == 0 && again.stdout.is_empty(), "{again:?}");
+    assert_eq!(b.cert("p.example.test", "ecdsa").1.serial_hex, c.serial_hex);
+
+    b.write(&ca, json!({"q.example.test": {"key_types": ["ecdsa"], "profile": "nope"}}));
+    let bad = b.run(&[]);
+    assert_eq!(bad.code, 4, "{bad:?}");
+    assert!(bad.stderr.contains("profile \"nope\" is not offered") && bad.stderr.contains("shortlived"), "{bad:?}");
+}

@@ -1,0 +1,272 @@
+//! dns-01 issuance and TLSA records end to end: pebble resolves through a
+//! bind9 started by the test (see `dns`), acmebot updates it with RFC 2136
+//! (remote mode, TSIG keys in both file formats) or through a
+//! `reload_zone_command` script (local mode; the script, not acmebot, runs
+//! nsupdate). What bind9 then serves is read back with `dig` and compared with
+//! digests computed here from the files, independently of acmebot.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::dns::{dig, output, tool, Bind, LEGACY_STEM};
+use crate::peers::PebbleOptions;
+use crate::support::{Run, Site};
+
+const APEX_CHALLENGE: &str = "_acme-challenge.example.test";
+
+fn certificates(tlsa: Value) -> Value {
+    let mut cert = json!({"alt_names": {"example.test": ["@", "*"]}});
+    if !tlsa.is_null() {
+        cert["tlsa_records"] = tlsa;
+    }
+    json!({"example.test": cert})
+}
+
+/// A pebble whose DNS is `bind`, and a configuration with dns-01 only.
+fn site(name: &str, bind: &Bind, certs: Value, patch: impl FnOnce(&mut Value)) -> Site {
+    let opts = PebbleOptions { dns_server: Some(bind.server.to_string()), ..Default::default() };
+    let site = Site::with_pebble(name, certs.clone(), opts);
+    let mut config = site.config(certs);
+    config["directories"]["http_challenge"] = Value::Null;
+    config["directories"]["update_key"] = json!(bind.dir);
+    config["settings"]["dns_resolvers"] = json!([bind.server.to_string()]);
+    config["settings"]["dns_lookup_delay"] = json!(1);
+    config["settings"]["max_dns_lookup_attempts"] = json!(30);
+    patch(&mut config);
+    site.write_config_value(&config);
+    site
+}
+
+fn run(site: &Site, bind: &Bind, args: &[&str]) -> Run {
+    let port = bind.server.port().to_string();
+    site.run_env(args, &[("ACMEBOT_DNS_PORT", &port)])
+}
+
+fn dns_events(site: &Site, kind: &str, rtype: &str) -> Vec<Value> {
+    site.events_of(kind).into_iter().filter(|e| e["rtype"] == rtype).collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a dns-01 issuance: both certificates issued for the name and the
+/// wildcard, two TXT records journaled as added and removed, and bind9 left
+/// with only the TXT record that was there before.
+fn check_issued(site: &Site, bind: &Bind, mode: &str) {
+    for kt in ["rsa", "ecdsa"] {
+        assert!(site.path(&format!("ssl/certs/example.test.{kt}.pem")).is_file(), "{kt} certificate");
+    }
+    let sans: Vec<Value> = site.events_of("certificate_issued").iter().map(|e| e["sans"].clone()).collect();
+    assert!(sans.iter().all(|s| s.as_array().unwrap().iter().any(|n| n == "*.example.test")), "{sans:?}");
+    let obtained = site.events_of("authorization_obtained");
+    assert!(obtained.iter().any(|e| e["challenge"] == "dns-01"), "{obtained:?}");
+    let added = dns_events(site, "dns_record_added", "TXT");
+    let removed = dns_events(site, "dns_record_removed", "TXT");
+    assert!(added.len() >= 2, "example.test and *.example.test: {added:?}");
+    assert_eq!(added.len(), removed.len(), "every record added is removed");
+    for e in added.iter().chain(&removed) {
+        assert_eq!(e["zone"], "example.test");
+        assert_eq!(e["name"], "_acme-challenge.example.test.");
+        assert_eq!(e["mode"], mode);
+        assert_eq!(e["value_sha256"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(dig(bind.server, "TXT", APEX_CHALLENGE), ["someone-elses-record"]);
+    // Nothing secret in the journal.
+    let journal = std::fs::read_to_string(site.path("var/journal.jsonl")).unwrap();
+    for f in std::fs::read_dir(&bind.dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+        if let Some(secret) = text.split("secret \"").nth(1).and_then(|s| s.split('"').next()) {
+            assert!(!journal.contains(secret), "a TSIG secret is in the journal");
+        }
+    }
+}
+
+#[test]
+fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
+    let bind = Bind::start("dns01-sha256");
+    let tlsa = json!({"example.test": [
+        {"host": "@", "usage": "dane-ee", "selector": "spki"},
+        {"host": "@", "port": 25, "usage": "pkix-ee", "selector": "cert"},
+        {"host": "@", "port": 465, "usage": "dane-ta", "selector": "cert"}
+    ]});
+    let port = bind.server.port();
+    let site = site("dns01-sha256", &bind, certificates(tlsa), |c| {
+        c["zone_update_keys"] = json!({"example.test": {"file": "acme-sha256.key", "server": "127.0.0.1", "port": port}});
+    });
+    let r = run(&site, &bind, &["--accept"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check_issued(&site, &bind, "remote");
+    assert!(dns_events(&site, "dns_record_added", "TXT").iter().all(|e| e["server"] == bind.server.to_string()));
+
+    // TLSA: set by --tlsa (or already by the issuing run), then exactly what the files say.
+    let r = run(&site, &bind, &["--tlsa"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check_tlsa(&site, &bind);
+    let tlsa_added = dns_events(&site, "dns_record_added", "TLSA").len();
+    assert_eq!(tlsa_added, 4 + 2 + 1, "4 keys, 2 certificates, 1 intermediate");
+
+    // A renewal changes the certificates: the cert-selector records follow.
+    let r = run(&site, &bind, &["--renew"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(&site, &bind, &["--tlsa"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check_tlsa(&site, &bind);
+    let removed = dns_events(&site, "dns_record_removed", "TLSA");
+    assert_eq!(removed.len(), 2, "the two old certificates' records: {removed:?}");
+    assert!(removed.iter().all(|e| e["name"] == "_25._tcp.example.test." && e["usage"] == 1 && e["selector"] == 0 && e["matching"] == 1));
+    assert_eq!(dns_events(&site, "dns_record_added", "TLSA").len(), tlsa_added + 2);
+
+    // Already right: a further --tlsa run touches nothing, not even the journal.
+    let before = std::fs::read(site.path("var/journal.jsonl")).unwrap();
+    let r = run(&site, &bind, &["--tlsa"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(std::fs::read(site.path("var/journal.jsonl")).unwrap(), before, "journal unchanged");
+    check_tlsa(&site, &bind);
+}
+
+/// `dig +short` TLSA answers as "u s m hex" (dig splits long hex into words).
+fn dig_tlsa(bind: &Bind, name: &str) -> Vec<String> {
+    let mut v: Vec<String> = dig(bind.server, "TLSA", name)
+        .iter()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            format!("{} {} {} {}", w[0], w[1], w[2], w[3..].concat().to_ascii_lowercase())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn pem_ders(path: &Path) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    let mut b64 = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN CERTIFICATE") {
+            inside = true;
+            b64.clear();
+        } else if line.starts_with("-----END CERTIFICATE") {
+            inside = false;
+            out.push(base64::engine::general_purpose::STANDARD.decode(&b64).unwrap());
+        } else if inside {
+            b64.push_str(line.trim());
+        }
+    }
+    out
+}
+
+fn check_tlsa(site: &Site, bind: &Bind) {
+    let mut ee_spki = Vec::new();
+    let mut ee_cert = Vec::new();
+    let mut ta_cert = Vec::new();
+    for kt in ["rsa", "ecdsa"] {
+        for file in [format!("ssl/private/example.test.{kt}.key"), format!("ssl/private/example.test_backup.{kt}.key")] {
+            let pem = std::fs::read_to_string(site.path(&file)).unwrap();
+            let key = rcgen::KeyPair::from_pem(&pem).unwrap_or_else(|e| panic!("{file}: {e}"));
+            ee_spki.push(format!("3 1 1 {}", sha256_hex(&rcgen::PublicKeyData::subject_public_key_info(&key))));
+        }
+        let leaf = &pem_ders(&site.path(&format!("ssl/certs/example.test.{kt}.pem")))[0];
+        ee_cert.push(format!("1 0 1 {}", sha256_hex(leaf)));
+        for ca in pem_ders(&site.path(&format!("ssl/certs/example.test_chain.{kt}.pem"))) {
+            let r = format!("2 0 1 {}", sha256_hex(&ca));
+            if !ta_cert.contains(&r) {
+                ta_cert.push(r);
+            }
+        }
+        // The leaf's own SPKI is the primary key's (cross-check of the key digests).
+        let cert = openssl_spki_sha256(&site.path(&format!("ssl/certs/example.test.{kt}.pem")));
+        if let Some(d) = cert {
+            assert!(ee_spki.contains(&format!("3 1 1 {d}")), "{kt} leaf SPKI");
+        }
+    }
+    for (v, name) in [(&mut ee_spki, "_443._tcp.example.test"), (&mut ee_cert, "_25._tcp.example.test"), (&mut ta_cert, "_465._tcp.example.test")] {
+        v.sort();
+        assert_eq!(&dig_tlsa(bind, name), v, "{name}");
+    }
+}
+
+/// SHA-256 of the certificate's SubjectPublicKeyInfo by `openssl`, when it is installed.
+fn openssl_spki_sha256(cert: &Path) -> Option<String> {
+    let script = format!("openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum", cert.display());
+    let out = Command::new("sh").args(["-c", &script]).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let d = text.split_whitespace().next()?.to_string();
+    (out.status.success() && d.len() == 64 && d != sha256_hex(b"")).then_some(d)
+}
+
+#[test]
+fn dns01_remote_hmac_md5_dnssec_keygen_pair_via_soa_primary() {
+    let bind = Bind::start("dns01-md5");
+    let port = bind.server.port();
+    // No server given: the update goes to the SOA MNAME (ns1.example.test → 127.0.0.1).
+    let site = site("dns01-md5", &bind, certificates(Value::Null), |c| {
+        c["zone_update_keys"] = json!({"example.test": {"file": format!("{LEGACY_STEM}.key"), "port": port}});
+    });
+    let r = run(&site, &bind, &["--accept"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check_issued(&site, &bind, "remote");
+}
+
+#[test]
+fn dns01_local_challenge_file_and_reload_zone_command() {
+    let bind = Bind::start("dns01-local");
+    let dir = bind.dir.clone();
+    let script = dir.join("reload-zone.sh");
+    let site = site("dns01-local", &bind, certificates(Value::Null), |c| {
+        c["settings"]["reload_zone_command"] = json!(script);
+    });
+    let challenge_dir = site.path("ssl/challenges");
+    // The test's stand-in for bindtool: publishes the challenge file's records
+    // with nsupdate, and removes the ones it published when the file is gone.
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+set -e
+zone="$1"
+state="{d}/$zone.published"
+file="{c}/$zone"
+[ -f "$file" ] && cat "$file" >> "{d}/seen-files"
+echo "$zone" >> "{d}/reloads"
+: > "$state.new"
+{{
+  echo "server 127.0.0.1 {port}"
+  echo "zone $zone"
+  [ -f "$state" ] && while read name value; do echo "update delete $name 300 TXT \"$value\""; done < "$state"
+  if [ -f "$file" ]; then
+    sed -n 's/^ *"\([^"]*\)": *"\([^"]*\)",\{{0,1\}}$/\1 \2/p' "$file" | while read fqdn value; do
+      name="_acme-challenge.${{fqdn#\*.}}."
+      echo "update add $name 300 TXT \"$value\""
+      echo "$name $value" >> "$state.new"
+    done
+  fi
+  echo send
+}} | "{nsupdate}" -k "{d}/acme-sha256.key"
+mv "$state.new" "$state"
+"#,
+            d = dir.display(),
+            c = challenge_dir.display(),
+            port = bind.server.port(),
+            nsupdate = tool("nsupdate").display()
+        ),
+    )
+    .unwrap();
+    output(Command::new("chmod").args(["755", script.to_str().unwrap()]));
+
+    let r = run(&site, &bind, &["--accept"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check_issued(&site, &bind, "local");
+    // The challenge file held both names, the wildcard with its "*.", and is gone.
+    let seen = std::fs::read_to_string(dir.join("seen-files")).unwrap();
+    assert!(seen.contains("\"*.example.test\": \"") && seen.contains("\"example.test\": \""), "{seen}");
+    assert!(!challenge_dir.join("example.test").exists());
+    let reloads = std::fs::read_to_string(dir.join("reloads")).unwrap();
+    assert!(reloads.lines().filter(|l| *l == "example.test").count() >= 2, "{reloads}");
+    let journaled = site.events_of("zone_reloaded");
+    assert!(journaled.len() >= 2 && journaled.iter().all(|e| e["zone"] == "example.test" && e["exit_code"] == 0), "{journaled:?}");
+}
