@@ -85,6 +85,7 @@ fn revoke_key(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, spec: &PrivateKeySpec,
     if let Some(dir) = committed.archive_dir {
         tracing::info!("Moved the certificates and primary key of {} to {}", spec.name, dir.display());
     }
+    remove_tlsa(ctx, spec);
     ctx.outcome.changed = true;
     Ok(())
 }

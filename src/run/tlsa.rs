@@ -199,6 +199,42 @@ pub(super) fn sync_tlsa(ctx: &mut Ctx<'_>, key_names: &[String]) {
     }
 }
 
+/// After revocation: every TLSA record at the revoked certificates' TLSA names
+/// in remote zones is removed (the wanted set is empty); local zones are
+/// reloaded so the zone tool drops them.
+pub(super) fn remove_tlsa(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec) {
+    let config = ctx.config;
+    let mut wanted: Wanted = BTreeMap::new();
+    let mut local: BTreeSet<String> = BTreeSet::new();
+    for cert in &spec.certificates {
+        for tz in &cert.tlsa_records {
+            let zone = tz.zone.trim_end_matches('.').to_ascii_lowercase();
+            if !config.zone_update_keys.contains_key(&zone) {
+                local.insert(zone);
+                continue;
+            }
+            let z = wanted.entry(zone).or_default();
+            for r in &tz.records {
+                z.entry(owner(r.port, &r.protocol, &r.fqdn)).or_insert_with(|| (r.ttl, BTreeSet::new()));
+            }
+        }
+    }
+    for (zone, owners) in &wanted {
+        if let Err(message) = sync_zone(ctx, zone, owners) {
+            ctx.outcome.error(Failure::new(ErrorCode::Dns, format!("removing the TLSA records of zone {zone}: {message}")));
+        }
+    }
+    if config.settings.follower_mode || config.settings.reload_zone_command.is_none() {
+        return;
+    }
+    for zone in local {
+        match reload_zone(ctx, &zone, "certificates revoked") {
+            Ok(()) => run_hook(ctx, "dns_zone_update", &[("zone", &zone)], &[]),
+            Err(message) => ctx.outcome.warn(WarningCode::Dns, message),
+        }
+    }
+}
+
 /// Reads the zone's TLSA RRsets at the update server (its primary) and sends
 /// one update with the difference, if there is any.
 fn sync_zone(ctx: &mut Ctx<'_>, zone: &str, owners: &BTreeMap<String, (u32, BTreeSet<Tlsa>)>) -> Result<(), String> {

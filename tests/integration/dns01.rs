@@ -125,6 +125,13 @@ fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(std::fs::read(site.path("var/journal.jsonl")).unwrap(), before, "journal unchanged");
     check_tlsa(&site, &bind);
+
+    // Revocation removes the certificate's TLSA records from the zone.
+    let r = run(&site, &bind, &["--revoke", "example.test"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    for name in ["_443._tcp.example.test.", "_25._tcp.example.test.", "_465._tcp.example.test."] {
+        assert!(dig_tlsa(&bind, name).is_empty(), "{name} still has TLSA records after revocation");
+    }
 }
 
 /// `dig +short` TLSA answers as "u s m hex" (dig splits long hex into words).
