@@ -347,6 +347,8 @@ pub struct Account {
     pub eab_kid: Option<String>,
     #[serde(serialize_with = "serialize_redacted")]
     pub eab_hmac_key: Option<String>,
+    /// MAC algorithm of the binding: "HS256" (default), "HS384" or "HS512".
+    pub eab_algorithm: String,
     pub key_type: Option<String>,
 }
 
@@ -359,6 +361,7 @@ impl fmt::Debug for Account {
                 "eab_hmac_key",
                 &self.eab_hmac_key.as_ref().map(|_| REDACTED),
             )
+            .field("eab_algorithm", &self.eab_algorithm)
             .field("key_type", &self.key_type)
             .finish()
     }
@@ -2039,7 +2042,7 @@ impl Builder<'_> {
             self.ck,
             "account",
             m,
-            &["email", "eab_kid", "eab_hmac_key", "key_type"],
+            &["email", "eab_kid", "eab_hmac_key", "eab_algorithm", "key_type"],
             "key",
         );
         let get = |k: &str| m.get(k).unwrap_or(&NULL);
@@ -2069,11 +2072,20 @@ impl Builder<'_> {
             self.ck
                 .err("account", "eab_kid and eab_hmac_key must be given together");
         }
+        let eab_algorithm = match as_opt_string(self.ck, "account.eab_algorithm", get("eab_algorithm")) {
+            None => "HS256".to_string(),
+            Some(a) if ["HS256", "HS384", "HS512"].contains(&a.as_str()) => a,
+            Some(a) => {
+                self.ck.err("account.eab_algorithm", format!("{a:?} is not allowed; use one of \"HS256\", \"HS384\", \"HS512\""));
+                "HS256".to_string()
+            }
+        };
         let key_type = as_opt_string(self.ck, "account.key_type", get("key_type"));
         Account {
             email,
             eab_kid,
             eab_hmac_key,
+            eab_algorithm,
             key_type,
         }
     }

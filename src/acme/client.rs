@@ -69,7 +69,7 @@ impl From<HttpError> for AcmeError {
 }
 
 /// How many times a request is re-sent after `badNonce` (RFC 8555 §6.5).
-const BAD_NONCE_RETRIES: usize = 10;
+const BAD_NONCE_RETRIES: usize = 25;
 /// Longest `Retry-After` honoured inside one request before giving up.
 const MAX_RETRY_AFTER: u64 = 120;
 
@@ -204,11 +204,12 @@ impl<'a> AcmeClient<'a> {
 
     /// newAccount (RFC 8555 §7.3), optionally with External Account Binding (§7.3.4).
     /// Returns the account URL and the account object.
-    pub fn new_account(&self, contact: &[String], tos_agreed: bool, eab: Option<(&str, &str)>) -> Result<(String, Value), AcmeError> {
+    /// `eab` is (key id, base64url MAC key, "HS256" | "HS384" | "HS512").
+    pub fn new_account(&self, contact: &[String], tos_agreed: bool, eab: Option<(&str, &str, &str)>) -> Result<(String, Value), AcmeError> {
         let url = self.directory.new_account.clone();
         let mut payload = json!({ "contact": contact, "termsOfServiceAgreed": tos_agreed });
-        if let Some((kid, hmac_key)) = eab {
-            let binding = crypto::jws_hmac_eab(&self.key.public_jwk(), kid, hmac_key, "HS256", &url)
+        if let Some((kid, hmac_key, alg)) = eab {
+            let binding = crypto::jws_hmac_eab(&self.key.public_jwk(), kid, hmac_key, alg, &url)
                 .map_err(|e| self.protocol(&url, format!("external account binding: {e}")))?;
             payload["externalAccountBinding"] = binding;
         }

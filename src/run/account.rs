@@ -129,7 +129,7 @@ pub(super) fn register(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, key: &Private
     };
     let contact: Vec<String> = ctx.config.account.email.iter().map(|e| format!("mailto:{e}")).collect();
     let eab = match (&ctx.config.account.eab_kid, &ctx.config.account.eab_hmac_key) {
-        (Some(k), Some(h)) => Some((k.as_str(), h.as_str())),
+        (Some(k), Some(h)) => Some((k.as_str(), h.as_str(), ctx.config.account.eab_algorithm.as_str())),
         _ => None,
     };
     if client.directory.meta.external_account_required && eab.is_none() {

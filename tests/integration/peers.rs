@@ -141,7 +141,7 @@ pub struct PebbleOptions {
 
 impl Default for PebbleOptions {
     fn default() -> Self {
-        PebbleOptions { nonce_reject: 30, env: Vec::new(), eab: Vec::new(), dns_server: None }
+        PebbleOptions { nonce_reject: 50, env: Vec::new(), eab: Vec::new(), dns_server: None }
     }
 }
 
