@@ -175,39 +175,9 @@ pub enum Event {
     /// written for `reload_zone_command`) or a TLSA record. Never the value
     /// itself for TXT (only `value_sha256`); TLSA carries its fields and its
     /// association data (`digest`, a public hash).
-    DnsRecordAdded {
-        zone: String,
-        name: String,
-        rtype: String,
-        value_sha256: String,
-        server: Option<String>,
-        mode: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        usage: Option<u8>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        selector: Option<u8>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        matching: Option<u8>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        digest: Option<String>,
-    },
+    DnsRecordAdded(DnsRecord),
     /// A DNS record acmebot removed (same fields as `dns_record_added`).
-    DnsRecordRemoved {
-        zone: String,
-        name: String,
-        rtype: String,
-        value_sha256: String,
-        server: Option<String>,
-        mode: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        usage: Option<u8>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        selector: Option<u8>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        matching: Option<u8>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        digest: Option<String>,
-    },
+    DnsRecordRemoved(DnsRecord),
     /// `reload_zone_command` was run for `zone` (local DNS updates).
     ZoneReloaded {
         zone: String,
@@ -221,7 +191,35 @@ pub enum Event {
     Other,
 }
 
+/// The fields of `dns_record_added` / `dns_record_removed`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DnsRecord {
+    pub zone: String,
+    pub name: String,
+    pub rtype: String,
+    pub value_sha256: String,
+    pub server: Option<String>,
+    pub mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matching: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
 impl Event {
+    /// `dns_record_added` or `dns_record_removed`.
+    pub fn dns_record(added: bool, record: DnsRecord) -> Event {
+        if added {
+            Event::DnsRecordAdded(record)
+        } else {
+            Event::DnsRecordRemoved(record)
+        }
+    }
+
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("events serialize")
     }
@@ -245,6 +243,12 @@ mod tests {
         assert_eq!(v["type"], "key_generated");
         assert_eq!(v["role"], "backup");
         assert_eq!(serde_json::from_value::<Event>(v).unwrap(), e);
+        let r = DnsRecord { zone: "z".into(), name: "_acme-challenge.z.".into(), rtype: "TXT".into(), value_sha256: "h".into(), server: None, mode: "local".into(), usage: None, selector: None, matching: None, digest: None };
+        let v = Event::dns_record(true, r.clone()).to_value();
+        assert_eq!(v["type"], "dns_record_added");
+        assert_eq!(v["zone"], "z", "fields are flat beside the type");
+        assert!(v.get("usage").is_none());
+        assert_eq!(serde_json::from_value::<Event>(v).unwrap(), Event::DnsRecordAdded(r));
         let future = serde_json::json!({"type": "tlsa_record_added", "zone": "example.com"});
         assert_eq!(serde_json::from_value::<Event>(future).unwrap(), Event::Other);
     }

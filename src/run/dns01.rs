@@ -81,11 +81,7 @@ pub(super) fn reload_zone(ctx: &mut Ctx<'_>, zone: &str, reason: &str) -> Result
 fn txt_event(added: bool, zone: &str, owner: &str, value: &str, server: Option<SocketAddr>, mode: &str) -> Event {
     let (zone, name, rtype, value_sha256, server, mode) =
         (zone.to_string(), owner.to_string(), "TXT".to_string(), sha256_hex(value.as_bytes()), server.map(|s| s.to_string()), mode.to_string());
-    if added {
-        Event::DnsRecordAdded { zone, name, rtype, value_sha256, server, mode, usage: None, selector: None, matching: None, digest: None }
-    } else {
-        Event::DnsRecordRemoved { zone, name, rtype, value_sha256, server, mode, usage: None, selector: None, matching: None, digest: None }
-    }
+    Event::dns_record(added, crate::events::DnsRecord { zone, name, rtype, value_sha256, server, mode, usage: None, selector: None, matching: None, digest: None })
 }
 
 /// Challenges grouped by zone, in order.

@@ -136,11 +136,7 @@ fn tlsa_event(added: bool, zone: &str, name: &str, t: &Tlsa, server: &str) -> Ev
     let text = format!("{} {} {} {}", t.usage, t.selector, t.matching, hex(&t.data));
     let (zone, name, rtype, value_sha256, server, mode) = (zone.to_string(), name.to_string(), "TLSA".to_string(), sha256_hex(text.as_bytes()), Some(server.to_string()), "remote".to_string());
     let (usage, selector, matching, digest) = (Some(t.usage), Some(t.selector), Some(t.matching), Some(hex(&t.data)));
-    if added {
-        Event::DnsRecordAdded { zone, name, rtype, value_sha256, server, mode, usage, selector, matching, digest }
-    } else {
-        Event::DnsRecordRemoved { zone, name, rtype, value_sha256, server, mode, usage, selector, matching, digest }
-    }
+    Event::dns_record(added, crate::events::DnsRecord { zone, name, rtype, value_sha256, server, mode, usage, selector, matching, digest })
 }
 
 /// Makes the TLSA records of the certificates of `key_names` right: remote
