@@ -70,6 +70,10 @@ impl From<HttpError> for AcmeError {
 
 /// How many times a request is re-sent after `badNonce` (RFC 8555 §6.5).
 const BAD_NONCE_RETRIES: usize = 25;
+/// The first wait before polling an authorization or order again; it doubles
+/// after each poll. Short: a nearby CA validates in tens of milliseconds, and a
+/// far one answers with Retry-After, which is honoured instead.
+const FIRST_POLL: Duration = Duration::from_millis(60);
 /// Longest `Retry-After` honoured inside one request before giving up.
 const MAX_RETRY_AFTER: u64 = 120;
 
@@ -290,12 +294,12 @@ impl<'a> AcmeClient<'a> {
     }
 
     /// Polls an authorization until it is no longer pending: first after
-    /// 250 ms, then with the delay doubling up to `max_delay`, honouring
+    /// [`FIRST_POLL`], then with the delay doubling up to `max_delay`, honouring
     /// `Retry-After`, for at most `budget` (the original's
     /// max_authorization_attempts × authorization_delay).
     pub fn wait_authorization(&self, url: &str, budget: Duration, max_delay: Duration) -> Result<Authorization, AcmeError> {
         let start = self.clock.now();
-        let mut delay = Duration::from_millis(250).min(max_delay);
+        let mut delay = FIRST_POLL.min(max_delay);
         let mut waited = Duration::ZERO;
         loop {
             let response = self.post(url, None)?;
@@ -310,7 +314,7 @@ impl<'a> AcmeClient<'a> {
             let pause = self.poll_delay(&response, delay).min(budget.saturating_sub(waited).max(Duration::from_millis(50)));
             self.clock.sleep(pause);
             waited += pause;
-            delay = (delay * 2).min(max_delay.max(Duration::from_millis(250)));
+            delay = (delay * 2).min(max_delay.max(FIRST_POLL));
         }
         Err(AcmeError::Timeout {
             server: self.directory_url.clone(),
@@ -343,7 +347,7 @@ impl<'a> AcmeClient<'a> {
 
     fn poll_order(&self, order_url: &str, mut order: Order, mut response: Response, poll_secs: u64) -> Result<Order, AcmeError> {
         let start = self.clock.now();
-        let mut delay = Duration::from_millis(250);
+        let mut delay = FIRST_POLL;
         loop {
             match order.status {
                 Status::Valid => return Ok(order),

@@ -133,7 +133,7 @@ pub(super) fn finalize_one(client: &AcmeClient<'_>, key: &PrivateKey, cert: &Cer
         if tries > 20 {
             return Err(format!("order {order_url} stayed pending after its authorizations were valid"));
         }
-        client.clock().sleep(std::time::Duration::from_millis(250 * tries));
+        client.clock().sleep(std::time::Duration::from_millis(60 << tries.min(6)));
         order = client.order(order_url).map_err(|e| e.to_string())?.0;
     }
     let names = cert.all_names();
