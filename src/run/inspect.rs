@@ -151,9 +151,12 @@ pub(super) fn cert_reason(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, cert: &Certi
     Ok(reason.or_else(|| ari_reason(ctx, &cert.name, kt, &view.serial)))
 }
 
-pub(super) fn generate_keys(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>]) -> R<()> {
-    // Parse the existing keys that will be used, and generate the missing ones.
-    let mut todo: Vec<(usize, (KeyType, KeyRole), u32, crate::types::Curve)> = Vec::new();
+/// A key to generate: plan index, slot, RSA bits, ECDSA curve.
+pub(super) type KeyTodo = (usize, (KeyType, KeyRole), u32, crate::types::Curve);
+
+/// Parses the existing primary keys that will be used and lists the keys to generate.
+pub(super) fn key_todo(plans: &mut [KeyPlan<'_>]) -> R<Vec<KeyTodo>> {
+    let mut todo = Vec::new();
     for (i, plan) in plans.iter_mut().enumerate() {
         let needs_keys = !plan.work.is_empty() || plan.slots.values().any(|s| s.is_new);
         if !needs_keys {
@@ -170,10 +173,29 @@ pub(super) fn generate_keys(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>]) -> R<(
             }
         }
     }
-    let generated: Vec<Result<PrivateKey, crypto::CryptoError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = todo.iter().map(|&(_, (kt, _), bits, curve)| s.spawn(move || PrivateKey::generate(kt, bits, curve))).collect();
-        handles.into_iter().map(|h| h.join().expect("key generation thread")).collect()
+    Ok(todo)
+}
+
+/// Generates keys on every core (RSA-4096 takes a while).
+pub(super) fn generate(todo: &[KeyTodo]) -> Vec<Result<PrivateKey, crypto::CryptoError>> {
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(todo.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let out: std::sync::Mutex<Vec<Option<Result<PrivateKey, crypto::CryptoError>>>> = std::sync::Mutex::new((0..todo.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&(_, (kt, _), bits, curve)) = todo.get(i) else { break };
+                let key = PrivateKey::generate(kt, bits, curve);
+                out.lock().unwrap()[i] = Some(key);
+            });
+        }
     });
+    out.into_inner().unwrap().into_iter().map(|k| k.expect("every key generated")).collect()
+}
+
+/// Puts generated keys into their slots.
+pub(super) fn apply_generated(plans: &mut [KeyPlan<'_>], todo: Vec<KeyTodo>, generated: Vec<Result<PrivateKey, crypto::CryptoError>>) -> R<()> {
     for ((i, slot_id, _, _), key) in todo.into_iter().zip(generated) {
         let key = key.map_err(|e| Failure::new(ErrorCode::Key, format!("key generation failed: {e}")))?;
         let plan = &mut plans[i];
@@ -182,6 +204,12 @@ pub(super) fn generate_keys(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>]) -> R<(
         tracing::debug!("Generated {} {} key for {}", slot_id.0, slot_id.1.as_str(), plan.spec.name);
         slot.key = Some(key);
     }
-    let _ = ctx;
     Ok(())
+}
+
+/// Loads and generates every key the plans need (when nothing is issued).
+pub(super) fn generate_keys(plans: &mut [KeyPlan<'_>]) -> R<()> {
+    let todo = key_todo(plans)?;
+    let generated = generate(&todo);
+    apply_generated(plans, todo, generated)
 }

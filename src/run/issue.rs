@@ -7,9 +7,31 @@ use super::*;
 const MAX_PARALLEL_ORDERS: usize = 8;
 
 /// Orders, authorizes and finalizes every needed certificate: all orders are
-/// created first, then every pending authorization is answered together, then
-/// the orders are finalized in parallel. Returns what was issued per key name.
-pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[KeyPlan<'_>]) -> BTreeMap<String, Vec<Issued>> {
+/// created first, then every pending authorization is answered together,
+/// while the missing keys are generated in the background; then the orders
+/// are finalized in parallel. Returns what was issued per key name.
+pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut [KeyPlan<'_>]) -> R<BTreeMap<String, Vec<Issued>>> {
+    let todo = key_todo(plans)?;
+    let (ordered, mut failed_keys, failed_names, generated) = std::thread::scope(|s| {
+        let todo = &todo;
+        let keygen = s.spawn(move || generate(todo));
+        let (ordered, failed_keys) = create_orders(ctx, client, plans);
+        // Authorizations: every distinct pending one, answered together.
+        let mut authz_urls: Vec<String> = Vec::new();
+        for (_, _, _, order) in &ordered {
+            if order.status == Status::Pending {
+                for u in &order.authorizations {
+                    if !authz_urls.contains(u) {
+                        authz_urls.push(u.clone());
+                    }
+                }
+            }
+        }
+        let failed_names = authorize(ctx, client, &authz_urls);
+        (ordered, failed_keys, failed_names, keygen.join().expect("key generation thread"))
+    });
+    apply_generated(plans, todo, generated)?;
+    let plans = &*plans;
     struct Job<'p> {
         plan: usize,
         work: &'p CertWork,
@@ -17,55 +39,14 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[Key
         order_url: String,
         order: crate::acme::Order,
     }
-    let mut jobs: Vec<Job<'_>> = Vec::new();
-    let mut failed_keys: BTreeSet<String> = BTreeSet::new();
-    for (i, plan) in plans.iter().enumerate() {
-        for work in &plan.work {
-            let key = plan.slots[&(work.key_type, KeyRole::Primary)].key.as_ref().expect("primary key loaded");
-            let names = work.cert.all_names();
-            if let Some(profile) = work.cert.profile.as_deref() {
-                let offered = &client.directory.meta.profiles;
-                if !offered.contains_key(profile) {
-                    let list: Vec<&str> = offered.keys().map(String::as_str).collect();
-                    let allowed = if list.is_empty() { "it offers no profiles".to_string() } else { format!("it offers {}", list.join(", ")) };
-                    ctx.outcome.error(Failure::new(ErrorCode::Config, format!("certificate {}: profile {profile:?} is not offered by {} ({allowed})", work.cert.name, client.directory_url)));
-                    failed_keys.insert(plan.spec.name.clone());
-                    continue;
-                }
-            }
-            tracing::info!("Issuing {} certificate {} ({})", work.key_type.as_str().to_uppercase(), work.cert.name, work.reason);
-            // `replaces` (RFC 9773 §5) is a courtesy: if the CA refuses it, order without.
-            let ordered = match client.new_order(&names, work.cert.profile.as_deref(), work.replaces.as_deref()) {
-                Err(AcmeError::Problem { problem, .. }) if work.replaces.is_some() && matches!(problem.short_type(), "alreadyReplaced" | "malformed" | "conflict") => {
-                    tracing::debug!("certificate {}: the CA refused replaces ({problem}); ordering without it", work.cert.name);
-                    client.new_order(&names, work.cert.profile.as_deref(), None)
-                }
-                other => other,
-            };
-            match ordered {
-                Ok((order_url, order)) => {
-                    let _ = ctx.record(Event::OrderCreated { order_url: order_url.clone(), names: names.clone(), key_type: work.key_type });
-                    jobs.push(Job { plan: i, work, key, order_url, order });
-                }
-                Err(e) => {
-                    ctx.outcome.error(Failure::new(ErrorCode::Acme, format!("certificate {}: new order failed: {e}", work.cert.name)));
-                    failed_keys.insert(plan.spec.name.clone());
-                }
-            }
-        }
-    }
-    // Authorizations: every distinct pending one, answered together.
-    let mut authz_urls: Vec<String> = Vec::new();
-    for job in &jobs {
-        if job.order.status == Status::Pending {
-            for u in &job.order.authorizations {
-                if !authz_urls.contains(u) {
-                    authz_urls.push(u.clone());
-                }
-            }
-        }
-    }
-    let failed_names = authorize(ctx, client, &authz_urls);
+    let jobs: Vec<Job<'_>> = ordered
+        .into_iter()
+        .map(|(plan, w, order_url, order)| {
+            let work = &plans[plan].work[w];
+            let key = plans[plan].slots[&(work.key_type, KeyRole::Primary)].key.as_ref().expect("primary key loaded");
+            Job { plan, work, key, order_url, order }
+        })
+        .collect();
     // Finalize in parallel.
     let settings = &ctx.config.settings;
     let poll_secs = settings.cert_poll_time as u64;
@@ -121,7 +102,7 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[Key
     for k in failed_keys {
         out.remove(&k);
     }
-    out
+    Ok(out)
 }
 
 pub(super) fn finalize_one(client: &AcmeClient<'_>, key: &PrivateKey, cert: &CertificateSpec, kt: KeyType, order_url: &str, order: &crate::acme::Order, poll_secs: u64) -> Result<Issued, String> {
@@ -182,4 +163,46 @@ pub(super) fn chain_matches(ders: &[Vec<u8>], issuer: &str) -> bool {
     let Some(top) = ders.last().and_then(|d| crypto::parse_cert(d).ok()) else { return false };
     top.issuer_cn.as_deref().map(|cn| cn.eq_ignore_ascii_case(issuer)).unwrap_or(false)
         || top.subject_cn.as_deref().map(|cn| cn.eq_ignore_ascii_case(issuer)).unwrap_or(false)
+}
+
+/// newOrder for every piece of work; returns (plan, work index, order URL,
+/// order) and the keys with a failed order.
+fn create_orders(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[KeyPlan<'_>]) -> (Vec<(usize, usize, String, crate::acme::Order)>, BTreeSet<String>) {
+    let mut ordered = Vec::new();
+    let mut failed_keys: BTreeSet<String> = BTreeSet::new();
+    for (i, plan) in plans.iter().enumerate() {
+        for (w, work) in plan.work.iter().enumerate() {
+            let names = work.cert.all_names();
+            if let Some(profile) = work.cert.profile.as_deref() {
+                let offered = &client.directory.meta.profiles;
+                if !offered.contains_key(profile) {
+                    let list: Vec<&str> = offered.keys().map(String::as_str).collect();
+                    let allowed = if list.is_empty() { "it offers no profiles".to_string() } else { format!("it offers {}", list.join(", ")) };
+                    ctx.outcome.error(Failure::new(ErrorCode::Config, format!("certificate {}: profile {profile:?} is not offered by {} ({allowed})", work.cert.name, client.directory_url)));
+                    failed_keys.insert(plan.spec.name.clone());
+                    continue;
+                }
+            }
+            tracing::info!("Issuing {} certificate {} ({})", work.key_type.as_str().to_uppercase(), work.cert.name, work.reason);
+            // `replaces` (RFC 9773 §5) is a courtesy: if the CA refuses it, order without.
+            let result = match client.new_order(&names, work.cert.profile.as_deref(), work.replaces.as_deref()) {
+                Err(AcmeError::Problem { problem, .. }) if work.replaces.is_some() && matches!(problem.short_type(), "alreadyReplaced" | "malformed" | "conflict") => {
+                    tracing::debug!("certificate {}: the CA refused replaces ({problem}); ordering without it", work.cert.name);
+                    client.new_order(&names, work.cert.profile.as_deref(), None)
+                }
+                other => other,
+            };
+            match result {
+                Ok((order_url, order)) => {
+                    let _ = ctx.record(Event::OrderCreated { order_url: order_url.clone(), names: names.clone(), key_type: work.key_type });
+                    ordered.push((i, w, order_url, order));
+                }
+                Err(e) => {
+                    ctx.outcome.error(Failure::new(ErrorCode::Acme, format!("certificate {}: new order failed: {e}", work.cert.name)));
+                    failed_keys.insert(plan.spec.name.clone());
+                }
+            }
+        }
+    }
+    (ordered, failed_keys)
 }

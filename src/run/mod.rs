@@ -345,9 +345,7 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
             check_ari(ctx, client, &mut plans, &due);
             if needs_install(&plans) {
                 ready_to_install(ctx)?;
-                // Generate the keys that are missing, in parallel (RSA 4096 takes a while).
-                generate_keys(ctx, &mut plans)?;
-                let issued = issue_all(ctx, client, &plans);
+                let issued = issue_all(ctx, client, &mut plans)?;
                 installed_keys = install_all(ctx, &plans, issued);
                 // Ask for the new certificates' renewal windows now, while connected,
                 // so the next run has nothing to ask.
@@ -357,7 +355,7 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
             Ok(())
         })
     } else {
-        generate_keys(ctx, &mut plans).map(|_| installed_keys = install_all(ctx, &plans, BTreeMap::new()))
+        generate_keys(&mut plans).map(|_| installed_keys = install_all(ctx, &plans, BTreeMap::new()))
     };
     if let Err(f) = result {
         return ctx.outcome.error(f);
