@@ -73,7 +73,13 @@ const BAD_NONCE_RETRIES: usize = 25;
 /// The first wait before polling an authorization or order again; it doubles
 /// after each poll. Short: a nearby CA validates in tens of milliseconds, and a
 /// far one answers with Retry-After, which is honoured instead.
-const FIRST_POLL: Duration = Duration::from_millis(60);
+const FIRST_POLL: Duration = Duration::from_millis(50);
+
+/// The next polling delay: half again as long, at most `max`. Gentler than
+/// doubling, so a validation that takes a second is seen soon after it ends.
+pub fn next_poll(delay: Duration, max: Duration) -> Duration {
+    (delay * 3 / 2).min(max.max(FIRST_POLL))
+}
 /// Longest `Retry-After` honoured inside one request before giving up.
 const MAX_RETRY_AFTER: u64 = 120;
 
@@ -294,7 +300,7 @@ impl<'a> AcmeClient<'a> {
     }
 
     /// Polls an authorization until it is no longer pending: first after
-    /// [`FIRST_POLL`], then with the delay doubling up to `max_delay`, honouring
+    /// [`FIRST_POLL`], then with the delay growing by half up to `max_delay`, honouring
     /// `Retry-After`, for at most `budget` (the original's
     /// max_authorization_attempts × authorization_delay).
     pub fn wait_authorization(&self, url: &str, budget: Duration, max_delay: Duration) -> Result<Authorization, AcmeError> {
@@ -314,7 +320,7 @@ impl<'a> AcmeClient<'a> {
             let pause = self.poll_delay(&response, delay).min(budget.saturating_sub(waited).max(Duration::from_millis(50)));
             self.clock.sleep(pause);
             waited += pause;
-            delay = (delay * 2).min(max_delay.max(FIRST_POLL));
+            delay = next_poll(delay, max_delay);
         }
         Err(AcmeError::Timeout {
             server: self.directory_url.clone(),
@@ -374,7 +380,7 @@ impl<'a> AcmeClient<'a> {
                 });
             }
             self.clock.sleep(self.poll_delay(&response, delay));
-            delay = (delay * 2).min(Duration::from_secs(5));
+            delay = next_poll(delay, Duration::from_secs(5));
             (order, response) = self.order(order_url)?;
         }
     }

@@ -109,12 +109,14 @@ pub(super) fn finalize_one(client: &AcmeClient<'_>, key: &PrivateKey, cert: &Cer
     // After its authorizations turned valid the order becomes ready; wait for that.
     let mut order = order.clone();
     let mut tries = 0;
+    let mut delay = std::time::Duration::from_millis(50);
     while order.status == Status::Pending {
         tries += 1;
-        if tries > 20 {
+        if tries > 25 {
             return Err(format!("order {order_url} stayed pending after its authorizations were valid"));
         }
-        client.clock().sleep(std::time::Duration::from_millis(60 << tries.min(6)));
+        client.clock().sleep(delay);
+        delay = crate::acme::client::next_poll(delay, std::time::Duration::from_secs(3));
         order = client.order(order_url).map_err(|e| e.to_string())?.0;
     }
     let names = cert.all_names();
