@@ -324,6 +324,7 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
     // with a Retry-After still ahead are not asked again).
     let due = ari_due(ctx, &plans, false);
     let needs_install = |plans: &[KeyPlan<'_>]| plans.iter().any(|p| !p.work.is_empty() || p.slots.values().any(|s| s.is_new));
+    let only_ari = plans.iter().all(|p| p.work.is_empty()) && auth_names.is_empty() && !due.is_empty();
     let needs_acme = plans.iter().any(|p| !p.work.is_empty()) || !auth_names.is_empty() || !due.is_empty();
     if !needs_acme && !needs_install(&plans) {
         return;
@@ -358,6 +359,11 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
         generate_keys(&mut plans).map(|_| installed_keys = install_all(ctx, &plans, BTreeMap::new()))
     };
     if let Err(f) = result {
+        // Asking for renewal windows is a courtesy: an unreachable CA then is a
+        // warning, and the certificates are still renewed by the fallback rule.
+        if only_ari {
+            return ctx.outcome.warn(WarningCode::General, format!("renewal information not checked: {}", f.message));
+        }
         return ctx.outcome.error(f);
     }
     if !installed_keys.is_empty() {

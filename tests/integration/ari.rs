@@ -122,3 +122,18 @@ fn profiles_are_sent_and_checked_against_the_directory() {
     assert_eq!(bad.code, 4, "{bad:?}");
     assert!(bad.stderr.contains("profile \"nope\" is not offered") && bad.stderr.contains("shortlived"), "{bad:?}");
 }
+
+#[test]
+fn an_unreachable_ca_when_only_asking_for_windows_is_a_warning() {
+    let ca = TestCa::start(TestCaOptions { ari_retry_after_secs: 0, ..Default::default() });
+    let b = Box_::new("ari-down", &ca, json!({"down.example.test": {"key_types": ["ecdsa"]}}));
+    assert_eq!(b.run(&["--accept"]).code, 0);
+    let (_, before) = b.cert("down.example.test", "ecdsa");
+    drop(ca); // the CA goes away; the window is due to be asked for again
+    let run = b.run(&[]);
+    assert_eq!(run.code, 0, "a certificate far from expiry needs no CA: {run:?}");
+    assert!(run.stderr.contains("WARNING: renewal information not checked"), "{run:?}");
+    assert_eq!(b.cert("down.example.test", "ecdsa").1.serial_hex, before.serial_hex);
+    let strict = b.run(&["--warning-exit-code"]);
+    assert_eq!(strict.code, 100, "the warning's code with --warning-exit-code: {strict:?}");
+}
