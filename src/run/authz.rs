@@ -116,30 +116,26 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
         let dir = if authz.wildcard { None } else { ctx.config.http_challenge_dir(&name, &zone) };
         let Some(dir) = dir else {
             // dns-01: the records of every zone are set together after this loop.
-            let Some(challenge) = authz.challenges.iter().find(|c| c.kind == "dns-01").cloned() else {
-                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{fqdn}: the server offers no dns-01 challenge ({url})")));
-                failed.insert(name);
-                continue;
-            };
-            let Some(token) = challenge.token.clone().filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) else {
-                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{fqdn}: dns-01 challenge {} has a missing or unsafe token", challenge.url)));
-                failed.insert(name);
-                continue;
+            let (challenge, token) = match pick_challenge(&authz, "dns-01", url) {
+                Ok(c) => c,
+                Err(e) => {
+                    ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{fqdn}: {e}")));
+                    failed.insert(name);
+                    continue;
+                }
             };
             let value = crypto::dns01_txt_value(&token, client_key(client));
             dns_items.push(DnsChallenge { name: name.clone(), fqdn: fqdn.clone(), zone, value });
             pending.push((url.clone(), authz, challenge.url.clone(), None));
             continue;
         };
-        let Some(challenge) = authz.challenges.iter().find(|c| c.kind == "http-01").cloned() else {
-            ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: the server offers no http-01 challenge ({url})")));
-            failed.insert(name);
-            continue;
-        };
-        let Some(token) = challenge.token.clone().filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')) else {
-            ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: http-01 challenge {} has a missing or unsafe token", challenge.url)));
-            failed.insert(name);
-            continue;
+        let (challenge, token) = match pick_challenge(&authz, "http-01", url) {
+            Ok(c) => c,
+            Err(e) => {
+                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: {e}")));
+                failed.insert(name);
+                continue;
+            }
         };
         let file = dir.join(&token);
         let write = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, crypto::key_authorization(&token, client_key(client))));
@@ -244,4 +240,16 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
 
 pub(super) fn client_key<'a>(client: &'a AcmeClient<'_>) -> &'a PrivateKey {
     client.key()
+}
+
+/// The challenge of `kind` and its token, which must be base64url (RFC 8555
+/// §8.1): it becomes a file name and part of a DNS record.
+fn pick_challenge(authz: &crate::acme::Authorization, kind: &str, url: &str) -> Result<(crate::acme::Challenge, String), String> {
+    let challenge = authz.challenges.iter().find(|c| c.kind == kind).cloned().ok_or_else(|| format!("the server offers no {kind} challenge ({url})"))?;
+    let token = challenge
+        .token
+        .clone()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .ok_or_else(|| format!("{kind} challenge {} has a missing or unsafe token", challenge.url))?;
+    Ok((challenge, token))
 }
