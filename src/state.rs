@@ -114,10 +114,6 @@ pub fn key_id(key: &str, key_type: KeyType, role: KeyRole) -> String {
     format!("{key}/{key_type}/{}", role.as_str())
 }
 
-fn cert_id_key(cert: &str, key_type: KeyType) -> String {
-    cert_id(cert, key_type)
-}
-
 pub fn cert_id(cert: &str, key_type: KeyType) -> String {
     format!("{cert}/{key_type}")
 }
@@ -238,8 +234,8 @@ impl State {
                 let (since, adopted) = backup.map(|b| (b.since, b.adopted)).unwrap_or_else(|| (rfc3339(ts), false));
                 self.set_key(KeyState { key, key_type, role: KeyRole::Primary, spki_sha256, path, since, adopted });
             }
-            Event::RenewalInfoFetched { cert, key_type, serial, cert_id, window_start, window_end, renew_at, next_check, .. } => {
-                self.renewal_info.insert(cert_id_key(&cert, key_type), AriState { serial, cert_id, window_start, window_end, renew_at, next_check });
+            Event::RenewalInfoFetched { cert, key_type, serial, cert_id: ari_id, window_start, window_end, renew_at, next_check, .. } => {
+                self.renewal_info.insert(cert_id(&cert, key_type), AriState { serial, cert_id: ari_id, window_start, window_end, renew_at, next_check });
             }
             Event::RenewalInfoUnsupported { directory_url } => {
                 self.ari_unsupported.insert(directory_url);

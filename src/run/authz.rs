@@ -124,7 +124,7 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
                     continue;
                 }
             };
-            let value = crypto::dns01_txt_value(&token, client_key(client));
+            let value = crypto::dns01_txt_value(&token, client.key());
             dns_items.push(DnsChallenge { name: name.clone(), fqdn: fqdn.clone(), zone, value });
             pending.push((url.clone(), authz, challenge.url.clone(), None));
             continue;
@@ -138,7 +138,7 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
             }
         };
         let file = dir.join(&token);
-        let write = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, crypto::key_authorization(&token, client_key(client))));
+        let write = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, crypto::key_authorization(&token, client.key())));
         if let Err(e) = write {
             ctx.outcome.error(Failure::new(ErrorCode::Permission, format!("{name}: cannot write http-01 challenge file {}: {e}", file.display())));
             failed.insert(name);
@@ -236,10 +236,6 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
         clear_dns_challenges(ctx, &round_dns);
     }
     failed
-}
-
-pub(super) fn client_key<'a>(client: &'a AcmeClient<'_>) -> &'a PrivateKey {
-    client.key()
 }
 
 /// The challenge of `kind` and its token, which must be base64url (RFC 8555

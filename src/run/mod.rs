@@ -167,11 +167,10 @@ impl<'c> Ctx<'c> {
         Ok(ctx)
     }
 
-    /// Re-reads the journal after another component appended to it.
+    /// Re-reads the journal's records after another component (a file
+    /// transaction) appended to it; callers replay the state where they need it.
     fn reload(&mut self) -> R<()> {
-        let outcome = journal::read(self.journal.path())?;
-        self.records = outcome.records;
-        self.state = State::replay(&self.records);
+        self.records = journal::read(self.journal.path())?.records;
         Ok(())
     }
 
