@@ -11,9 +11,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A free loopback TCP port (the listener is dropped, the port stays free for us).
+/// A free loopback port (TCP and UDP) for a server a test starts.
+///
+/// Not `bind(:0)`: the kernel hands that port out again to other tests'
+/// connections and listeners between our probe and the server's bind, and a
+/// test once reached another test's plain-HTTP server that way. Ports come
+/// from 20000-32767, below the kernel's ephemeral range, each handed out once
+/// per test process (tests run in threads of one process).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const BASE: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    let start = std::process::id() % SPAN;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < SPAN, "no free loopback port left");
+        let port = (BASE + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn wait_port(port: u16, what: &str) {
@@ -30,6 +48,8 @@ pub fn wait_port(port: u16, what: &str) {
 /// A child process killed by PID on drop.
 pub struct Proc {
     pub child: Child,
+    /// For the reader of a failing test's debugger output.
+    #[allow(dead_code)]
     pub name: &'static str,
 }
 
@@ -119,6 +139,7 @@ fn serve(stream: TcpStream, root: &Path) {
 
 /// A running pebble with its DNS server and challenge web server.
 pub struct Pebble {
+    #[allow(dead_code)]
     pub dir: PathBuf,
     pub directory_url: String,
     pub management_url: String,

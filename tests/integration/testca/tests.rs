@@ -385,9 +385,7 @@ fn challenge_server(port: u16, token: String, keyauth: String) {
 
 #[test]
 fn testca_validates_http01_when_not_auto_valid() {
-    let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
+    let port = crate::peers::free_port();
     let ca = TestCa::start(TestCaOptions { auto_valid: false, http_port: Some(port), ..Default::default() });
     let mut c = Client::new(&ca, Signer::p256());
     c.register();
