@@ -62,12 +62,20 @@ const SYSTEM_BUNDLES: &[&str] = &[
 /// a router with no `/etc/ssl/certs` still verifies its CA; plus
 /// `settings.ca_bundle` when configured, in either case.
 pub fn trust_anchors(ca_bundle: Option<&Path>) -> Result<Vec<CertificateDer<'static>>, String> {
+    let system: Vec<PathBuf> = match std::env::var_os("SSL_CERT_FILE") {
+        Some(file) => vec![PathBuf::from(file)],
+        None => SYSTEM_BUNDLES.iter().map(PathBuf::from).collect(),
+    };
+    trust_anchors_from(&system, ca_bundle)
+}
+
+/// [`trust_anchors`] with the system store's candidate files given: the first
+/// that exists is the store; when it is missing, unreadable or holds no
+/// certificate, the compiled-in roots are used.
+pub fn trust_anchors_from(system: &[PathBuf], ca_bundle: Option<&Path>) -> Result<Vec<CertificateDer<'static>>, String> {
     let mut roots = Vec::new();
-    let system: Option<PathBuf> = std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
-        .or_else(|| SYSTEM_BUNDLES.iter().map(PathBuf::from).find(|p| p.is_file()));
-    if let Some(path) = system {
-        if let Ok(data) = fs_err::read(&path) {
+    if let Some(path) = system.iter().find(|p| p.is_file()) {
+        if let Ok(data) = fs_err::read(path) {
             roots.extend(CertificateDer::pem_slice_iter(&data).filter_map(Result::ok));
         }
     }
@@ -130,5 +138,71 @@ impl Transport for UreqTransport {
             .collect();
         let body = response.body_mut().with_config().limit(16 * 1024 * 1024).read_to_vec().map_err(|e| err(e.to_string()))?;
         Ok(Response { status, headers, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pem_of(cn: &str) -> (String, Vec<u8>) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), cert.der().to_vec())
+    }
+
+    fn has_isrg_root_x1(roots: &[CertificateDer<'_>]) -> bool {
+        roots.iter().any(|c| c.as_ref().windows(12).any(|w| w == b"ISRG Root X1"))
+    }
+
+    #[test]
+    fn no_system_store_means_the_compiled_in_roots() {
+        let dir = std::env::temp_dir().join(format!("acmebot-roots-{}-none", std::process::id()));
+        let roots = trust_anchors_from(&[dir.join("ca-certificates.crt"), dir.join("cert.pem")], None).unwrap();
+        assert_eq!(roots.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        assert!(roots.len() > 100, "{} roots", roots.len());
+        assert!(has_isrg_root_x1(&roots), "Let's Encrypt's root is among the compiled-in roots");
+    }
+
+    #[test]
+    fn the_system_store_replaces_the_compiled_in_roots() {
+        let dir = std::env::temp_dir().join(format!("acmebot-roots-{}-system", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (pem, der) = pem_of("Only Root");
+        let bundle = dir.join("ca-certificates.crt");
+        std::fs::write(&bundle, &pem).unwrap();
+        // the first candidate is missing, the second is the store
+        let roots = trust_anchors_from(&[dir.join("missing.crt"), bundle.clone()], None).unwrap();
+        assert_eq!(roots.iter().map(|c| c.as_ref().to_vec()).collect::<Vec<_>>(), vec![der.clone()]);
+
+        // ca_bundle adds to the system store
+        let (extra_pem, extra_der) = pem_of("Extra Root");
+        let extra = dir.join("extra.pem");
+        std::fs::write(&extra, &extra_pem).unwrap();
+        let roots = trust_anchors_from(&[bundle.clone()], Some(&extra)).unwrap();
+        assert_eq!(roots.iter().map(|c| c.as_ref().to_vec()).collect::<Vec<_>>(), vec![der, extra_der.clone()]);
+
+        // a store with no certificate in it (an emptied bundle) falls back to the compiled-in roots
+        std::fs::write(&bundle, "# no certificates here\n").unwrap();
+        let roots = trust_anchors_from(&[bundle.clone()], Some(&extra)).unwrap();
+        assert_eq!(roots.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1);
+        assert!(has_isrg_root_x1(&roots));
+        assert_eq!(roots.last().unwrap().as_ref(), &extra_der[..]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_ca_bundle_without_certificates_is_an_error_naming_the_setting() {
+        let dir = std::env::temp_dir().join(format!("acmebot-roots-{}-bad", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = trust_anchors_from(&[], Some(&empty)).unwrap_err();
+        assert!(err.starts_with("settings.ca_bundle ") && err.contains("no CERTIFICATE blocks"), "{err}");
+        let err = trust_anchors_from(&[], Some(&dir.join("missing.pem"))).unwrap_err();
+        assert!(err.starts_with("settings.ca_bundle: ") && err.contains("missing.pem"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
