@@ -2,9 +2,9 @@
 # from the package registries when missing and sets up the environment.
 #   Debian: rustc-web cargo-web rust-web-src (rustc/cargo 1.96 with the std
 #           source that -Z build-std needs), qemu-user-static (runners),
-#           musl-tools, file
+#           musl-tools, file, binutils-mipsel-linux-gnu (objcopy)
 #   PyPI:   ziglang (zig, the linker and C compiler, with musl for every target)
-#   crates.io: cargo-zigbuild
+#   PyPI:   cargo-zigbuild (prebuilt; crates.io as a fallback)
 # rustup is not used: it cannot add targets on every machine.
 
 cross_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,6 +17,7 @@ need=()
 [ -d /usr/lib/rustlib/src/rust/library ] || need+=(rust-web-src)
 command -v qemu-mipsel-static >/dev/null 2>&1 || need+=(qemu-user-static)
 command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
+command -v mipsel-linux-gnu-objcopy >/dev/null 2>&1 || need+=(binutils-mipsel-linux-gnu)
 command -v file >/dev/null 2>&1 || need+=(file)
 command -v pip3 >/dev/null 2>&1 || command -v pip >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
@@ -39,12 +40,14 @@ for tool in cargo rustc rustdoc; do
 done
 export PATH="$cross_root/target/cross/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR="$cross_root/target/cross"
+export CARGO_TARGET_DIR="${CROSS_TARGET_DIR:-$cross_root/target/cross}"
 unset RUSTUP_TOOLCHAIN
 
 if ! command -v cargo-zigbuild >/dev/null 2>&1; then
-  echo "== installing cargo-zigbuild (crates.io)"
-  /usr/bin/cargo install --locked --quiet cargo-zigbuild
+  # PyPI ships it prebuilt (seconds); building it from crates.io takes minutes.
+  echo "== installing cargo-zigbuild (PyPI)"
+  python3 -m pip install -q cargo-zigbuild || python3 -m pip install -q --break-system-packages cargo-zigbuild \
+    || /usr/bin/cargo install --locked --quiet cargo-zigbuild
 fi
 
 # x86_64 under zig: keep the static, non-PIE settings of .cargo/config.toml
