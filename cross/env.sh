@@ -48,6 +48,10 @@ if ! command -v cargo-zigbuild >/dev/null 2>&1; then
   echo "== installing cargo-zigbuild (PyPI)"
   python3 -m pip install -q cargo-zigbuild || python3 -m pip install -q --break-system-packages cargo-zigbuild \
     || /usr/bin/cargo install --locked --quiet cargo-zigbuild
+  # pip puts it in the interpreter's scripts folder (or ~/.local/bin), which
+  # need not be on PATH (pyenv without a rehash, a --user install).
+  export PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin"
+  command -v cargo-zigbuild >/dev/null 2>&1 || { echo "cargo-zigbuild: installed but not found on PATH" >&2; exit 1; }
 fi
 
 # x86_64 under zig: keep the static, non-PIE settings of .cargo/config.toml
