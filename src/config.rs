@@ -477,7 +477,8 @@ pub struct PrivateKeySpec {
 const FILE_FIELDS: &[&str] = &["name", "key_type", "suffix", "server"];
 const SCT_FIELDS: &[&str] = &["name", "key_type", "suffix", "server", "ct_log_name"];
 const HTTP_CHALLENGE_FIELDS: &[&str] = &["zone", "host", "fqdn"];
-const HPKP_HEADER_FIELDS: &[&str] = &["header", "key_name", "server"];
+// `name` is what the original fills in; the manual documents `key_name`: both work.
+const HPKP_HEADER_FIELDS: &[&str] = &["header", "key_name", "name", "server"];
 
 /// The configurable directories.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -2040,15 +2041,11 @@ impl Builder<'_> {
     }
 
     /// Settings that are off by default and that a user turned on, for features
-    /// not implemented yet: warned on every run, so nobody believes pins are
-    /// published or responses stapled when they are not. (Features on by
+    /// not implemented yet: warned on every run, so nobody believes responses
+    /// are stapled or installations checked when they are not. (Features on by
     /// default, DH parameters and SCTs, are listed in the README instead: a
     /// warning on every default run would make acmebot loud when nothing changes.)
     fn warn_not_implemented(&mut self, directories: &[Option<String>], keys: &[PrivateKeySpec]) {
-        let pinned = keys.iter().any(|k| k.hpkp_days.is_some_and(|d| d > 0));
-        if directories[Dir::Hpkp as usize].is_some() && pinned {
-            self.ck.warn("directories.hpkp is set, but HPKP header files are not implemented yet: none are written");
-        }
         if directories[Dir::Ocsp as usize].is_some() {
             self.ck.warn("directories.ocsp is set, but OCSP responses are not implemented yet: none are fetched");
         }
@@ -3278,19 +3275,10 @@ mod tests {
             "certificates": {"example.com": {"alt_names": {"example.com": ["@"]}, "verify": [443]}}
         }"#);
         let w = l.warnings.join("\n");
-        assert!(w.contains("directories.hpkp is set, but HPKP header files are not implemented yet"), "{w}");
         assert!(w.contains("directories.ocsp is set, but OCSP responses are not implemented yet"), "{w}");
         assert!(w.contains("private key example.com: auto_rollover is set"), "{w}");
         assert!(w.contains("verify is configured, but installation verification is not implemented yet"), "{w}");
-        assert_eq!(l.warnings.len(), 4, "{w}");
-        // hpkp_days 0 turns HPKP off: the directory alone is no promise
-        let l = ok(r#"{
-            "account": {"email": "admin@example.com"},
-            "directories": {"hpkp": "/etc/ssl/hpkp"},
-            "settings": {"hpkp_days": 0},
-            "certificates": {"example.com": {"alt_names": {"example.com": ["@"]}}}
-        }"#);
-        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(l.warnings.len(), 3, "{w}");
     }
 
     #[test]

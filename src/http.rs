@@ -181,12 +181,12 @@ mod tests {
         let (extra_pem, extra_der) = pem_of("Extra Root");
         let extra = dir.join("extra.pem");
         std::fs::write(&extra, &extra_pem).unwrap();
-        let roots = trust_anchors_from(&[bundle.clone()], Some(&extra)).unwrap();
+        let roots = trust_anchors_from(std::slice::from_ref(&bundle), Some(&extra)).unwrap();
         assert_eq!(roots.iter().map(|c| c.as_ref().to_vec()).collect::<Vec<_>>(), vec![der, extra_der.clone()]);
 
         // a store with no certificate in it (an emptied bundle) falls back to the compiled-in roots
         std::fs::write(&bundle, "# no certificates here\n").unwrap();
-        let roots = trust_anchors_from(&[bundle.clone()], Some(&extra)).unwrap();
+        let roots = trust_anchors_from(std::slice::from_ref(&bundle), Some(&extra)).unwrap();
         assert_eq!(roots.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1);
         assert!(has_isrg_root_x1(&roots));
         assert_eq!(roots.last().unwrap().as_ref(), &extra_der[..]);

@@ -9,6 +9,7 @@ pub mod dns;
 pub mod events;
 pub mod format;
 pub mod hooks;
+pub mod hpkp;
 pub mod http;
 pub mod journal;
 pub mod output;

@@ -7,6 +7,9 @@ pub(super) struct KeyPlan<'c> {
     pub(super) spec: &'c PrivateKeySpec,
     pub(super) slots: BTreeMap<(KeyType, KeyRole), KeySlot>,
     pub(super) work: Vec<CertWork>,
+    /// The HPKP header files are missing or out of date with keys that are
+    /// all installed already (nothing else may need doing).
+    pub(super) hpkp_stale: bool,
 }
 
 pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan<'c>> {
@@ -67,7 +70,9 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
             }
         }
     }
-    Ok(KeyPlan { spec, slots, work })
+    let mut plan = KeyPlan { spec, slots, work, hpkp_stale: false };
+    plan.hpkp_stale = hpkp::stale(cfg, &plan)?;
+    Ok(plan)
 }
 
 pub(super) fn known_or_adopted_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, kt: KeyType, role: KeyRole, found: Found) -> R<KeySlot> {

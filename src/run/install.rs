@@ -98,6 +98,27 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
             ctx.services.insert(s.clone());
         }
     }
+    // HPKP header files, whenever their text changes (new keys, a rollover,
+    // a previous key added or removed, settings changed, a file lost).
+    let mut hpkp_installed = Vec::new();
+    for file in hpkp::wanted(cfg, plan)?.unwrap_or_default() {
+        if !hpkp::differs(&file)? {
+            continue;
+        }
+        let hpkp_file = file.path.display().to_string();
+        ops.push(FileOp { path: file.path.clone(), kind: "hpkp".into(), action: Action::Write { contents: file.contents.into_bytes(), mode: 0o644 } });
+        hooks_to_run.push((
+            "hpkp_header_installed",
+            vec![("key_name".into(), plan.spec.name.clone()), ("server".into(), file.server), ("header".into(), file.header), ("hpkp_file".into(), hpkp_file.clone())],
+        ));
+        hpkp_installed.push(hpkp_file);
+    }
+    if !hpkp_installed.is_empty() {
+        // Servers send the header: every certificate of the key reloads.
+        for cert in &plan.spec.certificates {
+            ctx.services.extend(cert.services.iter().cloned());
+        }
+    }
     if ops.is_empty() {
         return Ok(());
     }
@@ -123,6 +144,9 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
             item.leaf.serial_hex,
             rfc3339(item.leaf.not_after)
         );
+    }
+    for path in &hpkp_installed {
+        tracing::info!("Installed HPKP header file {path} for private key {}", plan.spec.name);
     }
     for (&(kt, role), slot) in &plan.slots {
         if slot.promoted.is_some() {

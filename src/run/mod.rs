@@ -6,6 +6,7 @@ mod account;
 mod ari;
 mod authz;
 mod dns01;
+mod hpkp;
 mod inspect;
 mod install;
 mod issue;
@@ -322,7 +323,7 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
     // Certificates whose ARI window is due to be asked for (journaled windows
     // with a Retry-After still ahead are not asked again).
     let due = ari_due(ctx, &plans, false);
-    let needs_install = |plans: &[KeyPlan<'_>]| plans.iter().any(|p| !p.work.is_empty() || p.slots.values().any(|s| s.is_new));
+    let needs_install = |plans: &[KeyPlan<'_>]| plans.iter().any(|p| !p.work.is_empty() || p.slots.values().any(|s| s.is_new) || p.hpkp_stale);
     let only_ari = plans.iter().all(|p| p.work.is_empty()) && auth_names.is_empty() && !due.is_empty();
     let needs_acme = plans.iter().any(|p| !p.work.is_empty()) || !auth_names.is_empty() || !due.is_empty();
     if !needs_acme && !needs_install(&plans) {
@@ -397,7 +398,7 @@ fn install_all(ctx: &mut Ctx<'_>, plans: &[KeyPlan<'_>], mut issued: BTreeMap<St
         if got.is_empty() && !plan.work.is_empty() {
             continue; // errors already reported
         }
-        if plan.work.is_empty() && !plan.slots.values().any(|s| s.is_new) {
+        if plan.work.is_empty() && !plan.slots.values().any(|s| s.is_new) && !plan.hpkp_stale {
             continue;
         }
         match install(ctx, plan, got) {

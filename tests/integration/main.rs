@@ -6,6 +6,7 @@ mod support;
 
 mod dns;
 mod dns01;
+mod hpkp;
 mod issuance;
 mod acme_v2;
 mod ari;

@@ -1,0 +1,79 @@
+//! HPKP header files of one private key: pins of its primary, backup and
+//! previous keys (every key type, in that order, as the original lists them),
+//! written in the key's transaction whenever their text changes.
+
+use super::*;
+
+pub(super) struct HpkpFile {
+    pub(super) server: String,
+    pub(super) path: PathBuf,
+    pub(super) header: String,
+    pub(super) contents: String,
+}
+
+/// The header files the key should have; `None` while a key is still to be
+/// generated (its pin is not known yet). Empty when HPKP is off for the key
+/// (`hpkp_days` 0 or null, `directories.hpkp` null) or it has fewer than two
+/// keys to pin (a pin set without a backup would lock clients out).
+pub(super) fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>>> {
+    let spec = plan.spec;
+    let days = match spec.hpkp_days {
+        Some(d) if d > 0 => d,
+        _ => return Ok(Some(Vec::new())),
+    };
+    let cfg_err = |e: crate::config::ConfigError| Failure::new(ErrorCode::Config, e.to_string());
+    let mut pins = Vec::new();
+    for role in [KeyRole::Primary, KeyRole::Backup] {
+        for &kt in &spec.key_types {
+            let Some(slot) = plan.slots.get(&(kt, role)) else { continue };
+            if slot.spki_sha256.is_empty() {
+                return Ok(None);
+            }
+            let digest = crate::hpkp::from_hex(&slot.spki_sha256)
+                .ok_or_else(|| Failure::new(ErrorCode::Key, format!("{}: bad key digest {:?}", slot.path.display(), slot.spki_sha256)))?;
+            pins.push(crate::hpkp::pin(&digest));
+        }
+    }
+    for &kt in &spec.key_types {
+        let Some(path) = cfg.file_path(FileKind::PreviousKey, &spec.name, Some(kt)).map_err(cfg_err)? else { continue };
+        if let Some(found) = read_optional(&path)? {
+            let key = PrivateKey::from_pem(&found.bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("previous key file {}: {e}", path.display())))?;
+            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.spki_der());
+            pins.push(crate::hpkp::pin(digest.as_ref()));
+        }
+    }
+    if pins.len() < 2 {
+        return Ok(Some(Vec::new()));
+    }
+    let header = crate::hpkp::header(&pins, days, spec.pin_subdomains, spec.hpkp_report_uri.as_deref());
+    let mut files = Vec::new();
+    for (server, pattern) in &cfg.hpkp_headers {
+        let Some(path) = cfg.file_path_with(FileKind::Hpkp, &spec.name, None, &[("server", server)]).map_err(cfg_err)? else { continue };
+        let fields = [("header", header.as_str()), ("key_name", spec.name.as_str()), ("name", spec.name.as_str()), ("server", server.as_str())];
+        let contents = crate::format::render(pattern, &fields)
+            .map_err(|e| Failure::new(ErrorCode::Config, format!("hpkp_headers.{server}: {e}")))?;
+        files.push(HpkpFile { server: server.clone(), path, header: header.clone(), contents });
+    }
+    Ok(Some(files))
+}
+
+/// Whether any header file differs from what is on disk (or is missing).
+pub(super) fn differs(file: &HpkpFile) -> R<bool> {
+    Ok(read_optional(&file.path)?.map(|f| f.bytes != file.contents.as_bytes()).unwrap_or(true))
+}
+
+/// Whether the key's header files are out of date with keys that are all known
+/// (a key still to be generated rewrites them anyway when it is installed).
+pub(super) fn stale(cfg: &Config, plan: &KeyPlan<'_>) -> R<bool> {
+    match wanted(cfg, plan)? {
+        Some(files) => {
+            for f in &files {
+                if differs(f)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        None => Ok(false),
+    }
+}
