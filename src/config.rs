@@ -2049,12 +2049,6 @@ impl Builder<'_> {
         if directories[Dir::Ocsp as usize].is_some() {
             self.ck.warn("directories.ocsp is set, but OCSP responses are not implemented yet: none are fetched");
         }
-        for k in keys.iter().filter(|k| k.auto_rollover) {
-            self.ck.warn(format!(
-                "private key {}: auto_rollover is set, but key expiry and automatic rollover are not implemented yet: the key is kept",
-                k.name
-            ));
-        }
         let verified = keys.iter().flat_map(|k| &k.certificates).any(|c| !c.verify.is_empty());
         if verified {
             self.ck.warn("verify is configured, but installation verification is not implemented yet: nothing is checked");
@@ -3276,9 +3270,8 @@ mod tests {
         }"#);
         let w = l.warnings.join("\n");
         assert!(w.contains("directories.ocsp is set, but OCSP responses are not implemented yet"), "{w}");
-        assert!(w.contains("private key example.com: auto_rollover is set"), "{w}");
         assert!(w.contains("verify is configured, but installation verification is not implemented yet"), "{w}");
-        assert_eq!(l.warnings.len(), 3, "{w}");
+        assert_eq!(l.warnings.len(), 2, "{w}");
     }
 
     #[test]

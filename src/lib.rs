@@ -14,6 +14,7 @@ pub mod http;
 pub mod journal;
 pub mod output;
 pub mod renew;
+pub mod rollover;
 pub mod run;
 pub mod state;
 pub mod time;

@@ -36,8 +36,14 @@ pub(super) fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>
     }
     for &kt in &spec.key_types {
         let Some(path) = cfg.file_path(FileKind::PreviousKey, &spec.name, Some(kt)).map_err(cfg_err)? else { continue };
-        if let Some(found) = read_optional(&path)? {
-            let key = PrivateKey::from_pem(&found.bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("previous key file {}: {e}", path.display())))?;
+        // a rollover of this run writes the previous key in the same transaction
+        let pending = plan.slots.get(&(kt, KeyRole::Primary)).and_then(|s| s.previous_pem.clone());
+        let bytes = match pending {
+            Some(pem) => Some(pem),
+            None => read_optional(&path)?.map(|f| f.bytes),
+        };
+        if let Some(bytes) = bytes {
+            let key = PrivateKey::from_pem(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("previous key file {}: {e}", path.display())))?;
             let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.spki_der());
             pins.push(crate::hpkp::pin(digest.as_ref()));
         }

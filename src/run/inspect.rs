@@ -16,6 +16,7 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
     let cfg = ctx.config;
     let mut slots = BTreeMap::new();
     let key_types: Vec<KeyType> = spec.key_types.clone();
+    let roll = rollover_decision(ctx, spec) == rollover::Decision::Roll;
     for &kt in &key_types {
         for role in [KeyRole::Primary, KeyRole::Backup] {
             let kind = if role == KeyRole::Primary { FileKind::PrivateKey } else { FileKind::BackupKey };
@@ -24,15 +25,21 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
             };
             let slot = match read_optional(&path)? {
                 Some(found) => known_or_adopted_key(ctx, spec, kt, role, found)?,
-                None => KeySlot { path, spki_sha256: String::new(), key: None, is_new: true, promoted: None },
+                None => KeySlot { path, spki_sha256: String::new(), key: None, is_new: true, promoted: None, previous_pem: None },
             };
             slots.insert((kt, role), slot);
         }
         // No primary key but a backup (after --revoke, or a primary removed by
-        // hand): roll over: the backup becomes the primary, a new backup is made.
+        // hand), or a rollover (--rollover, auto_rollover): the backup becomes
+        // the primary, a new backup is made, the old primary becomes the
+        // previous key.
         let primary_missing = slots.get(&(kt, KeyRole::Primary)).map(|s| s.is_new).unwrap_or(false);
         let backup_present = slots.get(&(kt, KeyRole::Backup)).map(|s| !s.is_new).unwrap_or(false);
-        if primary_missing && backup_present {
+        if (primary_missing || roll) && backup_present {
+            let previous_pem = match slots.get(&(kt, KeyRole::Primary)) {
+                Some(p) if !p.is_new => Some(std::fs::read(&p.path).map_err(|e| Failure::new(ErrorCode::Permission, format!("cannot read {}: {e}", p.path.display())))?),
+                _ => None,
+            };
             let mut backup = slots.remove(&(kt, KeyRole::Backup)).expect("backup slot");
             let key = match backup.key.take() {
                 Some(k) => k,
@@ -46,8 +53,10 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
             primary.spki_sha256 = backup.spki_sha256.clone();
             primary.key = Some(key);
             primary.promoted = Some(previous);
+            primary.is_new = true;
+            primary.previous_pem = previous_pem;
             tracing::info!("Rolling {} private key {} over to its backup key", kt.as_str().to_uppercase(), spec.name);
-            slots.insert((kt, KeyRole::Backup), KeySlot { path: backup.path, spki_sha256: String::new(), key: None, is_new: true, promoted: None });
+            slots.insert((kt, KeyRole::Backup), KeySlot { path: backup.path, spki_sha256: String::new(), key: None, is_new: true, promoted: None, previous_pem: None });
         }
     }
     if slots.values().any(|s| s.is_new) && !matches!(spec.key_passphrase, Passphrase::None) {
@@ -79,7 +88,7 @@ pub(super) fn known_or_adopted_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, kt:
     let known = ctx.state.key(&spec.name, kt, role).cloned();
     let file_known = ctx.state.file(&found.path).map(|f| f.sha256 == found.sha256).unwrap_or(false);
     if let (Some(k), true) = (&known, file_known) {
-        return Ok(KeySlot { path: found.path, spki_sha256: k.spki_sha256.clone(), key: None, is_new: false, promoted: None });
+        return Ok(KeySlot { path: found.path, spki_sha256: k.spki_sha256.clone(), key: None, is_new: false, promoted: None, previous_pem: None });
     }
     let key = PrivateKey::from_pem(&found.bytes)
         .map_err(|e| Failure::new(ErrorCode::Key, format!("{} key file {}: {e}", role.as_str(), found.path.display())))?;
@@ -102,7 +111,7 @@ pub(super) fn known_or_adopted_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, kt:
             })?;
         }
     }
-    Ok(KeySlot { path: found.path, spki_sha256: spki, key: Some(key), is_new: false, promoted: None })
+    Ok(KeySlot { path: found.path, spki_sha256: spki, key: Some(key), is_new: false, promoted: None, previous_pem: None })
 }
 
 pub(super) fn cert_reason(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, cert: &CertificateSpec, kt: KeyType, key_spki: &str) -> R<Option<Reason>> {
@@ -217,4 +226,44 @@ pub(super) fn generate_keys(plans: &mut [KeyPlan<'_>]) -> R<()> {
     let todo = key_todo(plans)?;
     let generated = generate(&todo);
     apply_generated(plans, todo, generated)
+}
+
+/// Whether `spec` rolls over this run (see `rollover`); warns when a wanted
+/// rollover waits for the HPKP window, or the key expired with nobody asking.
+pub(super) fn rollover_decision(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec) -> rollover::Decision {
+    let ages: Vec<i64> = spec
+        .key_types
+        .iter()
+        .filter_map(|&kt| ctx.state.key(&spec.name, kt, KeyRole::Backup))
+        .filter_map(|k| crate::time::parse_rfc3339(&k.since))
+        .map(|since| (ctx.now - since).max(0) / 86_400)
+        .collect();
+    let input = rollover::Input {
+        requested: ctx.args.rollover,
+        force: ctx.args.force,
+        auto_rollover: spec.auto_rollover,
+        key_provided: spec.key_provided,
+        expiration_days: spec.expiration_days,
+        hpkp_days: spec.hpkp_days,
+        oldest_backup_days: ages.iter().copied().max(),
+        youngest_backup_days: ages.iter().copied().min(),
+    };
+    let decision = rollover::decide(&input);
+    match decision {
+        rollover::Decision::Refused { younger_by_days } => ctx.outcome.warn(
+            WarningCode::Key,
+            format!(
+                "A backup private key for {} is younger than the HPKP duration ({}){}, rollover skipped. \
+                 Use \"--force\" to force the rollover; note that this can brick a web site where HPKP is deployed",
+                spec.name,
+                rollover::days(i64::from(spec.hpkp_days.unwrap_or(0))),
+                if younger_by_days > 0 { format!(" by {}", rollover::days(younger_by_days)) } else { String::new() }
+            ),
+        ),
+        rollover::Decision::Expired => {
+            ctx.outcome.warn(WarningCode::Key, format!("Private key for {} has expired. Use \"--rollover\" to replace", spec.name))
+        }
+        rollover::Decision::Keep | rollover::Decision::Roll => {}
+    }
+    decision
 }

@@ -20,6 +20,17 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
             kind: if role == KeyRole::Primary { "private_key" } else { "backup_key" }.into(),
             action: Action::Write { contents: key.to_pkcs8_pem().into_bytes(), mode: 0o640 },
         });
+        // The primary key a rollover replaced, kept as the previous key (its
+        // pins and TLSA records stay published while it is there).
+        let mut previous_file = String::new();
+        if let (Some(pem), Some(path)) = (&slot.previous_pem, cfg.file_path(FileKind::PreviousKey, &plan.spec.name, Some(kt)).map_err(cfg_err)?) {
+            ops.push(FileOp { path: path.clone(), kind: "previous_key".into(), action: Action::Write { contents: pem.clone(), mode: 0o600 } });
+            previous_file = path.display().to_string();
+            hooks_to_run.push((
+                "previous_key_installed",
+                vec![("key_name".into(), plan.spec.name.clone()), ("key_type".into(), kt.to_string()), ("previous_key_file".into(), previous_file.clone()), ("passphrase".into(), String::new())],
+            ));
+        }
         match &slot.promoted {
             Some(previous) => {
                 events.push(Event::KeyRolledOver {
@@ -38,7 +49,7 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
                         ("key_type".into(), kt.to_string()),
                         ("backup_key_file".into(), backup_file),
                         ("private_key_file".into(), slot.path.display().to_string()),
-                        ("previous_key_file".into(), String::new()),
+                        ("previous_key_file".into(), previous_file.clone()),
                         ("passphrase".into(), String::new()),
                     ],
                 ));

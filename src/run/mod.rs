@@ -38,6 +38,7 @@ use crate::hooks;
 use crate::http::{self, Transport, UreqTransport};
 use crate::journal::{self, Journal, Record};
 use crate::renew::{self, Reason};
+use crate::rollover;
 use crate::state::State;
 use crate::time::{rfc3339, Timestamp};
 use crate::txn::{self, Action, FileOp, Plan};
@@ -243,6 +244,9 @@ struct KeySlot {
     /// A primary key that is the former backup key (rollover), with the SPKI
     /// digest of the primary it replaces, if that is known.
     promoted: Option<Option<String>>,
+    /// On a rollover of a primary key that was installed: its PEM, written to
+    /// `directories.previous_key` (when set) in the same transaction.
+    previous_pem: Option<Vec<u8>>,
 }
 
 /// What one certificate of one key type needs.
@@ -266,8 +270,6 @@ struct Issued {
 pub fn main_job(ctx: &mut Ctx<'_>) {
     let ops = ctx.args.operations();
     let unimplemented: Vec<&str> = [
-        (ctx.args.rollover, "--rollover"),
-        (ctx.args.force, "--force"),
         (ctx.args.sct, "--sct"),
         (ctx.args.ocsp, "--ocsp"),
         (ctx.args.verify, "--verify"),

@@ -11,4 +11,5 @@ mod issuance;
 mod acme_v2;
 mod ari;
 mod journal_ops;
+mod rollover;
 mod testca;

@@ -1,0 +1,78 @@
+//! Key rollover against pebble: --rollover waits for the HPKP window, --force
+//! overrides it; the backup key becomes the primary, the old primary the
+//! previous key, a new backup is made, every certificate is reissued, and the
+//! HPKP pins follow.
+
+use serde_json::json;
+
+use acmebot::crypto::{self, PrivateKey};
+
+use crate::support::{mode_of, Site};
+
+fn spki(site: &Site, rel: &str) -> String {
+    PrivateKey::from_pem(&std::fs::read(site.path(rel)).unwrap()).unwrap().spki_sha256_hex()
+}
+
+fn config(site: &Site, hpkp_days: u32) -> serde_json::Value {
+    let mut c = site.config(json!({"example.test": {"alt_names": {"example.test": ["@", "www"]}}}));
+    c["directories"]["hpkp"] = json!("ssl/hpkp");
+    c["directories"]["previous_key"] = json!("ssl/previous");
+    c["settings"]["hpkp_days"] = json!(hpkp_days);
+    c
+}
+
+#[test]
+fn rollover_waits_for_the_hpkp_window_unless_forced_and_promotes_the_backup() {
+    let site = Site::new("rollover", json!({}));
+    site.write_config_value(&config(&site, 60));
+    let first = site.run(&["--accept"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let old_primary: Vec<String> = ["rsa", "ecdsa"].iter().map(|kt| spki(&site, &format!("ssl/private/example.test.{kt}.key"))).collect();
+    let old_backup: Vec<String> = ["rsa", "ecdsa"].iter().map(|kt| spki(&site, &format!("ssl/private/example.test_backup.{kt}.key"))).collect();
+    let issued = site.events_of("certificate_issued").len();
+
+    // The backup keys are minutes old: inside the 60-day HPKP window.
+    let refused = site.run(&["--rollover"]);
+    assert_eq!(refused.code, 0, "a warning, not an error: {refused:?}");
+    assert!(refused.stderr.contains("A backup private key for example.test is younger than the HPKP duration (60 days) by 60 days, rollover skipped"), "{refused:?}");
+    assert_eq!(site.run(&["--rollover", "--warning-exit-code"]).code, 102, "WarningCode::Key");
+    assert_eq!(spki(&site, "ssl/private/example.test.rsa.key"), old_primary[0]);
+    assert_eq!(site.events_of("certificate_issued").len(), issued);
+    assert!(!site.path("ssl/previous").exists());
+
+    // --force: rolled over.
+    let forced = site.run(&["--rollover", "--force"]);
+    assert_eq!(forced.code, 0, "{forced:?}");
+    for (i, kt) in ["rsa", "ecdsa"].iter().enumerate() {
+        assert_eq!(spki(&site, &format!("ssl/private/example.test.{kt}.key")), old_backup[i], "{kt}: the backup key is the primary now");
+        let new_backup = spki(&site, &format!("ssl/private/example.test_backup.{kt}.key"));
+        assert!(new_backup != old_backup[i] && new_backup != old_primary[i], "{kt}: a new backup key");
+        let previous = format!("ssl/previous/example.test_previous.{kt}.key");
+        assert_eq!(spki(&site, &previous), old_primary[i], "{kt}: the old primary is the previous key");
+        assert_eq!(mode_of(&site.path(&previous)), 0o600);
+        let cert_pem = std::fs::read(site.path(&format!("ssl/certs/example.test.{kt}.pem"))).unwrap();
+        let cert = crypto::parse_cert(&crypto::pem_to_ders(&cert_pem).unwrap()[0]).unwrap();
+        let key = PrivateKey::from_pem(&std::fs::read(site.path(&format!("ssl/private/example.test.{kt}.key"))).unwrap()).unwrap();
+        assert!(crypto::key_matches_cert(&key, &cert), "{kt}: reissued for the new primary key");
+    }
+    assert_eq!(site.events_of("certificate_issued").len(), issued + 2);
+    assert_eq!(site.events_of("key_rolled_over").len(), 2);
+    assert!(forced.stdout.contains("Rolling RSA private key example.test over to its backup key"), "{forced:?}");
+    // HPKP: new primaries, new backups, then the previous keys: six pins
+    let apache = std::fs::read_to_string(site.path("ssl/hpkp/example.test.apache")).unwrap();
+    assert_eq!(apache.matches("pin-sha256=").count(), 6, "{apache}");
+
+    // Silent afterwards.
+    let again = site.run(&[]);
+    assert!(again.code == 0 && again.stdout.is_empty() && again.stderr.is_empty(), "{again:?}");
+
+    // hpkp_days 0: nothing to wait for; the previous key is replaced in turn.
+    site.write_config_value(&config(&site, 0));
+    let second_primary = spki(&site, "ssl/private/example.test.rsa.key");
+    let second = site.run(&["--rollover"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(second.stderr.is_empty(), "{second:?}");
+    assert_eq!(spki(&site, "ssl/previous/example.test_previous.rsa.key"), second_primary);
+    assert_eq!(site.events_of("key_rolled_over").len(), 4);
+    assert_eq!(site.run(&["--audit"]).code, 0);
+}
