@@ -22,6 +22,17 @@ pub(super) fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>
         _ => return Ok(Some(Vec::new())),
     };
     let cfg_err = |e: crate::config::ConfigError| Failure::new(ErrorCode::Config, e.to_string());
+    // Where the files go, first: with `directories.hpkp` null (the default)
+    // there is nothing to compute and no key file to read.
+    let mut targets = Vec::new();
+    for (server, pattern) in &cfg.hpkp_headers {
+        if let Some(path) = cfg.file_path_with(FileKind::Hpkp, &spec.name, None, &[("server", server)]).map_err(cfg_err)? {
+            targets.push((server, pattern, path));
+        }
+    }
+    if targets.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
     let mut pins = Vec::new();
     for role in [KeyRole::Primary, KeyRole::Backup] {
         for &kt in &spec.key_types {
@@ -37,15 +48,14 @@ pub(super) fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>
     for &kt in &spec.key_types {
         let Some(path) = cfg.file_path(FileKind::PreviousKey, &spec.name, Some(kt)).map_err(cfg_err)? else { continue };
         // a rollover of this run writes the previous key in the same transaction
-        let pending = plan.slots.get(&(kt, KeyRole::Primary)).and_then(|s| s.previous_pem.clone());
-        let bytes = match pending {
-            Some(pem) => Some(pem),
-            None => read_optional(&path)?.map(|f| f.bytes),
+        let spki = match plan.slots.get(&(kt, KeyRole::Primary)).and_then(|s| s.previous_pem.as_deref()) {
+            Some(pem) => Some(
+                PrivateKey::from_pem(pem).map_err(|e| Failure::new(ErrorCode::Key, format!("previous key {}: {e}", path.display())))?.spki_der().to_vec(),
+            ),
+            None => read_key_spki(&path)?,
         };
-        if let Some(bytes) = bytes {
-            let key = PrivateKey::from_pem(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("previous key file {}: {e}", path.display())))?;
-            let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.spki_der());
-            pins.push(crate::hpkp::pin(digest.as_ref()));
+        if let Some(spki) = spki {
+            pins.push(crate::hpkp::pin(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &spki).as_ref()));
         }
     }
     if pins.len() < 2 {
@@ -53,8 +63,7 @@ pub(super) fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>
     }
     let header = crate::hpkp::header(&pins, days, spec.pin_subdomains, spec.hpkp_report_uri.as_deref());
     let mut files = Vec::new();
-    for (server, pattern) in &cfg.hpkp_headers {
-        let Some(path) = cfg.file_path_with(FileKind::Hpkp, &spec.name, None, &[("server", server)]).map_err(cfg_err)? else { continue };
+    for (server, pattern, path) in targets {
         let fields = [("header", header.as_str()), ("key_name", spec.name.as_str()), ("name", spec.name.as_str()), ("server", server.as_str())];
         let contents = crate::format::render(pattern, &fields)
             .map_err(|e| Failure::new(ErrorCode::Config, format!("hpkp_headers.{server}: {e}")))?;

@@ -63,7 +63,7 @@ pub(super) fn wanted_records(usage: u8, selector: u8, end_entity: bool, m: &Mate
     Ok(data.into_iter().map(|data| Tlsa { usage, selector, matching: 1, data }).collect())
 }
 
-fn read_key_spki(path: &Path) -> R<Option<Vec<u8>>> {
+pub(super) fn read_key_spki(path: &Path) -> R<Option<Vec<u8>>> {
     match std::fs::read(path) {
         Ok(bytes) => {
             let key = PrivateKey::from_pem(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", path.display())))?;

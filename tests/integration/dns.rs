@@ -123,21 +123,7 @@ impl Bind {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join("named.log")).unwrap();
-        let child = Command::new(tool("named"))
-            .args(["-g", "-c", dir.join("named.conf").to_str().unwrap()])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start named");
-        let named = Proc {
-            child,
-            name: "named",
-        };
-        wait_port(port, "named");
-        let server: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_for_zone(server);
+        let (named, server) = start_name_server("named", &["-g", "-c", dir.join("named.conf").to_str().unwrap()], &dir, port);
         Bind {
             dir,
             server,
@@ -151,6 +137,24 @@ impl Bind {
 }
 
 /// Waits until the server answers for the zone (it listens before it has loaded it).
+/// Starts a name server (`named`, `knotd`) on loopback with its output in
+/// `<dir>/<program>.log`, and waits until it serves example.test.
+fn start_name_server(program: &'static str, args: &[&str], dir: &Path, port: u16) -> (Proc, SocketAddr) {
+    let log = std::fs::File::create(dir.join(format!("{program}.log"))).unwrap();
+    let child = Command::new(tool(program))
+        .args(args)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"));
+    let proc = Proc { child, name: program };
+    wait_port(port, program);
+    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_for_zone(server);
+    (proc, server)
+}
+
 fn wait_for_zone(server: SocketAddr) {
     let r = Resolver::new(vec![server]);
     for _ in 0..100 {
@@ -676,21 +680,7 @@ impl Knot {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join("knotd.log")).unwrap();
-        let child = Command::new(tool("knotd"))
-            .args(["-c", dir.join("knot.conf").to_str().unwrap()])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start knotd");
-        let knotd = Proc {
-            child,
-            name: "knotd",
-        };
-        wait_port(port, "knotd");
-        let server: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_for_zone(server);
+        let (knotd, server) = start_name_server("knotd", &["-c", dir.join("knot.conf").to_str().unwrap()], &dir, port);
         Knot {
             server,
             key_file,
