@@ -17,7 +17,8 @@ fn main() {
     let root = std::env::current_dir().unwrap().join("demo-run");
     let _ = std::fs::remove_dir_all(&root);
     println!("== starting pebble (demo CA), its DNS server and a challenge web server on 127.0.0.1");
-    let pebble = peers::Pebble::start(&root.join("pebble"), peers::PebbleOptions { nonce_reject: 5, ..Default::default() });
+    let pebble =
+        peers::Pebble::start(&root.join("pebble"), peers::PebbleOptions { nonce_reject: 5, ..Default::default() });
     let etc = root.join("etc");
     std::fs::create_dir_all(&etc).unwrap();
     let config = serde_json::json!({
@@ -52,7 +53,8 @@ fn main() {
     let second = run(&[]);
     println!("\n== installed files");
     for dir in ["ssl/private", "ssl/certs"] {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(etc.join(dir)).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        let mut names: Vec<PathBuf> =
+            std::fs::read_dir(etc.join(dir)).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
         names.sort();
         for p in names {
             println!("  {}", p.display());

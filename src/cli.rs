@@ -155,8 +155,13 @@ pub struct Operations {
 }
 
 /// RFC 5280 §5.3.1 CRLReason codes acmebot offers for `--revoke-reason`.
-pub const REVOCATION_REASONS: [(&str, u8); 5] =
-    [("unspecified", 0), ("keyCompromise", 1), ("affiliationChanged", 3), ("superseded", 4), ("cessationOfOperation", 5)];
+pub const REVOCATION_REASONS: [(&str, u8); 5] = [
+    ("unspecified", 0),
+    ("keyCompromise", 1),
+    ("affiliationChanged", 3),
+    ("superseded", 4),
+    ("cessationOfOperation", 5),
+];
 
 /// Exit codes: the original's error codes (1-12) and warning codes (100-107,
 /// used only with `warning_exit_code`), plus 13 for the journal.
@@ -198,10 +203,43 @@ mod tests {
     fn every_original_option_parses() {
         let args = Args::from_args(
             &["acmebot"],
-            &["-q", "-v", "-d", "-D", "--color", "--no-color", "-c", "x.json", "-w", "-p", "secret", "-r", "-F", "-R", "-K", "-a", "-C", "-t", "-s", "-o", "-V", "-A", "--register", "--export-client", "--show-config", "--replay", "--audit", "--recover", "--version", "example.com"],
+            &[
+                "-q",
+                "-v",
+                "-d",
+                "-D",
+                "--color",
+                "--no-color",
+                "-c",
+                "x.json",
+                "-w",
+                "-p",
+                "secret",
+                "-r",
+                "-F",
+                "-R",
+                "-K",
+                "-a",
+                "-C",
+                "-t",
+                "-s",
+                "-o",
+                "-V",
+                "-A",
+                "--register",
+                "--export-client",
+                "--show-config",
+                "--replay",
+                "--audit",
+                "--recover",
+                "--version",
+                "example.com",
+            ],
         )
         .unwrap();
-        assert!(args.quiet && args.verbose && args.debug && args.detail && args.randomwait && args.revoke && args.accept);
+        assert!(
+            args.quiet && args.verbose && args.debug && args.detail && args.randomwait && args.revoke && args.accept
+        );
         assert_eq!(args.config.as_deref(), Some("x.json"));
         assert_eq!(args.private_key_names, vec!["example.com"]);
         let ops = args.operations();
@@ -211,7 +249,8 @@ mod tests {
 
     #[test]
     fn passphrase_never_journaled() {
-        let raw: Vec<String> = ["-p", "s3cret", "--pass=s3cret", "-ps3cret", "-v"].iter().map(|s| s.to_string()).collect();
+        let raw: Vec<String> =
+            ["-p", "s3cret", "--pass=s3cret", "-ps3cret", "-v"].iter().map(|s| s.to_string()).collect();
         let shown = Args::journal_form(&raw).join(" ");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.ends_with("-v"));

@@ -55,28 +55,13 @@ pub enum ConfigError {
     /// The file exists but could not be read.
     Read { path: PathBuf, message: String },
     /// The file is not valid JSON.
-    Parse {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Parse { path: PathBuf, line: usize, column: usize, message: String },
     /// The JSON is well formed but the configuration is not valid.
-    Invalid {
-        path: PathBuf,
-        problems: Vec<Problem>,
-    },
+    Invalid { path: PathBuf, problems: Vec<Problem> },
     /// A pattern could not be rendered at run time.
-    Pattern {
-        json_path: String,
-        error: FormatError,
-    },
+    Pattern { json_path: String, error: FormatError },
     /// `file_user`/`file_group` (or the log equivalents) do not resolve.
-    Owner {
-        setting: &'static str,
-        name: String,
-        message: String,
-    },
+    Owner { setting: &'static str, name: String, message: String },
 }
 
 impl fmt::Display for ConfigError {
@@ -84,26 +69,13 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::NotFound { name, tried } => {
                 let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-                write!(
-                    f,
-                    "configuration file {name} not found (tried: {})",
-                    tried.join(", ")
-                )
+                write!(f, "configuration file {name} not found (tried: {})", tried.join(", "))
             }
             ConfigError::Read { path, message } => {
                 write!(f, "{}: cannot read: {message}", path.display())
             }
-            ConfigError::Parse {
-                path,
-                line,
-                column,
-                message,
-            } => {
-                write!(
-                    f,
-                    "{}:{line}:{column}: invalid JSON: {message}",
-                    path.display()
-                )
+            ConfigError::Parse { path, line, column, message } => {
+                write!(f, "{}:{line}:{column}: invalid JSON: {message}", path.display())
             }
             ConfigError::Invalid { path, problems } => {
                 for (i, problem) in problems.iter().enumerate() {
@@ -115,11 +87,7 @@ impl fmt::Display for ConfigError {
                 Ok(())
             }
             ConfigError::Pattern { json_path, error } => write!(f, "{json_path}: {error}"),
-            ConfigError::Owner {
-                setting,
-                name,
-                message,
-            } => write!(f, "settings.{setting}: {name:?}: {message}"),
+            ConfigError::Owner { setting, name, message } => write!(f, "settings.{setting}: {name:?}: {message}"),
         }
     }
 }
@@ -195,10 +163,7 @@ fn serialize_redacted<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<
     }
 }
 
-fn serialize_opt_time<S: serde::Serializer>(
-    v: &Option<Timestamp>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+fn serialize_opt_time<S: serde::Serializer>(v: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(t) => s.serialize_str(&rfc3339(*t)),
         None => s.serialize_none(),
@@ -335,9 +300,7 @@ pub struct CtLog {
 impl CtLog {
     /// The shard that accepts a certificate expiring at `not_after`.
     pub fn shard_for(&self, not_after: Timestamp) -> Option<&CtLogShard> {
-        self.shards
-            .iter()
-            .find(|s| s.start.is_none_or(|t| not_after >= t) && s.end.is_none_or(|t| not_after < t))
+        self.shards.iter().find(|s| s.start.is_none_or(|t| not_after >= t) && s.end.is_none_or(|t| not_after < t))
     }
 }
 
@@ -357,10 +320,7 @@ impl fmt::Debug for Account {
         f.debug_struct("Account")
             .field("email", &self.email)
             .field("eab_kid", &self.eab_kid)
-            .field(
-                "eab_hmac_key",
-                &self.eab_hmac_key.as_ref().map(|_| REDACTED),
-            )
+            .field("eab_hmac_key", &self.eab_hmac_key.as_ref().map(|_| REDACTED))
             .field("eab_algorithm", &self.eab_algorithm)
             .field("key_type", &self.key_type)
             .finish()
@@ -704,46 +664,19 @@ impl Hook {
             Hook::SetDnsChallenge | Hook::ClearDnsChallenge => &["domain", "zone", "challenge"],
             Hook::DnsZoneUpdate => &["zone"],
             Hook::SetHttpChallenge | Hook::ClearHttpChallenge => &["domain", "challenge_file"],
-            Hook::PrivateKeyRollover => &[
-                "key_name",
-                "key_type",
-                "backup_key_file",
-                "private_key_file",
-                "previous_key_file",
-                "passphrase",
-            ],
-            Hook::PrivateKeyInstalled => {
-                &["key_name", "key_type", "private_key_file", "passphrase"]
+            Hook::PrivateKeyRollover => {
+                &["key_name", "key_type", "backup_key_file", "private_key_file", "previous_key_file", "passphrase"]
             }
+            Hook::PrivateKeyInstalled => &["key_name", "key_type", "private_key_file", "passphrase"],
             Hook::BackupKeyInstalled => &["key_name", "key_type", "backup_key_file", "passphrase"],
-            Hook::PreviousKeyInstalled => {
-                &["key_name", "key_type", "previous_key_file", "passphrase"]
-            }
+            Hook::PreviousKeyInstalled => &["key_name", "key_type", "previous_key_file", "passphrase"],
             Hook::HpkpHeaderInstalled => &["key_name", "server", "header", "hpkp_file"],
-            Hook::CertificateInstalled => &[
-                "key_name",
-                "key_type",
-                "certificate_name",
-                "certificate_file",
-            ],
-            Hook::FullCertificateInstalled => &[
-                "key_name",
-                "key_type",
-                "certificate_name",
-                "full_certificate_file",
-            ],
+            Hook::CertificateInstalled => &["key_name", "key_type", "certificate_name", "certificate_file"],
+            Hook::FullCertificateInstalled => &["key_name", "key_type", "certificate_name", "full_certificate_file"],
             Hook::ChainInstalled => &["key_name", "key_type", "certificate_name", "chain_file"],
-            Hook::FullKeyInstalled => {
-                &["key_name", "key_type", "certificate_name", "full_key_file"]
-            }
+            Hook::FullKeyInstalled => &["key_name", "key_type", "certificate_name", "full_key_file"],
             Hook::ParamsInstalled => &["key_name", "certificate_name", "params_file"],
-            Hook::SctInstalled => &[
-                "key_name",
-                "key_type",
-                "certificate_name",
-                "ct_log_name",
-                "sct_file",
-            ],
+            Hook::SctInstalled => &["key_name", "key_type", "certificate_name", "ct_log_name", "sct_file"],
             Hook::OcspInstalled => &["key_name", "key_type", "certificate_name", "ocsp_file"],
         }
     }
@@ -803,10 +736,7 @@ impl Config {
         all.extend_from_slice(fields);
         format::render(pattern, &all)
             .map(|s| Some(PathBuf::from(s)))
-            .map_err(|error| ConfigError::Pattern {
-                json_path: format!("directories.{}", kind.key()),
-                error,
-            })
+            .map_err(|error| ConfigError::Pattern { json_path: format!("directories.{}", kind.key()), error })
     }
 
     /// Whether a directory is configured (not null).
@@ -847,20 +777,13 @@ impl Config {
         let key_type_str = key_type.map(KeyType::as_str).unwrap_or("");
         let suffix = key_type.map(|k| self.key_type_suffix(k)).unwrap_or("");
         let mut fields: Vec<(&str, &str)> = kind.fields().iter().map(|f| (*f, "")).collect();
-        fields.extend_from_slice(&[
-            ("name", name),
-            ("key_type", key_type_str),
-            ("suffix", suffix),
-        ]);
+        fields.extend_from_slice(&[("name", name), ("key_type", key_type_str), ("suffix", suffix)]);
         fields.extend_from_slice(extra);
         let Some(dir) = self.dir(kind.dir(), &fields)? else {
             return Ok(None);
         };
-        let file_name =
-            format::render(file_pattern, &fields).map_err(|error| ConfigError::Pattern {
-                json_path: format!("file_names.{}", kind.key()),
-                error,
-            })?;
+        let file_name = format::render(file_pattern, &fields)
+            .map_err(|error| ConfigError::Pattern { json_path: format!("file_names.{}", kind.key()), error })?;
         Ok(Some(dir.join(file_name.replace('*', "_"))))
     }
 
@@ -871,12 +794,7 @@ impl Config {
         }
         let host = fqdn.strip_suffix(zone).unwrap_or(fqdn).trim_matches('.');
         let host = if host.is_empty() { "." } else { host };
-        self.dir(
-            Dir::HttpChallenge,
-            &[("zone", zone), ("host", host), ("fqdn", fqdn)],
-        )
-        .ok()
-        .flatten()
+        self.dir(Dir::HttpChallenge, &[("zone", zone), ("host", host), ("fqdn", fqdn)]).ok().flatten()
     }
 
     /// The journal file.
@@ -887,17 +805,12 @@ impl Config {
     /// The resource directory (client key, registration, journal).
     pub fn resource_dir(&self) -> PathBuf {
         // Validated non-null at load time.
-        PathBuf::from(
-            self.directories[Dir::Resource as usize]
-                .as_deref()
-                .unwrap_or("."),
-        )
+        PathBuf::from(self.directories[Dir::Resource as usize].as_deref().unwrap_or("."))
     }
 
     /// The root certificate used for full-chain files of a key type.
     pub fn root_cert_path(&self, key_type: KeyType) -> PathBuf {
-        self.config_dir
-            .join(format!("root_cert.{}.pem", key_type.as_str()))
+        self.config_dir.join(format!("root_cert.{}.pem", key_type.as_str()))
     }
 
     /// The configured hook command pattern, if any.
@@ -911,12 +824,7 @@ impl Config {
 
     /// A certificate and the private key it belongs to.
     pub fn certificate(&self, name: &str) -> Option<(&PrivateKeySpec, &CertificateSpec)> {
-        self.private_keys.iter().find_map(|k| {
-            k.certificates
-                .iter()
-                .find(|c| c.name == name)
-                .map(|c| (k, c))
-        })
+        self.private_keys.iter().find_map(|k| k.certificates.iter().find(|c| c.name == name).map(|c| (k, c)))
     }
 
     /// The uid and gid that own certificate and key files.
@@ -929,10 +837,7 @@ impl Config {
 
     /// The uid and gid that own the log file.
     pub fn log_owner(&self) -> Result<(u32, u32), ConfigError> {
-        Ok((
-            resolve_user("log_user", &self.settings.log_user)?,
-            resolve_group("log_group", &self.settings.log_group)?,
-        ))
+        Ok((resolve_user("log_user", &self.settings.log_user)?, resolve_group("log_group", &self.settings.log_group)?))
     }
 
     /// The whole effective configuration, secrets redacted, for `--show-config`.
@@ -947,21 +852,11 @@ impl Config {
         for kind in FileKind::ALL {
             file_names.insert(kind.key().into(), json!(self.file_names[kind as usize]));
         }
-        let hpkp_headers: Map<String, Value> = self
-            .hpkp_headers
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        let hooks: Map<String, Value> = self
-            .hooks
-            .iter()
-            .map(|(k, v)| (k.name().to_string(), Value::String(v.clone())))
-            .collect();
-        let ct_logs: Map<String, Value> = self
-            .ct_logs
-            .iter()
-            .map(|(k, v)| (k.clone(), to(&v.shards)))
-            .collect();
+        let hpkp_headers: Map<String, Value> =
+            self.hpkp_headers.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let hooks: Map<String, Value> =
+            self.hooks.iter().map(|(k, v)| (k.name().to_string(), Value::String(v.clone()))).collect();
+        let ct_logs: Map<String, Value> = self.ct_logs.iter().map(|(k, v)| (k.clone(), to(&v.shards))).collect();
         let mut private_keys = Map::new();
         for key in &self.private_keys {
             let mut value = to(key);
@@ -972,17 +867,11 @@ impl Config {
                     let mut c = to(cert);
                     if let Value::Object(o) = &mut c {
                         o.shift_remove("name");
-                        let alt: Map<String, Value> = cert
-                            .alt_names
-                            .iter()
-                            .map(|z| (z.zone.clone(), json!(z.fqdns)))
-                            .collect();
+                        let alt: Map<String, Value> =
+                            cert.alt_names.iter().map(|z| (z.zone.clone(), json!(z.fqdns))).collect();
                         o.insert("alt_names".into(), Value::Object(alt));
-                        let tlsa: Map<String, Value> = cert
-                            .tlsa_records
-                            .iter()
-                            .map(|z| (z.zone.clone(), to(&z.records)))
-                            .collect();
+                        let tlsa: Map<String, Value> =
+                            cert.tlsa_records.iter().map(|z| (z.zone.clone(), to(&z.records))).collect();
                         o.insert("tlsa_records".into(), Value::Object(tlsa));
                     }
                     certificates.insert(cert.name.clone(), c);
@@ -991,11 +880,8 @@ impl Config {
             }
             private_keys.insert(key.name.clone(), value);
         }
-        let authorizations: Map<String, Value> = self
-            .authorizations
-            .iter()
-            .map(|z| (z.zone.clone(), json!(z.fqdns)))
-            .collect();
+        let authorizations: Map<String, Value> =
+            self.authorizations.iter().map(|z| (z.zone.clone(), json!(z.fqdns))).collect();
         json!({
             "config_file": self.path,
             "account": to(&self.account),
@@ -1032,19 +918,11 @@ mod erased {
 // ---------------------------------------------------------------------------
 
 fn resolve_user(setting: &'static str, name: &str) -> Result<u32, ConfigError> {
-    lookup_id(name, true).map_err(|message| ConfigError::Owner {
-        setting,
-        name: name.to_string(),
-        message,
-    })
+    lookup_id(name, true).map_err(|message| ConfigError::Owner { setting, name: name.to_string(), message })
 }
 
 fn resolve_group(setting: &'static str, name: &str) -> Result<u32, ConfigError> {
-    lookup_id(name, false).map_err(|message| ConfigError::Owner {
-        setting,
-        name: name.to_string(),
-        message,
-    })
+    lookup_id(name, false).map_err(|message| ConfigError::Owner { setting, name: name.to_string(), message })
 }
 
 /// getpwnam_r / getgrnam_r; a numeric name that is not found is used as the id.
@@ -1057,24 +935,12 @@ fn lookup_id(name: &str, user: bool) -> Result<u32, String> {
             if user {
                 let mut pwd: libc::passwd = std::mem::zeroed();
                 let mut result: *mut libc::passwd = std::ptr::null_mut();
-                let rc = libc::getpwnam_r(
-                    cname.as_ptr(),
-                    &mut pwd,
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut result,
-                );
+                let rc = libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
                 (rc, (!result.is_null()).then_some(pwd.pw_uid))
             } else {
                 let mut grp: libc::group = std::mem::zeroed();
                 let mut result: *mut libc::group = std::ptr::null_mut();
-                let rc = libc::getgrnam_r(
-                    cname.as_ptr(),
-                    &mut grp,
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut result,
-                );
+                let rc = libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result);
                 (rc, (!result.is_null()).then_some(grp.gr_gid))
             }
         };
@@ -1084,16 +950,11 @@ fn lookup_id(name: &str, user: bool) -> Result<u32, String> {
             continue;
         }
         if rc != 0 {
-            return Err(format!(
-                "cannot look up {what}: {}",
-                std::io::Error::from_raw_os_error(rc)
-            ));
+            return Err(format!("cannot look up {what}: {}", std::io::Error::from_raw_os_error(rc)));
         }
         return match found {
             Some(id) => Ok(id),
-            None => name
-                .parse::<u32>()
-                .map_err(|_| format!("no such {what} on this system")),
+            None => name.parse::<u32>().map_err(|_| format!("no such {what} on this system")),
         };
     }
 }
@@ -1104,11 +965,7 @@ fn lookup_id(name: &str, user: bool) -> Result<u32, String> {
 
 /// Finds the configuration file: an absolute `arg` as is; otherwise `arg`
 /// (default `acmebot.json`) in `cwd`, `/etc/acmebot`, then `exe_dir`.
-pub fn locate(
-    arg: Option<&str>,
-    cwd: &Path,
-    exe_dir: Option<&Path>,
-) -> Result<PathBuf, ConfigError> {
+pub fn locate(arg: Option<&str>, cwd: &Path, exe_dir: Option<&Path>) -> Result<PathBuf, ConfigError> {
     locate_in(arg, cwd, Path::new(SYSTEM_CONFIG_DIR), exe_dir)
 }
 
@@ -1148,17 +1005,12 @@ pub fn locate_in(
             tried.push(candidate);
         }
     }
-    Err(ConfigError::NotFound {
-        name: name.to_string(),
-        tried,
-    })
+    Err(ConfigError::NotFound { name: name.to_string(), tried })
 }
 
 fn read_json(path: &Path) -> Result<Value, ConfigError> {
-    let text = fs_err::read_to_string(path).map_err(|e| ConfigError::Read {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let text = fs_err::read_to_string(path)
+        .map_err(|e| ConfigError::Read { path: path.to_path_buf(), message: e.to_string() })?;
     parse_json(&text, path)
 }
 
@@ -1167,12 +1019,7 @@ fn parse_json(text: &str, path: &Path) -> Result<Value, ConfigError> {
         let full = e.to_string();
         let suffix = format!(" at line {} column {}", e.line(), e.column());
         let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
-        ConfigError::Parse {
-            path: path.to_path_buf(),
-            line: e.line(),
-            column: e.column(),
-            message,
-        }
+        ConfigError::Parse { path: path.to_path_buf(), line: e.line(), column: e.column(), message }
     })
 }
 
@@ -1224,16 +1071,10 @@ fn build(root: Value, path: &Path) -> Result<Loaded, ConfigError> {
     let config_dir = if config_dir.is_absolute() {
         config_dir
     } else {
-        std::env::current_dir()
-            .map(|cwd| normalize(&cwd.join(&config_dir)))
-            .unwrap_or(config_dir)
+        std::env::current_dir().map(|cwd| normalize(&cwd.join(&config_dir))).unwrap_or(config_dir)
     };
     let mut ck = Ck::default();
-    let config = Builder {
-        ck: &mut ck,
-        config_dir: config_dir.clone(),
-    }
-    .build(root, path);
+    let config = Builder { ck: &mut ck, config_dir: config_dir.clone() }.build(root, path);
     let mut problems: Vec<Problem> = Vec::new();
     for p in ck.problems {
         if !problems.contains(&p) {
@@ -1250,10 +1091,7 @@ fn build(root: Value, path: &Path) -> Result<Loaded, ConfigError> {
             }
             Ok(Loaded { config, warnings })
         }
-        _ => Err(ConfigError::Invalid {
-            path: path.to_path_buf(),
-            problems,
-        }),
+        _ => Err(ConfigError::Invalid { path: path.to_path_buf(), problems }),
     }
 }
 
@@ -1429,10 +1267,7 @@ fn defaults() -> Map<String, Value> {
             "journal": null,
         }),
     );
-    m.insert(
-        "key_type_suffixes".into(),
-        json!({"rsa": ".rsa", "ecdsa": ".ecdsa"}),
-    );
+    m.insert("key_type_suffixes".into(), json!({"rsa": ".rsa", "ecdsa": ".ecdsa"}));
     m.insert(
         "file_names".into(),
         json!({
@@ -1476,10 +1311,7 @@ fn defaults() -> Map<String, Value> {
             "znc": "systemctl reload-or-restart znc",
         }),
     );
-    m.insert(
-        "ct_logs".into(),
-        serde_json::from_str::<Value>(DEFAULT_CT_LOGS).unwrap_or_else(|_| json!({})),
-    );
+    m.insert("ct_logs".into(), serde_json::from_str::<Value>(DEFAULT_CT_LOGS).unwrap_or_else(|_| json!({})));
     m
 }
 
@@ -1495,10 +1327,7 @@ struct Ck {
 
 impl Ck {
     fn err(&mut self, path: &str, message: impl fmt::Display) {
-        self.problems.push(Problem {
-            json_path: path.to_string(),
-            message: message.to_string(),
-        });
+        self.problems.push(Problem { json_path: path.to_string(), message: message.to_string() });
     }
     fn warn(&mut self, message: impl Into<String>) {
         self.warnings.push(message.into());
@@ -1537,10 +1366,7 @@ fn as_bool(ck: &mut Ck, path: &str, v: &Value) -> bool {
     match v {
         Value::Bool(b) => *b,
         _ => {
-            ck.err(
-                path,
-                format!("{} is not allowed; use true or false", show(v)),
-            );
+            ck.err(path, format!("{} is not allowed; use true or false", show(v)));
             false
         }
     }
@@ -1556,10 +1382,7 @@ fn as_u32(ck: &mut Ck, path: &str, v: &Value) -> u32 {
     match n.and_then(|n| u32::try_from(n).ok()) {
         Some(n) => n,
         None => {
-            ck.err(
-                path,
-                format!("{} is not allowed; use a non-negative integer", show(v)),
-            );
+            ck.err(path, format!("{} is not allowed; use a non-negative integer", show(v)));
             0
         }
     }
@@ -1590,10 +1413,7 @@ fn as_opt_string(ck: &mut Ck, path: &str, v: &Value) -> Option<String> {
         Value::String(s) if s.is_empty() => None,
         Value::String(s) => Some(s.clone()),
         _ => {
-            ck.err(
-                path,
-                format!("{} is not allowed; use a string or null", show(v)),
-            );
+            ck.err(path, format!("{} is not allowed; use a string or null", show(v)));
             None
         }
     }
@@ -1610,35 +1430,20 @@ fn as_str_list(ck: &mut Ck, path: &str, v: &Value) -> Vec<String> {
                 match item {
                     Value::String(s) => out.push(s.clone()),
                     Value::Null => {}
-                    _ => ck.err(
-                        &idx(path, i),
-                        format!("{} is not allowed; use a string", show(item)),
-                    ),
+                    _ => ck.err(&idx(path, i), format!("{} is not allowed; use a string", show(item))),
                 }
             }
             out
         }
         _ => {
-            ck.err(
-                path,
-                format!(
-                    "{} is not allowed; use a string, a list of strings or null",
-                    show(v)
-                ),
-            );
+            ck.err(path, format!("{} is not allowed; use a string, a list of strings or null", show(v)));
             Vec::new()
         }
     }
 }
 
 /// One of a fixed set of strings (or null when `nullable`).
-fn as_choice<T: Copy>(
-    ck: &mut Ck,
-    path: &str,
-    v: &Value,
-    options: &[(&str, T)],
-    nullable: bool,
-) -> Option<T> {
+fn as_choice<T: Copy>(ck: &mut Ck, path: &str, v: &Value, options: &[(&str, T)], nullable: bool) -> Option<T> {
     if v.is_null() && nullable {
         return None;
     }
@@ -1652,10 +1457,7 @@ fn as_choice<T: Copy>(
     if nullable {
         allowed.push_str(" or null");
     }
-    ck.err(
-        path,
-        format!("{} is not allowed; use one of {allowed}", show(v)),
-    );
+    ck.err(path, format!("{} is not allowed; use one of {allowed}", show(v)));
     None
 }
 
@@ -1674,11 +1476,7 @@ const KEY_TYPE_CHOICES: &[(&str, KeyType)] = &[("rsa", KeyType::Rsa), ("ecdsa", 
 
 fn as_key_types(ck: &mut Ck, path: &str, v: &Value) -> Vec<KeyType> {
     let items: Vec<(String, &Value)> = match v {
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| (idx(path, i), item))
-            .collect(),
+        Value::Array(items) => items.iter().enumerate().map(|(i, item)| (idx(path, i), item)).collect(),
         Value::Null => Vec::new(),
         _ => vec![(path.to_string(), v)],
     };
@@ -1701,14 +1499,7 @@ fn as_curve(ck: &mut Ck, path: &str, v: &Value) -> Option<Curve> {
         Value::String(s) if Curve::parse(s).is_some() => Curve::parse(s),
         _ => {
             let names: Vec<&str> = Curve::ALL.iter().map(|c| c.as_str()).collect();
-            ck.err(
-                path,
-                format!(
-                    "{} is not allowed; use one of {} or null",
-                    show(v),
-                    quoted_list(&names)
-                ),
-            );
+            ck.err(path, format!("{} is not allowed; use one of {} or null", show(v), quoted_list(&names)));
             None
         }
     }
@@ -1747,13 +1538,7 @@ fn as_port(ck: &mut Ck, path: &str, v: &Value) -> u16 {
     match u16::try_from(n) {
         Ok(port) if port > 0 => port,
         _ => {
-            ck.err(
-                path,
-                format!(
-                    "{} is not allowed; use a port number from 1 to 65535",
-                    show(v)
-                ),
-            );
+            ck.err(path, format!("{} is not allowed; use a port number from 1 to 65535", show(v)));
             0
         }
     }
@@ -1803,9 +1588,7 @@ fn dns_name(ck: &mut Ck, path: &str, name: &str) -> Option<String> {
         && body.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         });
     if ok {
         Some(lower)
@@ -1981,8 +1764,7 @@ impl Builder<'_> {
                 }
                 Some(other) => {
                     let shown = show(other);
-                    self.ck
-                        .err(&section, format!("{shown} is not allowed; use an object"));
+                    self.ck.err(&section, format!("{shown} is not allowed; use an object"));
                     root.insert(section, Value::Object(default));
                 }
             }
@@ -2010,13 +1792,8 @@ impl Builder<'_> {
         let zone_update_keys = self.zone_update_keys(section("zone_update_keys"), update_key_dir);
         let http_challenges = self.http_challenges(section("http_challenges"));
         let authorizations = self.authorizations(section("authorizations"));
-        let private_keys = self.private_keys(
-            section("private_keys"),
-            section("certificates"),
-            settings_map,
-            &services,
-            &ct_logs,
-        );
+        let private_keys =
+            self.private_keys(section("private_keys"), section("certificates"), settings_map, &services, &ct_logs);
 
         self.warn_not_implemented(&directories, &private_keys);
 
@@ -2051,26 +1828,22 @@ impl Builder<'_> {
         }
         let verified = keys.iter().flat_map(|k| &k.certificates).any(|c| !c.verify.is_empty());
         if verified {
-            self.ck.warn("verify is configured, but installation verification is not implemented yet: nothing is checked");
+            self.ck
+                .warn("verify is configured, but installation verification is not implemented yet: nothing is checked");
         }
     }
 
     fn account(&mut self, m: &Map<String, Value>) -> Account {
-        warn_unknown(
-            self.ck,
-            "account",
-            m,
-            &["email", "eab_kid", "eab_hmac_key", "eab_algorithm", "key_type"],
-            "key",
-        );
+        warn_unknown(self.ck, "account", m, &["email", "eab_kid", "eab_hmac_key", "eab_algorithm", "key_type"], "key");
         let get = |k: &str| m.get(k).unwrap_or(&NULL);
         let email = as_opt_string(self.ck, "account.email", get("email"));
         if let Some(e) = &email {
             if e.starts_with('<') && e.ends_with('>') {
-                self.ck.warn(format!("account.email: {e:?} is a placeholder; replace it with your address, without the angle brackets"));
+                self.ck.warn(format!(
+                    "account.email: {e:?} is a placeholder; replace it with your address, without the angle brackets"
+                ));
             } else if !e.contains('@') {
-                self.ck
-                    .err("account.email", format!("{e:?} is not an email address"));
+                self.ck.err("account.email", format!("{e:?} is not an email address"));
             }
         }
         let eab_kid = as_opt_string(self.ck, "account.eab_kid", get("eab_kid"));
@@ -2079,33 +1852,26 @@ impl Builder<'_> {
             Value::String(s) if s.is_empty() => None,
             Value::String(s) => Some(s.clone()),
             _ => {
-                self.ck.err(
-                    "account.eab_hmac_key",
-                    "this value is not allowed; use a base64url string or null",
-                );
+                self.ck.err("account.eab_hmac_key", "this value is not allowed; use a base64url string or null");
                 None
             }
         };
         if eab_kid.is_some() != eab_hmac_key.is_some() {
-            self.ck
-                .err("account", "eab_kid and eab_hmac_key must be given together");
+            self.ck.err("account", "eab_kid and eab_hmac_key must be given together");
         }
         let eab_algorithm = match as_opt_string(self.ck, "account.eab_algorithm", get("eab_algorithm")) {
             None => "HS256".to_string(),
             Some(a) if ["HS256", "HS384", "HS512"].contains(&a.as_str()) => a,
             Some(a) => {
-                self.ck.err("account.eab_algorithm", format!("{a:?} is not allowed; use one of \"HS256\", \"HS384\", \"HS512\""));
+                self.ck.err(
+                    "account.eab_algorithm",
+                    format!("{a:?} is not allowed; use one of \"HS256\", \"HS384\", \"HS512\""),
+                );
                 "HS256".to_string()
             }
         };
         let key_type = as_opt_string(self.ck, "account.key_type", get("key_type"));
-        Account {
-            email,
-            eab_kid,
-            eab_hmac_key,
-            eab_algorithm,
-            key_type,
-        }
+        Account { email, eab_kid, eab_hmac_key, eab_algorithm, key_type }
     }
 
     fn services(&mut self, m: &Map<String, Value>) -> BTreeMap<String, String> {
@@ -2128,27 +1894,17 @@ impl Builder<'_> {
             }
             let shards: Vec<(String, &Value)> = match v {
                 Value::Null => continue,
-                Value::Array(items) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| (idx(&p, i), s))
-                    .collect(),
+                Value::Array(items) => items.iter().enumerate().map(|(i, s)| (idx(&p, i), s)).collect(),
                 _ => vec![(p.clone(), v)],
             };
-            let mut log = CtLog {
-                name: name.clone(),
-                shards: Vec::new(),
-            };
+            let mut log = CtLog { name: name.clone(), shards: Vec::new() };
             for (sp, shard) in shards {
                 if let Some(s) = self.ct_shard(&sp, shard) {
                     log.shards.push(s);
                 }
             }
             if log.shards.is_empty() {
-                self.ck.err(
-                    &p,
-                    "a certificate transparency log needs at least one {\"url\", \"log_id\"} entry",
-                );
+                self.ck.err(&p, "a certificate transparency log needs at least one {\"url\", \"log_id\"} entry");
             }
             out.insert(name.clone(), log);
         }
@@ -2158,13 +1914,7 @@ impl Builder<'_> {
     fn ct_shard(&mut self, p: &str, v: &Value) -> Option<CtLogShard> {
         use base64::Engine;
         let m = as_object(self.ck, p, v)?;
-        warn_unknown(
-            self.ck,
-            p,
-            m,
-            &["url", "id", "log_id", "key", "start", "end"],
-            "key",
-        );
+        warn_unknown(self.ck, p, m, &["url", "id", "log_id", "key", "start", "end"], "key");
         let url = match m.get("url") {
             Some(u) => as_string(self.ck, &join(p, "url"), u),
             None => {
@@ -2183,14 +1933,9 @@ impl Builder<'_> {
         let log_id = as_string(self.ck, &join(p, id_key), id);
         let decoded = base64::engine::general_purpose::STANDARD.decode(&log_id);
         if !matches!(decoded, Ok(ref b) if b.len() == 32) {
-            self.ck.err(
-                &join(p, id_key),
-                format!("{log_id:?} is not a base64 SHA-256 log ID"),
-            );
+            self.ck.err(&join(p, id_key), format!("{log_id:?} is not a base64 SHA-256 log ID"));
         }
-        let key = m
-            .get("key")
-            .and_then(|k| as_opt_string(self.ck, &join(p, "key"), k));
+        let key = m.get("key").and_then(|k| as_opt_string(self.ck, &join(p, "key"), k));
         if let Some(k) = &key {
             if base64::engine::general_purpose::STANDARD.decode(k).is_err() {
                 self.ck.err(&join(p, "key"), "is not base64 DER");
@@ -2200,22 +1945,13 @@ impl Builder<'_> {
             let s = as_opt_string(ck, &join(p, k), m.get(k).unwrap_or(&NULL))?;
             let t = parse_rfc3339(&s);
             if t.is_none() {
-                ck.err(
-                    &join(p, k),
-                    format!("{s:?} is not an RFC 3339 time such as \"2026-01-01T00:00:00Z\""),
-                );
+                ck.err(&join(p, k), format!("{s:?} is not an RFC 3339 time such as \"2026-01-01T00:00:00Z\""));
             }
             t
         };
         let start = time(self.ck, "start");
         let end = time(self.ck, "end");
-        Some(CtLogShard {
-            log_id,
-            key,
-            url,
-            start,
-            end,
-        })
+        Some(CtLogShard { log_id, key, url, start, end })
     }
 
     fn settings(
@@ -2293,33 +2029,14 @@ impl Builder<'_> {
             as_choice(ck, &p, v, &choices, true)
         };
         let services_list = get!(as_str_list, "services");
-        check_refs(
-            ck,
-            "settings.services",
-            &services_list,
-            services,
-            "service",
-            "services",
-        );
+        check_refs(ck, "settings.services", &services_list, services, "service", "services");
         let ct_submit_logs = get!(as_str_list, "ct_submit_logs");
-        check_refs(
-            ck,
-            "settings.ct_submit_logs",
-            &ct_submit_logs,
-            ct_logs,
-            "certificate transparency log",
-            "ct_logs",
-        );
-        let ca_bundle =
-            get!(as_opt_string, "ca_bundle").map(|s| resolve_path(&self.config_dir, &s));
+        check_refs(ck, "settings.ct_submit_logs", &ct_submit_logs, ct_logs, "certificate transparency log", "ct_logs");
+        let ca_bundle = get!(as_opt_string, "ca_bundle").map(|s| resolve_path(&self.config_dir, &s));
         let dns_resolvers = {
             let (p, v) = g("dns_resolvers");
             let list = match v {
-                Value::Array(items) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| (idx(&p, i), x))
-                    .collect(),
+                Value::Array(items) => items.iter().enumerate().map(|(i, x)| (idx(&p, i), x)).collect(),
                 Value::Null => Vec::new(),
                 _ => vec![(p.clone(), v)],
             };
@@ -2329,7 +2046,10 @@ impl Builder<'_> {
                 match parse_resolver(&s) {
                     Some(a) => out.push(a),
                     None if s.is_empty() && !item.is_string() => {}
-                    None => ck.err(&ip, format!("{s:?} is not allowed; use \"ip\" or \"ip:port\" (IPv6 as \"::1\" or \"[::1]:5353\")")),
+                    None => ck.err(
+                        &ip,
+                        format!("{s:?} is not allowed; use \"ip\" or \"ip:port\" (IPv6 as \"::1\" or \"[::1]:5353\")"),
+                    ),
                 }
             }
             out
@@ -2412,27 +2132,12 @@ impl Builder<'_> {
                 }
             }
             if raw.is_none() && kind == Dir::Resource {
-                self.ck.err(
-                    &p,
-                    "must not be null: the account key, registration and journal are kept there",
-                );
+                self.ck.err(&p, "must not be null: the account key, registration and journal are kept there");
             }
-            dirs.push(raw.map(|s| {
-                resolve_path(&self.config_dir, &s)
-                    .to_string_lossy()
-                    .into_owned()
-            }));
+            dirs.push(raw.map(|s| resolve_path(&self.config_dir, &s).to_string_lossy().into_owned()));
         }
-        let resource = PathBuf::from(
-            dirs[Dir::Resource as usize]
-                .clone()
-                .unwrap_or_else(|| ".".into()),
-        );
-        let journal = match as_opt_string(
-            self.ck,
-            "directories.journal",
-            m.get("journal").unwrap_or(&NULL),
-        ) {
+        let resource = PathBuf::from(dirs[Dir::Resource as usize].clone().unwrap_or_else(|| ".".into()));
+        let journal = match as_opt_string(self.ck, "directories.journal", m.get("journal").unwrap_or(&NULL)) {
             Some(j) => resolve_path(&self.config_dir, &j),
             None => resource.join("journal.jsonl"),
         };
@@ -2501,10 +2206,7 @@ impl Builder<'_> {
             let p = join("hooks", name);
             let Some(hook) = Hook::parse(name) else {
                 let names: Vec<&str> = Hook::ALL.iter().map(|h| h.name()).collect();
-                self.ck.err(
-                    &p,
-                    format!("unknown hook {name:?}; use one of {}", quoted_list(&names)),
-                );
+                self.ck.err(&p, format!("unknown hook {name:?}; use one of {}", quoted_list(&names)));
                 continue;
             };
             let Some(pattern) = as_opt_string(self.ck, &p, v) else {
@@ -2523,9 +2225,7 @@ impl Builder<'_> {
         m: &Map<String, Value>,
         update_key_dir: Option<String>,
     ) -> BTreeMap<String, ZoneUpdateKey> {
-        let base = update_key_dir
-            .map(PathBuf::from)
-            .unwrap_or_else(|| self.config_dir.clone());
+        let base = update_key_dir.map(PathBuf::from).unwrap_or_else(|| self.config_dir.clone());
         let mut out = BTreeMap::new();
         for (zone, v) in m {
             let p = join("zone_update_keys", zone);
@@ -2534,11 +2234,7 @@ impl Builder<'_> {
             };
             let key = match v {
                 Value::Null => continue,
-                Value::String(file) => ZoneUpdateKey {
-                    file: resolve_path(&base, file),
-                    server: None,
-                    port: 53,
-                },
+                Value::String(file) => ZoneUpdateKey { file: resolve_path(&base, file), server: None, port: 53 },
                 Value::Object(o) => {
                     warn_unknown(self.ck, &p, o, &["file", "server", "port"], "key");
                     let file = match o.get("file") {
@@ -2548,23 +2244,21 @@ impl Builder<'_> {
                             String::new()
                         }
                     };
-                    let server = as_opt_string(
-                        self.ck,
-                        &join(&p, "server"),
-                        o.get("server").unwrap_or(&NULL),
-                    );
+                    let server = as_opt_string(self.ck, &join(&p, "server"), o.get("server").unwrap_or(&NULL));
                     let port = match o.get("port") {
                         None | Some(Value::Null) => 53,
                         Some(port) => as_port(self.ck, &join(&p, "port"), port),
                     };
-                    ZoneUpdateKey {
-                        file: resolve_path(&base, &file),
-                        server,
-                        port,
-                    }
+                    ZoneUpdateKey { file: resolve_path(&base, &file), server, port }
                 }
                 _ => {
-                    self.ck.err(&p, format!("{} is not allowed; use a key file name or {{\"file\", \"server\", \"port\"}}", show(v)));
+                    self.ck.err(
+                        &p,
+                        format!(
+                            "{} is not allowed; use a key file name or {{\"file\", \"server\", \"port\"}}",
+                            show(v)
+                        ),
+                    );
                     continue;
                 }
             };
@@ -2587,29 +2281,16 @@ impl Builder<'_> {
     }
 
     /// `{zone: [hosts]}` → resolved names per zone.
-    fn zone_names(
-        &mut self,
-        p: &str,
-        m: &Map<String, Value>,
-        at_zone: Option<&str>,
-    ) -> Vec<ZoneNames> {
+    fn zone_names(&mut self, p: &str, m: &Map<String, Value>, at_zone: Option<&str>) -> Vec<ZoneNames> {
         let mut out: Vec<ZoneNames> = Vec::new();
         for (zone, hosts) in m {
             let zp = join(p, zone);
-            let zone_raw = if zone == "@" {
-                at_zone.unwrap_or(zone)
-            } else {
-                zone
-            };
+            let zone_raw = if zone == "@" { at_zone.unwrap_or(zone) } else { zone };
             let Some(zone_name) = dns_name(self.ck, &zp, zone_raw) else {
                 continue;
             };
             let items: Vec<(String, &Value)> = match hosts {
-                Value::Array(items) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, h)| (idx(&zp, i), h))
-                    .collect(),
+                Value::Array(items) => items.iter().enumerate().map(|(i, h)| (idx(&zp, i), h)).collect(),
                 _ => vec![(zp.clone(), hosts)],
             };
             let mut fqdns = Vec::new();
@@ -2623,10 +2304,7 @@ impl Builder<'_> {
             }
             match out.iter_mut().find(|z| z.zone == zone_name) {
                 Some(existing) => existing.fqdns.extend(fqdns),
-                None => out.push(ZoneNames {
-                    zone: zone_name,
-                    fqdns,
-                }),
+                None => out.push(ZoneNames { zone: zone_name, fqdns }),
             }
         }
         out
@@ -2647,10 +2325,7 @@ impl Builder<'_> {
         let mut out: Vec<PrivateKeySpec> = Vec::new();
         let mut cert_names: Vec<(String, String)> = Vec::new(); // (name, json path)
         let empty = Map::new();
-        let settings_layer = || Layer {
-            path: "settings".into(),
-            map: settings,
-        };
+        let settings_layer = || Layer { path: "settings".into(), map: settings };
 
         let mut entries: Vec<(String, String, &Map<String, Value>, bool)> = Vec::new();
         for (name, v) in keys {
@@ -2669,25 +2344,10 @@ impl Builder<'_> {
         }
 
         for (name, p, obj, is_certificate) in entries {
-            if !check_name(
-                self.ck,
-                &p,
-                if is_certificate {
-                    "certificate"
-                } else {
-                    "private key"
-                },
-                &name,
-            ) {
+            if !check_name(self.ck, &p, if is_certificate { "certificate" } else { "private key" }, &name) {
                 continue;
             }
-            let key_layers = [
-                Layer {
-                    path: p.clone(),
-                    map: obj,
-                },
-                settings_layer(),
-            ];
+            let key_layers = [Layer { path: p.clone(), map: obj }, settings_layer()];
             let ck = &mut *self.ck;
             macro_rules! key_opt {
                 ($f:ident, $k:expr) => {{
@@ -2764,10 +2424,7 @@ impl Builder<'_> {
                     continue;
                 }
                 if let Some((_, other)) = cert_names.iter().find(|(n, _)| *n == cname) {
-                    self.ck.err(
-                        &cp,
-                        format!("certificate {cname:?} is already configured at {other}"),
-                    );
+                    self.ck.err(&cp, format!("certificate {cname:?} is already configured at {other}"));
                     continue;
                 }
                 cert_names.push((cname.clone(), cp.clone()));
@@ -2776,32 +2433,15 @@ impl Builder<'_> {
                     known.extend_from_slice(CERT_ONLY_OPTIONS);
                     for k in cobj.keys() {
                         if KEY_OPTIONS.contains(&k.as_str()) && k != "key_types" {
-                            self.ck.warn(format!(
-                                "{} is a private key option; set it on {p} (ignored)",
-                                join(&cp, k)
-                            ));
+                            self.ck.warn(format!("{} is a private key option; set it on {p} (ignored)", join(&cp, k)));
                         } else if !known.contains(&k.as_str()) {
-                            self.ck.warn(format!(
-                                "unknown certificate option {} (ignored)",
-                                join(&cp, k)
-                            ));
+                            self.ck.warn(format!("unknown certificate option {} (ignored)", join(&cp, k)));
                         }
                     }
                 }
-                let layers = [
-                    Layer {
-                        path: cp.clone(),
-                        map: cobj,
-                    },
-                    Layer {
-                        path: p.clone(),
-                        map: obj,
-                    },
-                    settings_layer(),
-                ];
-                if let Some(cert) = self.certificate(
-                    &cname, &cp, cobj, &layers, &spec, &enabled, services, ct_logs,
-                ) {
+                let layers =
+                    [Layer { path: cp.clone(), map: cobj }, Layer { path: p.clone(), map: obj }, settings_layer()];
+                if let Some(cert) = self.certificate(&cname, &cp, cobj, &layers, &spec, &enabled, services, ct_logs) {
                     spec.certificates.push(cert);
                 }
             }
@@ -2839,19 +2479,12 @@ impl Builder<'_> {
             Some(v) => as_string(self.ck, &join(p, "common_name"), v),
             None => name.to_string(),
         };
-        let cn_path = if obj.contains_key("common_name") {
-            join(p, "common_name")
-        } else {
-            p.to_string()
-        };
+        let cn_path = if obj.contains_key("common_name") { join(p, "common_name") } else { p.to_string() };
         let common_name = dns_name(self.ck, &cn_path, &common_name_raw).unwrap_or_default();
 
         let alt_path = join(p, "alt_names");
         let alt_names = match obj.get("alt_names") {
-            None | Some(Value::Null) => vec![ZoneNames {
-                zone: common_name.clone(),
-                fqdns: vec![common_name.clone()],
-            }],
+            None | Some(Value::Null) => vec![ZoneNames { zone: common_name.clone(), fqdns: vec![common_name.clone()] }],
             Some(v) => match as_object(self.ck, &alt_path, v) {
                 Some(m) => self.zone_names(&alt_path, m, Some(&common_name)),
                 None => Vec::new(),
@@ -2862,15 +2495,15 @@ impl Builder<'_> {
             let listed: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
             self.ck.err(
                 &cn_path,
-                format!("common name {common_name:?} is not among the alt_names ({}) of certificate {name:?}", listed.join(", ")),
+                format!(
+                    "common name {common_name:?} is not among the alt_names ({}) of certificate {name:?}",
+                    listed.join(", ")
+                ),
             );
         }
         for (i, a) in all.iter().enumerate() {
             if let Some(b) = all[i + 1..].iter().find(|b| host_matches(a, b)) {
-                self.ck.err(
-                    &alt_path,
-                    format!("alt name {a:?} conflicts with {b:?} in certificate {name:?}"),
-                );
+                self.ck.err(&alt_path, format!("alt name {a:?} conflicts with {b:?} in certificate {name:?}"));
             }
         }
         let all_names: Vec<String> = all.iter().map(|s| s.to_string()).collect();
@@ -2892,26 +2525,16 @@ impl Builder<'_> {
                         ck.warn(format!(
                             "{kp}: {k} is not enabled for private key {:?} ({}); ignored",
                             key.name,
-                            if *k == KeyType::Rsa {
-                                "key_size is 0 or null"
-                            } else {
-                                "key_curve is null"
-                            }
+                            if *k == KeyType::Rsa { "key_size is 0 or null" } else { "key_curve is null" }
                         ));
                     }
                 }
-                wanted
-                    .into_iter()
-                    .filter(|k| enabled.contains(k))
-                    .collect::<Vec<_>>()
+                wanted.into_iter().filter(|k| enabled.contains(k)).collect::<Vec<_>>()
             }
             _ => enabled.to_vec(),
         };
         if key_types.is_empty() && !enabled.is_empty() {
-            ck.err(
-                &join(p, "key_types"),
-                "no enabled key type is left for this certificate",
-            );
+            ck.err(&join(p, "key_types"), "no enabled key type is left for this certificate");
         }
         let services_list = {
             let (kp, v) = pick(layers, "services");
@@ -2922,23 +2545,12 @@ impl Builder<'_> {
         let ct_submit_logs = {
             let (kp, v) = pick(layers, "ct_submit_logs");
             let list = as_str_list(ck, &kp, v);
-            check_refs(
-                ck,
-                &kp,
-                &list,
-                ct_logs,
-                "certificate transparency log",
-                "ct_logs",
-            );
+            check_refs(ck, &kp, &list, ct_logs, "certificate transparency log", "ct_logs");
             list
         };
         let verify = {
             let (kp, v) = pick(layers, "verify");
-            let hosts = if kp.starts_with("settings.") {
-                None
-            } else {
-                Some(all_names.as_slice())
-            };
+            let hosts = if kp.starts_with("settings.") { None } else { Some(all_names.as_slice()) };
             verify_list(ck, &kp, v, hosts)
         };
         let dhparam_size = opt!(as_opt_u32, "dhparam_size");
@@ -2947,10 +2559,7 @@ impl Builder<'_> {
         let ocsp_responder_urls = opt!(as_str_list, "ocsp_responder_urls");
         let profile = opt!(as_opt_string, "profile");
         let preferred_chain = opt!(as_opt_string, "preferred_chain");
-        let tlsa_records = self.tlsa_records(
-            &join(p, "tlsa_records"),
-            obj.get("tlsa_records").unwrap_or(&NULL),
-        );
+        let tlsa_records = self.tlsa_records(&join(p, "tlsa_records"), obj.get("tlsa_records").unwrap_or(&NULL));
         let cert = CertificateSpec {
             name: name.to_string(),
             common_name,
@@ -2981,11 +2590,7 @@ impl Builder<'_> {
                 continue;
             };
             let items: Vec<(String, &Value)> = match records {
-                Value::Array(items) => items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| (idx(&zp, i), r))
-                    .collect(),
+                Value::Array(items) => items.iter().enumerate().map(|(i, r)| (idx(&zp, i), r)).collect(),
                 Value::Null => Vec::new(),
                 _ => vec![(zp.clone(), records)],
             };
@@ -2995,10 +2600,7 @@ impl Builder<'_> {
                     recs.push(rec);
                 }
             }
-            out.push(TlsaZone {
-                zone: zone_name,
-                records: recs,
-            });
+            out.push(TlsaZone { zone: zone_name, records: recs });
         }
         out
     }
@@ -3008,35 +2610,17 @@ impl Builder<'_> {
         let (host, o) = match v {
             Value::String(h) => (h.clone(), &empty),
             Value::Object(o) => {
-                warn_unknown(
-                    self.ck,
-                    p,
-                    o,
-                    &["host", "port", "usage", "selector", "protocol", "ttl"],
-                    "key",
-                );
-                let host = o
-                    .get("host")
-                    .map(|h| as_string(self.ck, &join(p, "host"), h))
-                    .unwrap_or_else(|| "@".into());
+                warn_unknown(self.ck, p, o, &["host", "port", "usage", "selector", "protocol", "ttl"], "key");
+                let host = o.get("host").map(|h| as_string(self.ck, &join(p, "host"), h)).unwrap_or_else(|| "@".into());
                 (host, o)
             }
             _ => {
-                self.ck.err(
-                    p,
-                    format!(
-                        "{} is not allowed; use a host name or a TLSA record object",
-                        show(v)
-                    ),
-                );
+                self.ck.err(p, format!("{} is not allowed; use a host name or a TLSA record object", show(v)));
                 return None;
             }
         };
         let fqdn = dns_name(self.ck, &join(p, "host"), &host_in_zone(&host, zone))?;
-        let port = o
-            .get("port")
-            .map(|x| as_port(self.ck, &join(p, "port"), x))
-            .unwrap_or(443);
+        let port = o.get("port").map(|x| as_port(self.ck, &join(p, "port"), x)).unwrap_or(443);
         let usages = [
             ("pkix-ta", TlsaUsage::PkixTa),
             ("pkix-ee", TlsaUsage::PkixEe),
@@ -3044,14 +2628,12 @@ impl Builder<'_> {
             ("dane-ee", TlsaUsage::DaneEe),
         ];
         let usage = match o.get("usage") {
-            Some(u) => as_choice(self.ck, &join(p, "usage"), u, &usages, false)
-                .unwrap_or(TlsaUsage::PkixEe),
+            Some(u) => as_choice(self.ck, &join(p, "usage"), u, &usages, false).unwrap_or(TlsaUsage::PkixEe),
             None => TlsaUsage::PkixEe,
         };
         let selectors = [("cert", TlsaSelector::Cert), ("spki", TlsaSelector::Spki)];
         let selector = match o.get("selector") {
-            Some(s) => as_choice(self.ck, &join(p, "selector"), s, &selectors, false)
-                .unwrap_or(TlsaSelector::Spki),
+            Some(s) => as_choice(self.ck, &join(p, "selector"), s, &selectors, false).unwrap_or(TlsaSelector::Spki),
             None => TlsaSelector::Spki,
         };
         let protocol = match o.get("protocol") {
@@ -3067,45 +2649,20 @@ impl Builder<'_> {
             }
             None => "tcp".to_string(),
         };
-        let ttl = o
-            .get("ttl")
-            .map(|x| as_u32(self.ck, &join(p, "ttl"), x))
-            .unwrap_or(300);
-        Some(TlsaRecord {
-            host,
-            fqdn,
-            port,
-            usage,
-            selector,
-            protocol,
-            ttl,
-        })
+        let ttl = o.get("ttl").map(|x| as_u32(self.ck, &join(p, "ttl"), x)).unwrap_or(300);
+        Some(TlsaRecord { host, fqdn, port, usage, selector, protocol, ttl })
     }
 }
 
 /// Every name in `list` must be a key of `defined`.
-fn check_refs<T>(
-    ck: &mut Ck,
-    path: &str,
-    list: &[String],
-    defined: &BTreeMap<String, T>,
-    what: &str,
-    section: &str,
-) {
+fn check_refs<T>(ck: &mut Ck, path: &str, list: &[String], defined: &BTreeMap<String, T>, what: &str, section: &str) {
     for (i, name) in list.iter().enumerate() {
         if !defined.contains_key(name) {
-            let p = if list.len() == 1 {
-                path.to_string()
-            } else {
-                idx(path, i)
-            };
+            let p = if list.len() == 1 { path.to_string() } else { idx(path, i) };
             let names: Vec<&str> = defined.keys().map(String::as_str).collect();
             ck.err(
                 &p,
-                format!(
-                    "unknown {what} {name:?}; define it in {section} or use one of {}",
-                    quoted_list(&names)
-                ),
+                format!("unknown {what} {name:?}; define it in {section} or use one of {}", quoted_list(&names)),
             );
         }
     }
@@ -3116,11 +2673,7 @@ fn check_refs<T>(
 fn verify_list(ck: &mut Ck, p: &str, v: &Value, alt_names: Option<&[String]>) -> Vec<VerifySpec> {
     let items: Vec<(String, &Value)> = match v {
         Value::Null => return Vec::new(),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (idx(p, i), x))
-            .collect(),
+        Value::Array(items) => items.iter().enumerate().map(|(i, x)| (idx(p, i), x)).collect(),
         _ => vec![(p.to_string(), v)],
     };
     let mut out = Vec::new();
@@ -3135,13 +2688,7 @@ fn verify_list(ck: &mut Ck, p: &str, v: &Value, alt_names: Option<&[String]>) ->
                 key_types: vec![],
             }),
             Value::Object(o) => {
-                warn_unknown(
-                    ck,
-                    &ip,
-                    o,
-                    &["port", "starttls", "protocol", "hosts", "key_types"],
-                    "key",
-                );
+                warn_unknown(ck, &ip, o, &["port", "starttls", "protocol", "hosts", "key_types"], "key");
                 let port = match o.get("port") {
                     Some(x) => as_port(ck, &join(&ip, "port"), x),
                     None => {
@@ -3157,13 +2704,8 @@ fn verify_list(ck: &mut Ck, p: &str, v: &Value, alt_names: Option<&[String]>) ->
                     ("ftp", StartTls::Ftp),
                     ("xmpp", StartTls::Xmpp),
                 ];
-                let starttls = as_choice(
-                    ck,
-                    &join(&ip, "starttls"),
-                    o.get("starttls").unwrap_or(&NULL),
-                    &starttls_choices,
-                    true,
-                );
+                let starttls =
+                    as_choice(ck, &join(&ip, "starttls"), o.get("starttls").unwrap_or(&NULL), &starttls_choices, true);
                 let protocol = as_choice(
                     ck,
                     &join(&ip, "protocol"),
@@ -3181,35 +2723,16 @@ fn verify_list(ck: &mut Ck, p: &str, v: &Value, alt_names: Option<&[String]>) ->
                         if !names.iter().any(|n| host_matches(&h, n)) {
                             ck.err(
                                 &hp,
-                                format!(
-                                    "host {h:?} is not an alt name of the certificate ({})",
-                                    names.join(", ")
-                                ),
+                                format!("host {h:?} is not an alt name of the certificate ({})", names.join(", ")),
                             );
                         }
                     }
                     hosts.push(h);
                 }
-                let key_types = as_key_types(
-                    ck,
-                    &join(&ip, "key_types"),
-                    o.get("key_types").unwrap_or(&NULL),
-                );
-                out.push(VerifySpec {
-                    port,
-                    starttls,
-                    protocol,
-                    hosts,
-                    key_types,
-                });
+                let key_types = as_key_types(ck, &join(&ip, "key_types"), o.get("key_types").unwrap_or(&NULL));
+                out.push(VerifySpec { port, starttls, protocol, hosts, key_types });
             }
-            _ => ck.err(
-                &ip,
-                format!(
-                    "{} is not allowed; use a port number or a {{\"port\", ...}} object",
-                    show(item)
-                ),
-            ),
+            _ => ck.err(&ip, format!("{} is not allowed; use a port number or a {{\"port\", ...}} object", show(item))),
         }
     }
     out
@@ -3296,10 +2819,7 @@ mod tests {
         assert_eq!(cert.all_names(), vec!["example.com", "www.example.com"]);
         assert_eq!(
             cert.alt_names,
-            vec![ZoneNames {
-                zone: "example.com".into(),
-                fqdns: vec!["example.com".into(), "www.example.com".into()]
-            }]
+            vec![ZoneNames { zone: "example.com".into(), fqdns: vec!["example.com".into(), "www.example.com".into()] }]
         );
         assert_eq!(cert.key_types, vec![KeyType::Rsa, KeyType::Ecdsa]);
         assert_eq!(cert.dhparam_size, Some(2048));
@@ -3311,83 +2831,42 @@ mod tests {
         assert_eq!(s.log_level, Some(LogLevel::Debug));
         assert_eq!(s.renewal_days, 30);
         assert_eq!(s.max_dns_lookup_attempts, 30);
-        assert_eq!(
-            s.acme_directory_url,
-            "https://acme-v02.api.letsencrypt.org/directory"
-        );
+        assert_eq!(s.acme_directory_url, "https://acme-v02.api.letsencrypt.org/directory");
         assert_eq!(s.file_group, "ssl-cert");
         assert!(s.dns_resolvers.is_empty() && s.ca_bundle.is_none());
 
         let rsa = Some(KeyType::Rsa);
         let ec = Some(KeyType::Ecdsa);
         let fp = |k, kt| c.file_path(k, "example.com", kt).unwrap();
-        assert_eq!(
-            fp(FileKind::PrivateKey, rsa),
-            p("/etc/ssl/private/example.com.rsa.key")
-        );
-        assert_eq!(
-            fp(FileKind::BackupKey, ec),
-            p("/etc/ssl/private/example.com_backup.ecdsa.key")
-        );
+        assert_eq!(fp(FileKind::PrivateKey, rsa), p("/etc/ssl/private/example.com.rsa.key"));
+        assert_eq!(fp(FileKind::BackupKey, ec), p("/etc/ssl/private/example.com_backup.ecdsa.key"));
         assert_eq!(fp(FileKind::PreviousKey, rsa), None);
-        assert_eq!(
-            fp(FileKind::FullKey, rsa),
-            p("/etc/ssl/private/example.com_full.rsa.key")
-        );
-        assert_eq!(
-            fp(FileKind::Certificate, ec),
-            p("/etc/ssl/certs/example.com.ecdsa.pem")
-        );
-        assert_eq!(
-            fp(FileKind::FullCertificate, rsa),
-            p("/etc/ssl/certs/example.com+root.rsa.pem")
-        );
-        assert_eq!(
-            fp(FileKind::Chain, rsa),
-            p("/etc/ssl/certs/example.com_chain.rsa.pem")
-        );
-        assert_eq!(
-            fp(FileKind::Param, None),
-            p("/etc/ssl/params/example.com_param.pem")
-        );
+        assert_eq!(fp(FileKind::FullKey, rsa), p("/etc/ssl/private/example.com_full.rsa.key"));
+        assert_eq!(fp(FileKind::Certificate, ec), p("/etc/ssl/certs/example.com.ecdsa.pem"));
+        assert_eq!(fp(FileKind::FullCertificate, rsa), p("/etc/ssl/certs/example.com+root.rsa.pem"));
+        assert_eq!(fp(FileKind::Chain, rsa), p("/etc/ssl/certs/example.com_chain.rsa.pem"));
+        assert_eq!(fp(FileKind::Param, None), p("/etc/ssl/params/example.com_param.pem"));
         assert_eq!(fp(FileKind::Hpkp, None), None);
         assert_eq!(fp(FileKind::Ocsp, rsa), None);
         assert_eq!(
-            c.file_path_with(
-                FileKind::Sct,
-                "example.com",
-                rsa,
-                &[("ct_log_name", "google_argon")]
-            )
-            .unwrap(),
+            c.file_path_with(FileKind::Sct, "example.com", rsa, &[("ct_log_name", "google_argon")]).unwrap(),
             p("/etc/ssl/scts/example.com/rsa/google_argon.sct")
         );
         assert_eq!(
-            c.file_path(FileKind::Challenge, "example.com", None)
-                .unwrap(),
+            c.file_path(FileKind::Challenge, "example.com", None).unwrap(),
             p("/etc/ssl/challenges/example.com")
         );
+        assert_eq!(c.file_path(FileKind::Log, SCRIPT_NAME, None).unwrap(), p("/var/log/acmebot/acmebot.log"));
         assert_eq!(
-            c.file_path(FileKind::Log, SCRIPT_NAME, None).unwrap(),
-            p("/var/log/acmebot/acmebot.log")
-        );
-        assert_eq!(
-            c.file_path(FileKind::Certificate, "*.example.com", rsa)
-                .unwrap(),
+            c.file_path(FileKind::Certificate, "*.example.com", rsa).unwrap(),
             p("/etc/ssl/certs/_.example.com.rsa.pem")
         );
         assert_eq!(c.resource_dir(), PathBuf::from("/var/local/acmebot"));
-        assert_eq!(
-            c.journal_path(),
-            Path::new("/var/local/acmebot/journal.jsonl")
-        );
+        assert_eq!(c.journal_path(), Path::new("/var/local/acmebot/journal.jsonl"));
         assert_eq!(c.dir(Dir::Pid, &[]).unwrap(), p("/var/run"));
         assert_eq!(c.dir(Dir::Temp, &[]).unwrap(), None);
         assert_eq!(c.dir(Dir::Archive, &[]).unwrap(), p("/etc/ssl/archive"));
-        assert_eq!(
-            c.root_cert_path(KeyType::Ecdsa),
-            PathBuf::from("/etc/acmebot/root_cert.ecdsa.pem")
-        );
+        assert_eq!(c.root_cert_path(KeyType::Ecdsa), PathBuf::from("/etc/acmebot/root_cert.ecdsa.pem"));
         assert_eq!(c.http_challenge_dir("www.example.com", "example.com"), None);
         assert_eq!(c.hpkp_headers.len(), 2);
         assert!(c.ct_logs.contains_key("google_argon") && c.ct_logs.len() == 16);
@@ -3416,11 +2895,7 @@ mod tests {
         }"#);
         let c = &l.config;
         let names: Vec<&str> = c.private_keys.iter().map(|k| k.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["shared", "other.org"],
-            "private_keys first, then certificates"
-        );
+        assert_eq!(names, ["shared", "other.org"], "private_keys first, then certificates");
         let shared = &c.private_keys[0];
         assert_eq!(shared.rsa_key_size, Some(2048));
         assert_eq!(shared.ecdsa_curve, Some(Curve::P256));
@@ -3432,20 +2907,14 @@ mod tests {
         assert_eq!(www.common_name, "example.com");
         assert_eq!(www.all_names(), ["example.com", "www.example.com"]);
         assert!(!www.ocsp_must_staple, "certificate overrides settings");
-        assert_eq!(
-            www.dhparam_size, None,
-            "private key object overrides settings"
-        );
+        assert_eq!(www.dhparam_size, None, "private key object overrides settings");
         assert_eq!(www.services, ["apache"]);
         assert_eq!(www.verify.len(), 1);
         assert_eq!(www.verify[0].port, 443);
         let mail = &shared.certificates[1];
         assert_eq!(mail.key_types, [KeyType::Ecdsa]);
         assert_eq!(mail.common_name, "mail.example.com");
-        assert!(
-            mail.ocsp_must_staple,
-            "settings value when neither level sets it"
-        );
+        assert!(mail.ocsp_must_staple, "settings value when neither level sets it");
         assert_eq!(mail.services, ["dovecot", "postfix"]);
         assert_eq!(mail.verify[0].hosts, ["mail.example.com"]);
 
@@ -3462,12 +2931,11 @@ mod tests {
 
     #[test]
     fn key_option_on_certificate_in_private_key_is_warned() {
-        let l =
-            ok(r#"{"private_keys": {"k": {"certificates": {"a.example": {"key_size": 2048}}}}}"#);
+        let l = ok(r#"{"private_keys": {"k": {"certificates": {"a.example": {"key_size": 2048}}}}}"#);
         assert!(
-            l.warnings.iter().any(|w| w.contains(
-                "private_keys.k.certificates.a.example.key_size is a private key option"
-            )),
+            l.warnings
+                .iter()
+                .any(|w| w.contains("private_keys.k.certificates.a.example.key_size is a private key option")),
             "{:?}",
             l.warnings
         );
@@ -3480,54 +2948,31 @@ mod tests {
             "private_keys": {"example.com": {"certificates": {"example.com": {}}}},
             "certificates": {"example.com": {}}
         }"#);
-        assert!(
-            e.contains(
-                "certificates.example.com: \"example.com\" is also configured in private_keys"
-            ),
-            "{e}"
-        );
+        assert!(e.contains("certificates.example.com: \"example.com\" is also configured in private_keys"), "{e}");
         let e = err(r#"{
             "private_keys": {"k": {"certificates": {"example.com": {}}}},
             "certificates": {"example.com": {}}
         }"#);
-        assert!(
-            e.contains("already configured at private_keys.k.certificates.example.com"),
-            "{e}"
-        );
+        assert!(e.contains("already configured at private_keys.k.certificates.example.com"), "{e}");
     }
 
     #[test]
     fn unknown_keys_are_warnings_with_paths() {
-        let l = ok(
-            r#"{"settings": {"colour_output": false}, "colours": 1, "directories": {"certs": "/x"},
-                       "certificates": {"example.com": {"alt_name": {}}}}"#,
-        );
+        let l = ok(r#"{"settings": {"colour_output": false}, "colours": 1, "directories": {"certs": "/x"},
+                       "certificates": {"example.com": {"alt_name": {}}}}"#);
         let w = &l.warnings;
+        assert!(w.contains(&"unknown setting settings.colour_output (ignored)".to_string()), "{w:?}");
+        assert!(w.contains(&"unknown section colours (ignored)".to_string()), "{w:?}");
+        assert!(w.contains(&"unknown key directories.certs (ignored)".to_string()), "{w:?}");
         assert!(
-            w.contains(&"unknown setting settings.colour_output (ignored)".to_string()),
-            "{w:?}"
-        );
-        assert!(
-            w.contains(&"unknown section colours (ignored)".to_string()),
-            "{w:?}"
-        );
-        assert!(
-            w.contains(&"unknown key directories.certs (ignored)".to_string()),
-            "{w:?}"
-        );
-        assert!(
-            w.contains(
-                &"unknown certificate option certificates.example.com.alt_name (ignored)"
-                    .to_string()
-            ),
+            w.contains(&"unknown certificate option certificates.example.com.alt_name (ignored)".to_string()),
             "{w:?}"
         );
     }
 
     #[test]
     fn bad_enum_values_name_path_and_allowed_values() {
-        let e =
-            err(r#"{"settings": {"key_curve": "secp999r1"}, "certificates": {"example.com": {}}}"#);
+        let e = err(r#"{"settings": {"key_curve": "secp999r1"}, "certificates": {"example.com": {}}}"#);
         assert_eq!(
             e.lines().next().unwrap(),
             r#"/etc/acmebot/acmebot.json: settings.key_curve: "secp999r1" is not allowed; use one of "secp256r1", "secp384r1", "secp521r1" or null"#
@@ -3536,43 +2981,30 @@ mod tests {
         let e = err(r#"{"settings": {"log_level": "loud"}}"#);
         assert!(e.contains(r#"settings.log_level: "loud" is not allowed; use one of "normal", "verbose", "debug", "detail" or null"#), "{e}");
         let e = err(r#"{"certificates": {"example.com": {"key_types": ["rsa", "dsa"]}}}"#);
-        assert!(e.contains(r#"certificates.example.com.key_types[1]: "dsa" is not allowed; use one of "rsa", "ecdsa""#), "{e}");
-        let e = err(
-            r#"{"certificates": {"example.com": {"tlsa_records": {"example.com": [{"usage": "x"}]}}}}"#,
-        );
-        assert!(e.contains(r#"certificates.example.com.tlsa_records.example.com[0].usage: "x" is not allowed; use one of "pkix-ta", "pkix-ee", "dane-ta", "dane-ee""#), "{e}");
-        let e = err(
-            r#"{"certificates": {"example.com": {"verify": [{"port": 25, "starttls": "smtps"}]}}}"#,
-        );
         assert!(
-            e.contains(r#"certificates.example.com.verify[0].starttls: "smtps" is not allowed"#),
+            e.contains(r#"certificates.example.com.key_types[1]: "dsa" is not allowed; use one of "rsa", "ecdsa""#),
             "{e}"
         );
+        let e = err(r#"{"certificates": {"example.com": {"tlsa_records": {"example.com": [{"usage": "x"}]}}}}"#);
+        assert!(e.contains(r#"certificates.example.com.tlsa_records.example.com[0].usage: "x" is not allowed; use one of "pkix-ta", "pkix-ee", "dane-ta", "dane-ee""#), "{e}");
+        let e = err(r#"{"certificates": {"example.com": {"verify": [{"port": 25, "starttls": "smtps"}]}}}"#);
+        assert!(e.contains(r#"certificates.example.com.verify[0].starttls: "smtps" is not allowed"#), "{e}");
     }
 
     #[test]
     fn all_errors_are_collected() {
-        let e = err(
-            r#"{"settings": {"key_size": "big", "renewal_days": -1, "follower_mode": "yes"},
-                        "certificates": {"example.com": {"services": ["nope"], "ct_submit_logs": ["google_pilot"]}}}"#,
-        );
+        let e = err(r#"{"settings": {"key_size": "big", "renewal_days": -1, "follower_mode": "yes"},
+                        "certificates": {"example.com": {"services": ["nope"], "ct_submit_logs": ["google_pilot"]}}}"#);
+        assert!(e.contains("settings.key_size: \"big\" is not allowed"), "{e}");
+        assert!(e.contains("settings.renewal_days: -1 is not allowed; use a non-negative integer"), "{e}");
+        assert!(e.contains("settings.follower_mode: \"yes\" is not allowed; use true or false"), "{e}");
+        assert!(e.contains("certificates.example.com.services: unknown service \"nope\""), "{e}");
         assert!(
-            e.contains("settings.key_size: \"big\" is not allowed"),
+            e.contains(
+                "certificates.example.com.ct_submit_logs: unknown certificate transparency log \"google_pilot\""
+            ),
             "{e}"
         );
-        assert!(
-            e.contains("settings.renewal_days: -1 is not allowed; use a non-negative integer"),
-            "{e}"
-        );
-        assert!(
-            e.contains("settings.follower_mode: \"yes\" is not allowed; use true or false"),
-            "{e}"
-        );
-        assert!(
-            e.contains("certificates.example.com.services: unknown service \"nope\""),
-            "{e}"
-        );
-        assert!(e.contains("certificates.example.com.ct_submit_logs: unknown certificate transparency log \"google_pilot\""), "{e}");
         assert!(e.lines().count() >= 5);
     }
 
@@ -3584,62 +3016,31 @@ mod tests {
             "{e}"
         );
         let e = err(r#"{"directories": {"http_challenge": "/var/www/{name}"}}"#);
-        assert!(
-            e.contains("directories.http_challenge: unknown field {name}"),
-            "{e}"
-        );
+        assert!(e.contains("directories.http_challenge: unknown field {name}"), "{e}");
         let e = err(r#"{"hooks": {"certificate_installed": "scp {certificate_fle} x:"}}"#);
-        assert!(
-            e.contains("hooks.certificate_installed: unknown field {certificate_fle}"),
-            "{e}"
-        );
+        assert!(e.contains("hooks.certificate_installed: unknown field {certificate_fle}"), "{e}");
         let e = err(r#"{"hooks": {"cert_installed": "true"}}"#);
-        assert!(
-            e.contains("hooks.cert_installed: unknown hook \"cert_installed\""),
-            "{e}"
-        );
+        assert!(e.contains("hooks.cert_installed: unknown hook \"cert_installed\""), "{e}");
         let e = err(r#"{"hpkp_headers": {"caddy": "{hdr"}}"#);
         assert!(e.contains("hpkp_headers.caddy: unclosed '{'"), "{e}");
-        let l = ok(
-            r#"{"hooks": {"sct_installed": "echo {ct_log_name} {sct_file}", "dns_zone_update": null}}"#,
-        );
-        assert_eq!(
-            l.config.hook(Hook::SctInstalled),
-            Some("echo {ct_log_name} {sct_file}")
-        );
+        let l = ok(r#"{"hooks": {"sct_installed": "echo {ct_log_name} {sct_file}", "dns_zone_update": null}}"#);
+        assert_eq!(l.config.hook(Hook::SctInstalled), Some("echo {ct_log_name} {sct_file}"));
         assert_eq!(l.config.hook(Hook::DnsZoneUpdate), None);
     }
 
     #[test]
     fn null_directory_or_file_name_disables_the_file() {
-        let l = ok(
-            r#"{"directories": {"chain": null, "hpkp": "/etc/ssl/hpkp"}, "file_names": {"full_key": null},
-                       "hpkp_headers": {"apache": null}}"#,
-        );
+        let l = ok(r#"{"directories": {"chain": null, "hpkp": "/etc/ssl/hpkp"}, "file_names": {"full_key": null},
+                       "hpkp_headers": {"apache": null}}"#);
         let c = &l.config;
-        assert_eq!(
-            c.file_path(FileKind::Chain, "a", Some(KeyType::Rsa))
-                .unwrap(),
-            None
-        );
+        assert_eq!(c.file_path(FileKind::Chain, "a", Some(KeyType::Rsa)).unwrap(), None);
         assert!(!c.dir_enabled(Dir::Chain));
+        assert_eq!(c.file_path(FileKind::FullKey, "a", Some(KeyType::Rsa)).unwrap(), None);
         assert_eq!(
-            c.file_path(FileKind::FullKey, "a", Some(KeyType::Rsa))
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            c.file_path_with(FileKind::Hpkp, "a", None, &[("server", "nginx")])
-                .unwrap(),
+            c.file_path_with(FileKind::Hpkp, "a", None, &[("server", "nginx")]).unwrap(),
             p("/etc/ssl/hpkp/a.nginx")
         );
-        assert_eq!(
-            c.hpkp_headers
-                .iter()
-                .map(|(s, _)| s.as_str())
-                .collect::<Vec<_>>(),
-            ["nginx"]
-        );
+        assert_eq!(c.hpkp_headers.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["nginx"]);
     }
 
     #[test]
@@ -3656,17 +3057,12 @@ mod tests {
         )
         .unwrap();
         std::fs::create_dir_all(dir.join("conf.d")).unwrap();
-        std::fs::write(
-            dir.join("conf.d/10-extra.json"),
-            r#"{"directories": {"param": "params"}}"#,
-        )
-        .unwrap();
+        std::fs::write(dir.join("conf.d/10-extra.json"), r#"{"directories": {"param": "params"}}"#).unwrap();
         let l = load(&path).unwrap();
         let c = &l.config;
         assert_eq!(c.config_dir, dir);
         assert_eq!(
-            c.file_path(FileKind::Certificate, "a", Some(KeyType::Ecdsa))
-                .unwrap(),
+            c.file_path(FileKind::Certificate, "a", Some(KeyType::Ecdsa)).unwrap(),
             Some(dir.join("certs/ecdsa/a.ecdsa.pem"))
         );
         assert_eq!(
@@ -3677,84 +3073,49 @@ mod tests {
         assert_eq!(c.resource_dir(), dir.join("res"));
         assert_eq!(c.journal_path(), dir.join("j/journal.jsonl"));
         assert_eq!(c.settings.ca_bundle, Some(dir.join("ca.pem")));
-        assert_eq!(
-            c.zone_update_keys["example.com"].file,
-            PathBuf::from("/etc/ssl/update_keys/k.key")
-        );
+        assert_eq!(c.zone_update_keys["example.com"].file, PathBuf::from("/etc/ssl/update_keys/k.key"));
         assert_eq!(c.zone_update_keys["example.com"].port, 53);
-        assert_eq!(
-            c.zone_update_keys["example.org"].file,
-            PathBuf::from("/abs/o.key")
-        );
-        assert_eq!(
-            c.zone_update_keys["example.org"].server.as_deref(),
-            Some("ns1.example.org")
-        );
-        assert_eq!(
-            c.http_challenge_dir("example.net", "example.net"),
-            Some(dir.join("htdocs"))
-        );
+        assert_eq!(c.zone_update_keys["example.org"].file, PathBuf::from("/abs/o.key"));
+        assert_eq!(c.zone_update_keys["example.org"].server.as_deref(), Some("ns1.example.org"));
+        assert_eq!(c.http_challenge_dir("example.net", "example.net"), Some(dir.join("htdocs")));
         assert_eq!(c.http_challenge_dir("dns.example.com", "example.com"), None);
-        assert_eq!(
-            c.http_challenge_dir("example.com", "example.com"),
-            Some(dir.join("www/example.com/."))
-        );
-        assert_eq!(
-            c.http_challenge_dir("a.b.example.com", "example.com"),
-            Some(dir.join("www/example.com/a.b"))
-        );
+        assert_eq!(c.http_challenge_dir("example.com", "example.com"), Some(dir.join("www/example.com/.")));
+        assert_eq!(c.http_challenge_dir("a.b.example.com", "example.com"), Some(dir.join("www/example.com/a.b")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn unsafe_names_are_rejected() {
         for name in ["../evil", ".hidden", "a/b", "", "bad\u{1}name", "a\\b"] {
-            let text = json!({"certificates": {name: {"alt_names": {"example.com": ["@"]}, "common_name": "example.com"}}}).to_string();
-            let e = err(&text);
-            assert!(
-                e.contains(&format!("certificate name {name:?} is not allowed")),
-                "{name:?}: {e}"
-            );
             let text =
-                json!({"private_keys": {name: {"certificates": {"ok.example": {}}}}}).to_string();
+                json!({"certificates": {name: {"alt_names": {"example.com": ["@"]}, "common_name": "example.com"}}})
+                    .to_string();
             let e = err(&text);
-            assert!(
-                e.contains(&format!("private key name {name:?} is not allowed")),
-                "{name:?}: {e}"
-            );
-            let text = json!({"private_keys": {"k": {"certificates": {name: {"common_name": "example.com"}}}}}).to_string();
+            assert!(e.contains(&format!("certificate name {name:?} is not allowed")), "{name:?}: {e}");
+            let text = json!({"private_keys": {name: {"certificates": {"ok.example": {}}}}}).to_string();
+            let e = err(&text);
+            assert!(e.contains(&format!("private key name {name:?} is not allowed")), "{name:?}: {e}");
+            let text =
+                json!({"private_keys": {"k": {"certificates": {name: {"common_name": "example.com"}}}}}).to_string();
             assert!(err(&text).contains("is not allowed because"), "{name:?}");
         }
     }
 
     #[test]
     fn common_name_must_be_an_alt_name() {
-        let e =
-            err(r#"{"certificates": {"example.com": {"alt_names": {"example.com": ["www"]}}}}"#);
-        assert!(e.contains(r#"certificates.example.com: common name "example.com" is not among the alt_names (www.example.com)"#), "{e}");
-        let e = err(
-            r#"{"certificates": {"example.com": {"alt_names": {"example.com": ["@", "*", "www"]}}}}"#,
-        );
-        assert!(
-            e.contains(r#"alt name "*.example.com" conflicts with "www.example.com""#),
-            "{e}"
-        );
-        let l = ok(
-            r#"{"certificates": {"wild": {"common_name": "example.com", "alt_names": {"@": ["@", "*"]}}}}"#,
-        );
-        assert_eq!(
-            l.config.private_keys[0].certificates[0].all_names(),
-            ["example.com", "*.example.com"]
-        );
-        let e = err(
-            r#"{"certificates": {"example.com": {"verify": [{"port": 443, "hosts": ["other.com"]}]}}}"#,
-        );
+        let e = err(r#"{"certificates": {"example.com": {"alt_names": {"example.com": ["www"]}}}}"#);
         assert!(
             e.contains(
-                "certificates.example.com.verify[0].hosts: host \"other.com\" is not an alt name"
+                r#"certificates.example.com: common name "example.com" is not among the alt_names (www.example.com)"#
             ),
             "{e}"
         );
+        let e = err(r#"{"certificates": {"example.com": {"alt_names": {"example.com": ["@", "*", "www"]}}}}"#);
+        assert!(e.contains(r#"alt name "*.example.com" conflicts with "www.example.com""#), "{e}");
+        let l = ok(r#"{"certificates": {"wild": {"common_name": "example.com", "alt_names": {"@": ["@", "*"]}}}}"#);
+        assert_eq!(l.config.private_keys[0].certificates[0].all_names(), ["example.com", "*.example.com"]);
+        let e = err(r#"{"certificates": {"example.com": {"verify": [{"port": 443, "hosts": ["other.com"]}]}}}"#);
+        assert!(e.contains("certificates.example.com.verify[0].hosts: host \"other.com\" is not an alt name"), "{e}");
     }
 
     #[test]
@@ -3762,43 +3123,20 @@ mod tests {
         let l = ok(
             r#"{"settings": {"dns_resolvers": ["192.0.2.1", "192.0.2.2:5353", "::1", "[2001:db8::1]:5300", "[::2]"]}}"#,
         );
-        let r: Vec<String> = l
-            .config
-            .settings
-            .dns_resolvers
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        assert_eq!(
-            r,
-            [
-                "192.0.2.1:53",
-                "192.0.2.2:5353",
-                "[::1]:53",
-                "[2001:db8::1]:5300",
-                "[::2]:53"
-            ]
-        );
+        let r: Vec<String> = l.config.settings.dns_resolvers.iter().map(|a| a.to_string()).collect();
+        assert_eq!(r, ["192.0.2.1:53", "192.0.2.2:5353", "[::1]:53", "[2001:db8::1]:5300", "[::2]:53"]);
         let e = err(r#"{"settings": {"dns_resolvers": ["resolver.example"]}}"#);
-        assert!(
-            e.contains("settings.dns_resolvers[0]: \"resolver.example\" is not allowed"),
-            "{e}"
-        );
-        assert_eq!(
-            parse_resolver("10.0.0.1:99"),
-            Some("10.0.0.1:99".parse().unwrap())
-        );
+        assert!(e.contains("settings.dns_resolvers[0]: \"resolver.example\" is not allowed"), "{e}");
+        assert_eq!(parse_resolver("10.0.0.1:99"), Some("10.0.0.1:99".parse().unwrap()));
         assert_eq!(parse_resolver("10.0.0.1:"), None);
     }
 
     #[test]
     fn show_config_redacts_secrets() {
-        let l = ok(
-            r#"{"account": {"email": "a@example.com", "eab_kid": "kid-1", "eab_hmac_key": "hm4c-s3cret"},
+        let l = ok(r#"{"account": {"email": "a@example.com", "eab_kid": "kid-1", "eab_hmac_key": "hm4c-s3cret"},
                        "settings": {"key_passphrase": "pa55-s3cret"},
                        "private_keys": {"k": {"key_passphrase": "other-s3cret", "certificates": {"example.com": {}}}},
-                       "certificates": {"example.org": {"tlsa_records": {"example.org": ["@", {"host": "mail", "port": 25, "usage": "dane-ee"}]}}}}"#,
-        );
+                       "certificates": {"example.org": {"tlsa_records": {"example.org": ["@", {"host": "mail", "port": 25, "usage": "dane-ee"}]}}}}"#);
         let v = l.config.to_effective_json();
         let text = serde_json::to_string_pretty(&v).unwrap();
         assert!(!text.contains("s3cret"), "{text}");
@@ -3806,24 +3144,14 @@ mod tests {
         assert_eq!(v["account"]["eab_kid"], "kid-1");
         assert_eq!(v["settings"]["key_passphrase"], REDACTED);
         assert_eq!(v["private_keys"]["k"]["key_passphrase"], REDACTED);
+        assert_eq!(v["private_keys"]["k"]["certificates"]["example.com"]["alt_names"]["example.com"][0], "example.com");
         assert_eq!(
-            v["private_keys"]["k"]["certificates"]["example.com"]["alt_names"]["example.com"][0],
-            "example.com"
-        );
-        assert_eq!(
-            v["private_keys"]["example.org"]["certificates"]["example.org"]["tlsa_records"]
-                ["example.org"][1]["usage"],
+            v["private_keys"]["example.org"]["certificates"]["example.org"]["tlsa_records"]["example.org"][1]["usage"],
             "dane-ee"
         );
-        assert_eq!(
-            v["directories"]["journal"],
-            "/var/local/acmebot/journal.jsonl"
-        );
+        assert_eq!(v["directories"]["journal"], "/var/local/acmebot/journal.jsonl");
         assert_eq!(v["settings"]["key_curve"], "secp384r1");
-        assert_eq!(
-            v["ct_logs"]["google_argon"][0]["start"],
-            "2025-01-01T00:00:00Z"
-        );
+        assert_eq!(v["ct_logs"]["google_argon"][0]["start"], "2025-01-01T00:00:00Z");
         let debug = format!("{:?}", l.config);
         assert!(!debug.contains("s3cret"), "Debug leaks secrets: {debug}");
         // A passphrase of the wrong type is never echoed either.
@@ -3840,56 +3168,26 @@ mod tests {
         }
         let e = locate_in(None, &cwd, &sys, Some(&exe)).unwrap_err();
         match &e {
-            ConfigError::NotFound { tried, .. } => assert_eq!(
-                tried,
-                &[
-                    cwd.join("acmebot.json"),
-                    sys.join("acmebot.json"),
-                    exe.join("acmebot.json")
-                ]
-            ),
+            ConfigError::NotFound { tried, .. } => {
+                assert_eq!(tried, &[cwd.join("acmebot.json"), sys.join("acmebot.json"), exe.join("acmebot.json")])
+            }
             other => panic!("{other}"),
         }
-        assert!(
-            e.to_string()
-                .starts_with("configuration file acmebot.json not found (tried: "),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("configuration file acmebot.json not found (tried: "), "{e}");
         std::fs::write(exe.join("acmebot.json"), "{}").unwrap();
-        assert_eq!(
-            locate_in(None, &cwd, &sys, Some(&exe)).unwrap(),
-            exe.join("acmebot.json")
-        );
+        assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), exe.join("acmebot.json"));
         std::fs::write(sys.join("acmebot.json"), "{}").unwrap();
-        assert_eq!(
-            locate_in(None, &cwd, &sys, Some(&exe)).unwrap(),
-            sys.join("acmebot.json")
-        );
+        assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), sys.join("acmebot.json"));
         std::fs::write(cwd.join("acmebot.json"), "{}").unwrap();
-        assert_eq!(
-            locate_in(None, &cwd, &sys, Some(&exe)).unwrap(),
-            cwd.join("acmebot.json")
-        );
+        assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), cwd.join("acmebot.json"));
         std::fs::write(sys.join("other.json"), "{}").unwrap();
-        assert_eq!(
-            locate_in(Some("other.json"), &cwd, &sys, Some(&exe)).unwrap(),
-            sys.join("other.json")
-        );
-        assert_eq!(
-            locate_in(Some("other"), &cwd, &sys, None).unwrap(),
-            sys.join("other.json")
-        );
+        assert_eq!(locate_in(Some("other.json"), &cwd, &sys, Some(&exe)).unwrap(), sys.join("other.json"));
+        assert_eq!(locate_in(Some("other"), &cwd, &sys, None).unwrap(), sys.join("other.json"));
         let abs = exe.join("acmebot.json");
-        assert_eq!(
-            locate_in(Some(abs.to_str().unwrap()), &cwd, &sys, None).unwrap(),
-            abs
-        );
+        assert_eq!(locate_in(Some(abs.to_str().unwrap()), &cwd, &sys, None).unwrap(), abs);
         let missing = root.join("missing.json");
         let e = locate_in(Some(missing.to_str().unwrap()), &cwd, &sys, Some(&exe)).unwrap_err();
-        assert!(
-            matches!(e, ConfigError::NotFound { ref tried, .. } if tried == std::slice::from_ref(&missing)),
-            "{e}"
-        );
+        assert!(matches!(e, ConfigError::NotFound { ref tried, .. } if tried == std::slice::from_ref(&missing)), "{e}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 
@@ -3900,11 +3198,7 @@ mod tests {
             ConfigError::Parse { line, column, .. } => assert_eq!((*line, *column), (2, 16)),
             other => panic!("{other}"),
         }
-        assert!(
-            e.to_string()
-                .starts_with("/etc/acmebot/acmebot.json:2:16: invalid JSON: "),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("/etc/acmebot/acmebot.json:2:16: invalid JSON: "), "{e}");
         let e = err("[1]");
         assert!(e.contains("the configuration must be a JSON object"), "{e}");
     }
@@ -3924,14 +3218,9 @@ mod tests {
         let new = &c.ct_logs["new"];
         let t = parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
         assert!(new.shard_for(t).is_some());
-        assert!(new
-            .shard_for(parse_rfc3339("2028-01-01T00:00:00Z").unwrap())
-            .is_none());
+        assert!(new.shard_for(parse_rfc3339("2028-01-01T00:00:00Z").unwrap()).is_none());
         let e = err(r#"{"ct_logs": {"x": {"url": "u", "log_id": "not base64!"}}}"#);
-        assert!(
-            e.contains("ct_logs.x.log_id: \"not base64!\" is not a base64 SHA-256 log ID"),
-            "{e}"
-        );
+        assert!(e.contains("ct_logs.x.log_id: \"not base64!\" is not a base64 SHA-256 log ID"), "{e}");
     }
 
     #[test]
@@ -3956,14 +3245,7 @@ mod tests {
             }
         );
         assert_eq!(z.records[1].fqdn, "mail.example.com");
-        assert_eq!(
-            (
-                z.records[1].usage.number(),
-                z.records[1].selector.number(),
-                z.records[1].ttl
-            ),
-            (3, 0, 60)
-        );
+        assert_eq!((z.records[1].usage.number(), z.records[1].selector.number(), z.records[1].ttl), (3, 0, 60));
         assert_eq!(cert.verify.len(), 3);
         assert_eq!(cert.verify[0].protocol, Some(VerifyProtocol::Http));
         assert_eq!(
@@ -3979,41 +3261,24 @@ mod tests {
         assert_eq!(cert.verify[2].port, 993);
         let e = err(r#"{"settings": {"verify": [{"starttls": "smtp"}, 0, 70000, "x"]}}"#);
         assert!(e.contains("settings.verify[0]: missing \"port\""), "{e}");
-        assert!(
-            e.contains("settings.verify[1]: 0 is not allowed; use a port number from 1 to 65535"),
-            "{e}"
-        );
-        assert!(
-            e.contains("settings.verify[2]: 70000 is not allowed; use a port number"),
-            "{e}"
-        );
-        assert!(
-            e.contains("settings.verify[3]: \"x\" is not allowed; use a non-negative integer"),
-            "{e}"
-        );
+        assert!(e.contains("settings.verify[1]: 0 is not allowed; use a port number from 1 to 65535"), "{e}");
+        assert!(e.contains("settings.verify[2]: 70000 is not allowed; use a port number"), "{e}");
+        assert!(e.contains("settings.verify[3]: \"x\" is not allowed; use a non-negative integer"), "{e}");
     }
 
     #[test]
     fn key_types_disabled_by_size_and_curve() {
-        let e = err(
-            r#"{"settings": {"key_size": 0, "key_curve": null}, "certificates": {"example.com": {}}}"#,
-        );
-        assert!(
-            e.contains("certificates.example.com: no key type is enabled"),
-            "{e}"
-        );
+        let e = err(r#"{"settings": {"key_size": 0, "key_curve": null}, "certificates": {"example.com": {}}}"#);
+        assert!(e.contains("certificates.example.com: no key type is enabled"), "{e}");
         let e = err(r#"{"settings": {"key_size": 1000}}"#);
         assert!(e.contains("settings.key_size: 1000 is not allowed"), "{e}");
-        let l = ok(
-            r#"{"settings": {"key_size": null}, "certificates": {"example.com": {"key_types": ["rsa", "ecdsa"]}}}"#,
-        );
+        let l =
+            ok(r#"{"settings": {"key_size": null}, "certificates": {"example.com": {"key_types": ["rsa", "ecdsa"]}}}"#);
         let key = &l.config.private_keys[0];
         assert_eq!(key.key_types, [KeyType::Ecdsa]);
         assert_eq!(key.rsa_key_size, None);
         assert!(
-            l.warnings
-                .iter()
-                .any(|w| w.contains("certificates.example.com.key_types: rsa is not enabled")),
+            l.warnings.iter().any(|w| w.contains("certificates.example.com.key_types: rsa is not enabled")),
             "{:?}",
             l.warnings
         );
@@ -4021,29 +3286,18 @@ mod tests {
 
     #[test]
     fn file_owner_reports_missing_users() {
-        let l = ok(
-            r#"{"settings": {"file_user": "root", "file_group": "no-such-group-acmebot-test"}}"#,
-        );
+        let l = ok(r#"{"settings": {"file_user": "root", "file_group": "no-such-group-acmebot-test"}}"#);
         let e = l.config.file_owner().unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "settings.file_group: \"no-such-group-acmebot-test\": no such group on this system"
-        );
+        assert_eq!(e.to_string(), "settings.file_group: \"no-such-group-acmebot-test\": no such group on this system");
         let l = ok(r#"{"settings": {"file_user": "root", "file_group": "0"}}"#);
         assert_eq!(l.config.file_owner().unwrap(), (0, 0));
     }
 
     #[test]
     fn legacy_slave_mode_and_placeholder_email() {
-        let l = ok(
-            r#"{"account": {"email": "<admin@example.com>"}, "settings": {"slave_mode": true}}"#,
-        );
+        let l = ok(r#"{"account": {"email": "<admin@example.com>"}, "settings": {"slave_mode": true}}"#);
         assert!(l.config.settings.follower_mode);
-        assert!(
-            l.warnings.iter().any(|w| w.contains("placeholder")),
-            "{:?}",
-            l.warnings
-        );
+        assert!(l.warnings.iter().any(|w| w.contains("placeholder")), "{:?}", l.warnings);
     }
 
     #[test]
@@ -4063,11 +3317,7 @@ mod tests {
                 continue;
             };
             for (k, v) in default {
-                assert_eq!(
-                    example[&section].get(&k),
-                    Some(&v),
-                    "{section}.{k} differs from the default"
-                );
+                assert_eq!(example[&section].get(&k), Some(&v), "{section}.{k} differs from the default");
             }
         }
     }

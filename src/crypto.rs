@@ -107,9 +107,7 @@ fn b64url_field(obj: &serde_json::Map<String, Value>, field: &str) -> Result<Vec
         .get(field)
         .and_then(Value::as_str)
         .ok_or_else(|| CryptoError::InvalidJwk(format!("missing or non-string field \"{field}\"")))?;
-    URL_SAFE_NO_PAD
-        .decode(s.trim_end_matches('='))
-        .map_err(|_| CryptoError::InvalidBase64 { field: field.to_string() })
+    URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| CryptoError::InvalidBase64 { field: field.to_string() })
 }
 
 /// PEM armour with 64-column standard base64 and `\n` line ends.
@@ -220,10 +218,8 @@ impl Eq for PrivateKey {}
 
 impl PrivateKey {
     fn from_rsa(kp: rsa::KeyPair) -> Result<Self> {
-        let pkcs8 = AsDer::<Pkcs8V1Der>::as_der(&kp)
-            .map_err(|_| CryptoError::InvalidKey { format: "RSA" })?
-            .as_ref()
-            .to_vec();
+        let pkcs8 =
+            AsDer::<Pkcs8V1Der>::as_der(&kp).map_err(|_| CryptoError::InvalidKey { format: "RSA" })?.as_ref().to_vec();
         let spki = AsDer::<PublicKeyX509Der>::as_der(kp.public_key())
             .map_err(|_| CryptoError::InvalidKey { format: "RSA" })?
             .as_ref()
@@ -256,8 +252,8 @@ impl PrivateKey {
     /// Generates an ECDSA key on the given curve.
     pub fn generate_ecdsa(curve: Curve) -> Result<Self> {
         let alg = ecdsa_signing_alg(curve);
-        let doc = EcdsaKeyPair::generate_pkcs8(alg, &SystemRandom::new())
-            .map_err(|_| CryptoError::KeyGeneration("ECDSA"))?;
+        let doc =
+            EcdsaKeyPair::generate_pkcs8(alg, &SystemRandom::new()).map_err(|_| CryptoError::KeyGeneration("ECDSA"))?;
         let kp = EcdsaKeyPair::from_pkcs8(alg, doc.as_ref()).map_err(|_| CryptoError::KeyGeneration("ECDSA"))?;
         Self::from_ec(kp, curve)
     }
@@ -421,8 +417,7 @@ impl PrivateKey {
         match &self.inner {
             Inner::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
-                    .map_err(|_| CryptoError::Signing("RSA"))?;
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig).map_err(|_| CryptoError::Signing("RSA"))?;
                 Ok(sig)
             }
             Inner::Ec(k, _) => Ok(k.sign(&rng, msg).map_err(|_| CryptoError::Signing("ECDSA"))?.as_ref().to_vec()),
@@ -505,8 +500,8 @@ pub fn jws_hmac_eab(account_jwk: &Value, kid: &str, hmac_key_b64url: &str, alg: 
         "HS512" => hmac::HMAC_SHA512,
         other => return Err(CryptoError::UnsupportedHmacAlgorithm(other.to_string())),
     };
-    let key_bytes = b64url_decode(hmac_key_b64url)
-        .map_err(|_| CryptoError::InvalidBase64 { field: "EAB HMAC key".into() })?;
+    let key_bytes =
+        b64url_decode(hmac_key_b64url).map_err(|_| CryptoError::InvalidBase64 { field: "EAB HMAC key".into() })?;
     let key = hmac::Key::new(hmac_alg, &key_bytes);
     let protected = json!({"alg": alg, "kid": kid, "url": url});
     let protected_b64 = b64url(protected.to_string().as_bytes());
@@ -527,7 +522,8 @@ pub fn jwk_thumbprint_of(jwk: &Value) -> Result<String> {
     };
     let mut canonical = serde_json::Map::new();
     for m in members {
-        let v = jwk.get(*m).and_then(Value::as_str).ok_or_else(|| CryptoError::InvalidJwk(format!("missing \"{m}\"")))?;
+        let v =
+            jwk.get(*m).and_then(Value::as_str).ok_or_else(|| CryptoError::InvalidJwk(format!("missing \"{m}\"")))?;
         canonical.insert((*m).to_string(), Value::from(v));
     }
     let text = Value::Object(canonical).to_string();
@@ -560,7 +556,8 @@ pub fn account_key_from_json(data: &[u8]) -> Result<PrivateKey> {
     match kty {
         None | Some("RSA") => {
             let f = |name| b64url_field(obj, name);
-            let (n, e, d, p, q, dp, dq, qi) = (f("n")?, f("e")?, f("d")?, f("p")?, f("q")?, f("dp")?, f("dq")?, f("qi")?);
+            let (n, e, d, p, q, dp, dq, qi) =
+                (f("n")?, f("e")?, f("d")?, f("p")?, f("q")?, f("dp")?, f("dq")?, f("qi")?);
             let comps = rsa::KeyPairComponents {
                 public_key: rsa::PublicKeyComponents { n: strip0(&n), e: strip0(&e) },
                 d: strip0(&d),
@@ -570,11 +567,15 @@ pub fn account_key_from_json(data: &[u8]) -> Result<PrivateKey> {
                 dQ: strip0(&dq),
                 qInv: strip0(&qi),
             };
-            let kp = rsa::KeyPair::from_components(&comps).map_err(|_| CryptoError::InvalidKey { format: "JWK RSA" })?;
+            let kp =
+                rsa::KeyPair::from_components(&comps).map_err(|_| CryptoError::InvalidKey { format: "JWK RSA" })?;
             PrivateKey::from_rsa(kp)
         }
         Some("EC") => {
-            let crv = obj.get("crv").and_then(Value::as_str).ok_or_else(|| CryptoError::InvalidJwk("missing \"crv\"".into()))?;
+            let crv = obj
+                .get("crv")
+                .and_then(Value::as_str)
+                .ok_or_else(|| CryptoError::InvalidJwk("missing \"crv\"".into()))?;
             let curve = Curve::parse(crv).ok_or_else(|| CryptoError::UnsupportedCurve(crv.to_string()))?;
             let (x, y, d) = (b64url_field(obj, "x")?, b64url_field(obj, "y")?, b64url_field(obj, "d")?);
             let mut point = Vec::with_capacity(1 + x.len() + y.len());
@@ -617,7 +618,8 @@ pub fn account_key_to_json(key: &PrivateKey) -> Result<String> {
         }
         Inner::Ec(k, c) => {
             let (x, y) = ec_xy(k);
-            let d: EcPrivateKeyBin = k.private_key().as_be_bytes().map_err(|_| CryptoError::InvalidKey { format: "EC" })?;
+            let d: EcPrivateKeyBin =
+                k.private_key().as_be_bytes().map_err(|_| CryptoError::InvalidKey { format: "EC" })?;
             Ok(json!({"kty": "EC", "crv": jwk_crv(*c), "x": b64url(x), "y": b64url(y), "d": b64url(d.as_ref())})
                 .to_string())
         }
@@ -767,7 +769,8 @@ pub fn parse_cert(der_bytes: &[u8]) -> Result<CertInfo> {
                 }
             }
         } else if ext.extn_id == OID_AKI {
-            let aki = x509_cert::ext::pkix::AuthorityKeyIdentifier::from_der(value).map_err(cert_err("authorityKeyIdentifier"))?;
+            let aki = x509_cert::ext::pkix::AuthorityKeyIdentifier::from_der(value)
+                .map_err(cert_err("authorityKeyIdentifier"))?;
             if let Some(kid) = aki.key_identifier {
                 info.ari_cert_id = Some(format!("{}.{}", b64url(kid.as_bytes()), b64url(serial_der)));
             }

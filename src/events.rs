@@ -243,7 +243,18 @@ mod tests {
         assert_eq!(v["type"], "key_generated");
         assert_eq!(v["role"], "backup");
         assert_eq!(serde_json::from_value::<Event>(v).unwrap(), e);
-        let r = DnsRecord { zone: "z".into(), name: "_acme-challenge.z.".into(), rtype: "TXT".into(), value_sha256: "h".into(), server: None, mode: "local".into(), usage: None, selector: None, matching: None, digest: None };
+        let r = DnsRecord {
+            zone: "z".into(),
+            name: "_acme-challenge.z.".into(),
+            rtype: "TXT".into(),
+            value_sha256: "h".into(),
+            server: None,
+            mode: "local".into(),
+            usage: None,
+            selector: None,
+            matching: None,
+            digest: None,
+        };
         let v = Event::dns_record(true, r.clone()).to_value();
         assert_eq!(v["type"], "dns_record_added");
         assert_eq!(v["zone"], "z", "fields are flat beside the type");

@@ -12,17 +12,9 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FormatError {
     /// `{field}` names a field that is not available here.
-    UnknownField {
-        field: String,
-        pattern: String,
-        available: Vec<String>,
-    },
+    UnknownField { field: String, pattern: String, available: Vec<String> },
     /// A `{` without its `}`, or a single `}` that is not doubled.
-    Unbalanced {
-        pattern: String,
-        position: usize,
-        message: &'static str,
-    },
+    Unbalanced { pattern: String, position: usize, message: &'static str },
     /// Something between braces that is not a plain field name.
     BadField { field: String, pattern: String },
 }
@@ -39,7 +31,11 @@ impl fmt::Display for FormatError {
                 }
             }
             FormatError::Unbalanced { pattern, position, message } => {
-                write!(f, "{message} at character {} in {pattern:?} (write {{{{ and }}}} for literal braces)", position + 1)
+                write!(
+                    f,
+                    "{message} at character {} in {pattern:?} (write {{{{ and }}}} for literal braces)",
+                    position + 1
+                )
             }
             FormatError::BadField { field, pattern } => write!(
                 f,
@@ -180,21 +176,12 @@ mod tests {
     #[test]
     fn renders_fields_and_escapes() {
         let f = [("name", "example.com"), ("suffix", ".rsa")];
-        assert_eq!(
-            render("{name}{suffix}.pem", &f).unwrap(),
-            "example.com.rsa.pem"
-        );
-        assert_eq!(
-            render("{{literal}} {name}", &f).unwrap(),
-            "{literal} example.com"
-        );
+        assert_eq!(render("{name}{suffix}.pem", &f).unwrap(), "example.com.rsa.pem");
+        assert_eq!(render("{{literal}} {name}", &f).unwrap(), "{literal} example.com");
         assert_eq!(render("a}}b{{c", &f).unwrap(), "a}b{c");
         assert_eq!(render("", &f).unwrap(), "");
         assert_eq!(render("no fields", &[]).unwrap(), "no fields");
-        assert_eq!(
-            render("{name}{name}", &f).unwrap(),
-            "example.comexample.com"
-        );
+        assert_eq!(render("{name}{name}", &f).unwrap(), "example.comexample.com");
         assert_eq!(render("{{{name}}}", &f).unwrap(), "{example.com}");
     }
 
@@ -205,45 +192,24 @@ mod tests {
 
     #[test]
     fn unknown_field_is_named() {
-        let err = render(
-            "{nmae}.pem",
-            &[("name", "a"), ("key_type", "rsa"), ("suffix", ".rsa")],
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            r#"unknown field {nmae} in "{nmae}.pem" (available: name, key_type, suffix)"#
-        );
+        let err = render("{nmae}.pem", &[("name", "a"), ("key_type", "rsa"), ("suffix", ".rsa")]).unwrap_err();
+        assert_eq!(err.to_string(), r#"unknown field {nmae} in "{nmae}.pem" (available: name, key_type, suffix)"#);
     }
 
     #[test]
     fn unbalanced_braces() {
         let e = render("{name", &[("name", "a")]).unwrap_err();
-        assert!(
-            matches!(e, FormatError::Unbalanced { position: 0, .. }),
-            "{e}"
-        );
+        assert!(matches!(e, FormatError::Unbalanced { position: 0, .. }), "{e}");
         assert!(e.to_string().contains("unclosed '{'"));
         let e = render("a}b", &[]).unwrap_err();
-        assert!(
-            matches!(e, FormatError::Unbalanced { position: 1, .. }),
-            "{e}"
-        );
+        assert!(matches!(e, FormatError::Unbalanced { position: 1, .. }), "{e}");
         assert!(e.to_string().contains("single '}'"));
         assert!(render("{a{b}", &[("b", "x")]).is_err());
     }
 
     #[test]
     fn unsupported_fields() {
-        for p in [
-            "{}",
-            "{0}",
-            "{name!r}",
-            "{name:>4}",
-            "{a.b}",
-            "{a[0]}",
-            "{ name }",
-        ] {
+        for p in ["{}", "{0}", "{name!r}", "{name:>4}", "{a.b}", "{a[0]}", "{ name }"] {
             let e = fields_of(p).unwrap_err();
             assert!(matches!(e, FormatError::BadField { .. }), "{p}: {e}");
         }
@@ -251,10 +217,7 @@ mod tests {
 
     #[test]
     fn fields_listing_and_check() {
-        assert_eq!(
-            fields_of("/x/{zone}/{host}/{zone}").unwrap(),
-            vec!["zone", "host"]
-        );
+        assert_eq!(fields_of("/x/{zone}/{host}/{zone}").unwrap(), vec!["zone", "host"]);
         assert!(fields_of("{{zone}}").unwrap().is_empty());
         assert!(check("{name}{suffix}", &["name", "suffix"]).is_ok());
         let e = check("{server}", &[]).unwrap_err();

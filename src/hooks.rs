@@ -98,7 +98,11 @@ mod tests {
 
     #[test]
     fn values_never_become_shell_code() {
-        let argv = prepare("scp {certificate_file} 'remote host:/etc/ssl/certs/'", &[("certificate_file", "/x/a b;rm -rf /$(id).pem")]).unwrap();
+        let argv = prepare(
+            "scp {certificate_file} 'remote host:/etc/ssl/certs/'",
+            &[("certificate_file", "/x/a b;rm -rf /$(id).pem")],
+        )
+        .unwrap();
         assert_eq!(argv, vec!["scp", "/x/a b;rm -rf /$(id).pem", "remote host:/etc/ssl/certs/"]);
         assert_eq!(split_words(r#"a "b c" d\ e 'f"g'"#).unwrap(), vec!["a", "b c", "d e", "f\"g"]);
         assert!(split_words("a 'b").is_err());

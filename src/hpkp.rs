@@ -50,7 +50,8 @@ mod tests {
     #[test]
     fn default_patterns_give_the_apache_and_nginx_lines() {
         let h = header(&[pin(&[1u8; 32]), pin(&[2u8; 32])], 60, true, None);
-        let apache = crate::format::render("Header always set Public-Key-Pins \"{header}\"\n", &[("header", &h)]).unwrap();
+        let apache =
+            crate::format::render("Header always set Public-Key-Pins \"{header}\"\n", &[("header", &h)]).unwrap();
         assert_eq!(apache, format!("Header always set Public-Key-Pins \"{h}\"\n"));
         assert!(apache.starts_with(r#"Header always set Public-Key-Pins "pin-sha256=\"AQEB"#), "{apache}");
     }

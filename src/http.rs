@@ -45,7 +45,13 @@ impl std::error::Error for HttpError {}
 
 /// What the ACME client needs from HTTP: tests and later transports plug in here.
 pub trait Transport: Send + Sync {
-    fn request(&self, method: &'static str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<Response, HttpError>;
+    fn request(
+        &self,
+        method: &'static str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, HttpError>;
 }
 
 /// Where system trust anchors live on the systems acmebot runs on.
@@ -72,7 +78,10 @@ pub fn trust_anchors(ca_bundle: Option<&Path>) -> Result<Vec<CertificateDer<'sta
 /// [`trust_anchors`] with the system store's candidate files given: the first
 /// that exists is the store; when it is missing, unreadable or holds no
 /// certificate, the compiled-in roots are used.
-pub fn trust_anchors_from(system: &[PathBuf], ca_bundle: Option<&Path>) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn trust_anchors_from(
+    system: &[PathBuf],
+    ca_bundle: Option<&Path>,
+) -> Result<Vec<CertificateDer<'static>>, String> {
     let mut roots = Vec::new();
     if let Some(path) = system.iter().find(|p| p.is_file()) {
         if let Ok(data) = fs_err::read(path) {
@@ -122,7 +131,13 @@ impl UreqTransport {
 }
 
 impl Transport for UreqTransport {
-    fn request(&self, method: &'static str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Result<Response, HttpError> {
+    fn request(
+        &self,
+        method: &'static str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, HttpError> {
         let err = |message: String| HttpError { method, url: url.to_string(), message };
         let mut builder = ureq::http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
@@ -136,7 +151,8 @@ impl Transport for UreqTransport {
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let body = response.body_mut().with_config().limit(16 * 1024 * 1024).read_to_vec().map_err(|e| err(e.to_string()))?;
+        let body =
+            response.body_mut().with_config().limit(16 * 1024 * 1024).read_to_vec().map_err(|e| err(e.to_string()))?;
         Ok(Response { status, headers, body })
     }
 }

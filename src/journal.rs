@@ -145,15 +145,30 @@ pub struct ReadOutcome {
 
 #[derive(Debug)]
 pub enum JournalError {
-    Io { path: PathBuf, op: &'static str, source: io::Error },
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
     /// The chain has problems; the run must not append to it.
-    Broken { path: PathBuf, problems: Vec<Problem> },
+    Broken {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
     /// Another process holds the run lock.
-    Locked { path: PathBuf, pid: Option<u32> },
+    Locked {
+        path: PathBuf,
+        pid: Option<u32>,
+    },
     /// The event handed to `append` cannot be journaled.
-    BadEvent { path: PathBuf, detail: String },
+    BadEvent {
+        path: PathBuf,
+        detail: String,
+    },
     /// An earlier append failed part-way; this handle must not append any more.
-    Poisoned { path: PathBuf },
+    Poisoned {
+        path: PathBuf,
+    },
 }
 
 impl JournalError {
@@ -177,7 +192,13 @@ impl fmt::Display for JournalError {
         match self {
             JournalError::Io { path, op, source } => write!(f, "journal {}: cannot {}: {}", path.display(), op, source),
             JournalError::Broken { path, problems } => {
-                write!(f, "journal {} is broken ({} problem{}); refusing to append; run --audit for details", path.display(), problems.len(), if problems.len() == 1 { "" } else { "s" })?;
+                write!(
+                    f,
+                    "journal {} is broken ({} problem{}); refusing to append; run --audit for details",
+                    path.display(),
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                )?;
                 for p in problems.iter().take(5) {
                     write!(f, "\n  {p}")?;
                 }
@@ -187,11 +208,20 @@ impl fmt::Display for JournalError {
                 Ok(())
             }
             JournalError::Locked { path, pid } => match pid {
-                Some(pid) => write!(f, "another acmebot run (pid {}) holds {}; try again when it has finished", pid, path.display()),
+                Some(pid) => write!(
+                    f,
+                    "another acmebot run (pid {}) holds {}; try again when it has finished",
+                    pid,
+                    path.display()
+                ),
                 None => write!(f, "another acmebot run holds {}; try again when it has finished", path.display()),
             },
-            JournalError::BadEvent { path, detail } => write!(f, "journal {}: cannot journal event: {}", path.display(), detail),
-            JournalError::Poisoned { path } => write!(f, "journal {}: an earlier append failed; not appending again in this run", path.display()),
+            JournalError::BadEvent { path, detail } => {
+                write!(f, "journal {}: cannot journal event: {}", path.display(), detail)
+            }
+            JournalError::Poisoned { path } => {
+                write!(f, "journal {}: an earlier append failed; not appending again in this run", path.display())
+            }
         }
     }
 }
@@ -207,7 +237,11 @@ impl std::error::Error for JournalError {
 
 /// Abbreviates a hash for messages: first 8 hex digits and an ellipsis.
 pub fn short(hash: &str) -> String {
-    if hash.len() > 8 { format!("{}…", &hash[..8]) } else { hash.to_string() }
+    if hash.len() > 8 {
+        format!("{}…", &hash[..8])
+    } else {
+        hash.to_string()
+    }
 }
 
 /// Reads and verifies the journal at `path`. A missing file is an empty journal.
@@ -261,8 +295,16 @@ pub fn parse(bytes: &[u8]) -> ReadOutcome {
     out
 }
 
-fn parse_line(line: &[u8], line_no: usize, prev_hash: &str, expected_seq: u64, hash: &str, problems: &mut Vec<Problem>) -> Option<Record> {
-    let prob = |problems: &mut Vec<Problem>, seq, kind, detail: String| problems.push(Problem { line_no, seq, kind, detail });
+fn parse_line(
+    line: &[u8],
+    line_no: usize,
+    prev_hash: &str,
+    expected_seq: u64,
+    hash: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Record> {
+    let prob =
+        |problems: &mut Vec<Problem>, seq, kind, detail: String| problems.push(Problem { line_no, seq, kind, detail });
     let value: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
         Err(e) => {
@@ -280,7 +322,12 @@ fn parse_line(line: &[u8], line_no: usize, prev_hash: &str, expected_seq: u64, h
         return None;
     };
     if v != VERSION as u64 {
-        prob(problems, seq, ProblemKind::UnsupportedVersion, format!("version {v} is not supported (this program reads version {VERSION})"));
+        prob(
+            problems,
+            seq,
+            ProblemKind::UnsupportedVersion,
+            format!("version {v} is not supported (this program reads version {VERSION})"),
+        );
         return None;
     }
     let Some(seq) = seq else {
@@ -390,7 +437,11 @@ impl Journal {
     pub fn open(path: &Path, now: Timestamp) -> Result<(Journal, Opened), JournalError> {
         let dir = parent_of(path);
         if !dir.exists() {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| JournalError::io(dir, "create directory", e))?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| JournalError::io(dir, "create directory", e))?;
         }
         let existed = path.exists();
         let mut file = OpenOptions::new()
@@ -419,7 +470,8 @@ impl Journal {
             torn_saved_to = Some(saved);
         }
         let last_seq = outcome.records.last().map(|r| r.seq).unwrap_or(0);
-        let journal = Journal { path: path.to_path_buf(), file, last_seq, last_hash: outcome.last_hash, poisoned: false };
+        let journal =
+            Journal { path: path.to_path_buf(), file, last_seq, last_hash: outcome.last_hash, poisoned: false };
         Ok((journal, Opened { records: outcome.records, torn_saved_to }))
     }
 
@@ -444,7 +496,8 @@ impl Journal {
             return Err(JournalError::Poisoned { path: self.path.clone() });
         }
         let seq = self.last_seq + 1;
-        let line = format_line(seq, ts, event, &self.last_hash).map_err(|detail| JournalError::BadEvent { path: self.path.clone(), detail })?;
+        let line = format_line(seq, ts, event, &self.last_hash)
+            .map_err(|detail| JournalError::BadEvent { path: self.path.clone(), detail })?;
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
@@ -464,7 +517,11 @@ impl Journal {
 
 /// Writes the torn bytes to a new file next to the journal (O_EXCL, fsynced).
 fn save_torn(path: &Path, dir: &Path, bytes: &[u8], now: Timestamp) -> Result<PathBuf, JournalError> {
-    let base = format!("{}.torn-{}", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| FILE_NAME.into()), archive_stamp(now));
+    let base = format!(
+        "{}.torn-{}",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| FILE_NAME.into()),
+        archive_stamp(now)
+    );
     for n in 0..1000 {
         let name = if n == 0 { base.clone() } else { format!("{base}.{n}") };
         let target = dir.join(&name);
@@ -519,7 +576,12 @@ impl fmt::Display for ChainReport {
             }
         }
         if let Some(t) = &self.torn {
-            write!(f, "\n  torn tail at byte {} ({} bytes, an interrupted append; it will be moved aside on the next run)", t.offset, t.bytes.len())?;
+            write!(
+                f,
+                "\n  torn tail at byte {} ({} bytes, an interrupted append; it will be moved aside on the next run)",
+                t.offset,
+                t.bytes.len()
+            )?;
         }
         Ok(())
     }
@@ -537,7 +599,15 @@ pub fn audit_chain(path: &Path) -> ChainReport {
             torn: o.torn,
             error: None,
         },
-        Err(e) => ChainReport { path: path.to_path_buf(), lines: 0, records: 0, last_seq: None, problems: vec![], torn: None, error: Some(e.to_string()) },
+        Err(e) => ChainReport {
+            path: path.to_path_buf(),
+            lines: 0,
+            records: 0,
+            last_seq: None,
+            problems: vec![],
+            torn: None,
+            error: Some(e.to_string()),
+        },
     }
 }
 
@@ -566,7 +636,11 @@ impl Drop for LockGuard {
 /// Takes the run lock `<pid_dir>/acmebot.pid` (flock, non-blocking) and writes our pid.
 pub fn lock(pid_dir: &Path) -> Result<LockGuard, JournalError> {
     if !pid_dir.exists() {
-        fs::DirBuilder::new().recursive(true).mode(0o755).create(pid_dir).map_err(|e| JournalError::io(pid_dir, "create directory", e))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(pid_dir)
+            .map_err(|e| JournalError::io(pid_dir, "create directory", e))?;
     }
     let path = pid_dir.join(LOCK_FILE_NAME);
     let mut file = OpenOptions::new()
@@ -606,7 +680,12 @@ mod tests {
     fn tmpdir(name: &str) -> PathBuf {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let d = std::env::temp_dir().join(format!("acmebot-journal-test-{}-{}-{}", std::process::id(), name, N.fetch_add(1, Ordering::SeqCst)));
+        let d = std::env::temp_dir().join(format!(
+            "acmebot-journal-test-{}-{}-{}",
+            std::process::id(),
+            name,
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
@@ -755,7 +834,10 @@ mod tests {
         assert_eq!(out.problems[0].line_no, 4);
         assert_eq!(out.problems[0].kind, ProblemKind::SeqMismatch);
         assert_eq!(out.problems[1].kind, ProblemKind::PrevMismatch);
-        assert_eq!(out.problems[1].to_string(), format!("line 4 (seq 5): prev is {}, but line 3 hashes to {}", short(&removed_hash), short(&line3_hash)));
+        assert_eq!(
+            out.problems[1].to_string(),
+            format!("line 4 (seq 5): prev is {}, but line 3 hashes to {}", short(&removed_hash), short(&line3_hash))
+        );
         let err = Journal::open(&path, T0).unwrap_err();
         match &err {
             JournalError::Broken { path: p, problems } => {
@@ -802,7 +884,12 @@ mod tests {
         let kinds: Vec<_> = out.problems.iter().map(|p| (p.line_no, p.kind)).collect();
         assert_eq!(
             kinds,
-            vec![(2, ProblemKind::InvalidJson), (3, ProblemKind::PrevMismatch), (4, ProblemKind::UnsupportedVersion), (5, ProblemKind::PrevMismatch)]
+            vec![
+                (2, ProblemKind::InvalidJson),
+                (3, ProblemKind::PrevMismatch),
+                (4, ProblemKind::UnsupportedVersion),
+                (5, ProblemKind::PrevMismatch)
+            ]
         );
         assert_eq!(out.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 3, 5]);
         assert!(out.torn.is_none());
@@ -826,7 +913,11 @@ mod tests {
         }
         assert_eq!(
             err.to_string(),
-            format!("another acmebot run (pid {}) holds {}; try again when it has finished", std::process::id(), pid_path.display())
+            format!(
+                "another acmebot run (pid {}) holds {}; try again when it has finished",
+                std::process::id(),
+                pid_path.display()
+            )
         );
         // The failed attempt did not clobber the pid.
         assert_eq!(fs::read_to_string(&pid_path).unwrap(), format!("{}\n", std::process::id()));
@@ -850,7 +941,13 @@ mod tests {
         assert_eq!(read(&path).unwrap().records.len(), 1);
         // An append that fails poisons the handle.
         let ro = OpenOptions::new().read(true).open(&path).unwrap();
-        let mut bad = Journal { path: path.clone(), file: ro, last_seq: 1, last_hash: j.last_hash().to_string(), poisoned: false };
+        let mut bad = Journal {
+            path: path.clone(),
+            file: ro,
+            last_seq: 1,
+            last_hash: j.last_hash().to_string(),
+            poisoned: false,
+        };
         assert!(matches!(bad.append(T0, &json!({"type": "b"})), Err(JournalError::Io { .. })));
         assert!(matches!(bad.append(T0, &json!({"type": "b"})), Err(JournalError::Poisoned { .. })));
         assert_eq!(j.append(T0, &json!({"type": "c"})).unwrap(), 2);

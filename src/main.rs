@@ -57,7 +57,11 @@ fn real_main() -> i32 {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let color = if args.no_color { false } else { args.color || (cfg.settings.color_output && std::io::IsTerminal::is_terminal(&std::io::stdout())) };
+    let color = if args.no_color {
+        false
+    } else {
+        args.color || (cfg.settings.color_output && std::io::IsTerminal::is_terminal(&std::io::stdout()))
+    };
     let log_level = cfg.settings.log_level.map(|l| match l {
         config::LogLevel::Normal => Level::INFO,
         config::LogLevel::Verbose => Level::DEBUG,
@@ -124,7 +128,11 @@ fn replay(cfg: &config::Config) -> i32 {
             }
             let state = state::State::replay(&outcome.records);
             println!("{}", serde_json::to_string_pretty(&state).expect("json"));
-            if outcome.problems.is_empty() { 0 } else { ErrorCode::Journal as i32 }
+            if outcome.problems.is_empty() {
+                0
+            } else {
+                ErrorCode::Journal as i32
+            }
         }
         Err(e) => {
             tracing::error!("{e}");
@@ -156,7 +164,11 @@ fn audit(cfg: &config::Config) -> i32 {
             println!("  {p}");
         }
     }
-    if ok { 0 } else { ErrorCode::Journal as i32 }
+    if ok {
+        0
+    } else {
+        ErrorCode::Journal as i32
+    }
 }
 
 fn recover(ctx: &mut run::Ctx<'_>) {
@@ -170,12 +182,17 @@ fn recover(ctx: &mut run::Ctx<'_>) {
             for r in restored {
                 match r {
                     txn::Restored::Done { path, from, archived_to, .. } => {
-                        let kept = archived_to.map(|a| format!("; the altered file was kept in {}", a.display())).unwrap_or_default();
+                        let kept = archived_to
+                            .map(|a| format!("; the altered file was kept in {}", a.display()))
+                            .unwrap_or_default();
                         tracing::info!("Restored {} from {}{kept}", path.display(), from.display());
                         ctx.outcome.changed = true;
                     }
                     txn::Restored::Failed { path, reason } => {
-                        ctx.outcome.error(run::Failure::new(ErrorCode::Journal, format!("cannot restore {}: {reason}", path.display())));
+                        ctx.outcome.error(run::Failure::new(
+                            ErrorCode::Journal,
+                            format!("cannot restore {}: {reason}", path.display()),
+                        ));
                     }
                 }
             }

@@ -21,12 +21,23 @@ pub enum Reason {
     KeyRolledOver,
     /// The certificate's public key is not the primary key's.
     KeyMismatch,
-    CommonNameChanged { was: String, now: String },
-    NamesChanged { added: Vec<String>, removed: Vec<String> },
-    Expiring { days_left: i64 },
+    CommonNameChanged {
+        was: String,
+        now: String,
+    },
+    NamesChanged {
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    Expiring {
+        days_left: i64,
+    },
     Expired,
     /// The CA's ARI window (RFC 9773) says renew now.
-    RenewalWindow { start: String, end: String },
+    RenewalWindow {
+        start: String,
+        end: String,
+    },
 }
 
 impl std::fmt::Display for Reason {
@@ -111,14 +122,23 @@ mod tests {
     #[test]
     fn decisions() {
         let sans = names(&["example.com", "www.example.com"]);
-        let c = Installed { common_name: Some("example.com"), sans: &sans, spki_sha256: "k", not_before: NOW - 10 * DAY, not_after: NOW + 80 * DAY };
+        let c = Installed {
+            common_name: Some("example.com"),
+            sans: &sans,
+            spki_sha256: "k",
+            not_before: NOW - 10 * DAY,
+            not_after: NOW + 80 * DAY,
+        };
         let r = |c: &Installed, n: &[String], forced| reason(Some(c), "example.com", n, "k", 30, forced, NOW);
         assert_eq!(reason(None, "example.com", &sans, "k", 30, false, NOW), Some(Reason::Missing));
         assert_eq!(r(&c, &sans, false), None);
         assert_eq!(r(&c, &sans, true), Some(Reason::Forced));
         assert_eq!(reason(Some(&c), "example.com", &sans, "other", 30, false, NOW), Some(Reason::KeyMismatch));
         let more = names(&["example.com", "www.example.com", "mail.example.com"]);
-        assert_eq!(r(&c, &more, false), Some(Reason::NamesChanged { added: names(&["mail.example.com"]), removed: vec![] }));
+        assert_eq!(
+            r(&c, &more, false),
+            Some(Reason::NamesChanged { added: names(&["mail.example.com"]), removed: vec![] })
+        );
         let soon = Installed { not_before: NOW - 60 * DAY, not_after: NOW + 29 * DAY + 5, ..c.clone() };
         assert_eq!(r(&soon, &sans, false), Some(Reason::Expiring { days_left: 29 }));
         let gone = Installed { not_after: NOW - 1, ..c.clone() };

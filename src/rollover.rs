@@ -27,7 +27,9 @@ pub enum Decision {
     Keep,
     Roll,
     /// Wanted, but a backup key is younger than `hpkp_days`, by this many days.
-    Refused { younger_by_days: i64 },
+    Refused {
+        younger_by_days: i64,
+    },
     /// Past `expiration_days` and safe to roll, but nobody asked for it.
     Expired,
 }
@@ -65,7 +67,13 @@ mod tests {
     use super::*;
 
     fn input() -> Input {
-        Input { expiration_days: Some(730), hpkp_days: Some(60), oldest_backup_days: Some(10), youngest_backup_days: Some(10), ..Input::default() }
+        Input {
+            expiration_days: Some(730),
+            hpkp_days: Some(60),
+            oldest_backup_days: Some(10),
+            youngest_backup_days: Some(10),
+            ..Input::default()
+        }
     }
 
     #[test]

@@ -160,7 +160,11 @@ impl State {
             };
             match &event {
                 // Effective only with their transaction committed.
-                Event::KeyGenerated { txn, .. } | Event::CertificateInstalled { txn, .. } | Event::KeyRolledOver { txn, .. } if !committed.contains(txn) => {
+                Event::KeyGenerated { txn, .. }
+                | Event::CertificateInstalled { txn, .. }
+                | Event::KeyRolledOver { txn, .. }
+                    if !committed.contains(txn) =>
+                {
                     pending.entry(txn.clone()).or_default().push((event.clone(), record.ts));
                 }
                 _ => state.apply(&event, record.ts),
@@ -190,7 +194,8 @@ impl State {
                 }
             }
             Event::AccountRegistered { directory_url, account_url, thumbprint, .. } => {
-                self.account = Some(AccountState { directory_url, account_url, thumbprint, registered_at: rfc3339(ts) });
+                self.account =
+                    Some(AccountState { directory_url, account_url, thumbprint, registered_at: rfc3339(ts) });
             }
             Event::KeyGenerated { key, key_type, role, spki_sha256, path, .. } => {
                 self.set_key(KeyState { key, key_type, role, spki_sha256, path, since: rfc3339(ts), adopted: false });
@@ -198,16 +203,68 @@ impl State {
             Event::KeyAdopted { key, key_type, role, spki_sha256, path, .. } => {
                 self.set_key(KeyState { key, key_type, role, spki_sha256, path, since: rfc3339(ts), adopted: true });
             }
-            Event::CertificateIssued { cert, key, key_type, serial, common_name, not_before, not_after, sans, issuer, order_url, spki_sha256 } => {
+            Event::CertificateIssued {
+                cert,
+                key,
+                key_type,
+                serial,
+                common_name,
+                not_before,
+                not_after,
+                sans,
+                issuer,
+                order_url,
+                spki_sha256,
+            } => {
                 self.issued.insert(
                     format!("{}/{serial}", cert_id(&cert, key_type)),
-                    CertState { cert, key, key_type, serial, common_name, not_before, not_after, sans, issuer, spki_sha256, order_url: Some(order_url), since: rfc3339(ts), adopted: false },
+                    CertState {
+                        cert,
+                        key,
+                        key_type,
+                        serial,
+                        common_name,
+                        not_before,
+                        not_after,
+                        sans,
+                        issuer,
+                        spki_sha256,
+                        order_url: Some(order_url),
+                        since: rfc3339(ts),
+                        adopted: false,
+                    },
                 );
             }
-            Event::CertificateAdopted { cert, key, key_type, serial, common_name, not_before, not_after, sans, issuer, spki_sha256, .. } => {
+            Event::CertificateAdopted {
+                cert,
+                key,
+                key_type,
+                serial,
+                common_name,
+                not_before,
+                not_after,
+                sans,
+                issuer,
+                spki_sha256,
+                ..
+            } => {
                 self.certificates.insert(
                     cert_id(&cert, key_type),
-                    CertState { cert, key, key_type, serial, common_name, not_before, not_after, sans, issuer, spki_sha256, order_url: None, since: rfc3339(ts), adopted: true },
+                    CertState {
+                        cert,
+                        key,
+                        key_type,
+                        serial,
+                        common_name,
+                        not_before,
+                        not_after,
+                        sans,
+                        issuer,
+                        spki_sha256,
+                        order_url: None,
+                        since: rfc3339(ts),
+                        adopted: true,
+                    },
                 );
             }
             Event::CertificateInstalled { cert, key_type, serial, .. } => {
@@ -230,12 +287,29 @@ impl State {
             }
             Event::KeyRolledOver { key, key_type, spki_sha256, path, .. } => {
                 // The backup's age carries over: key age counts from when it was made.
-                let backup = self.keys.get(&key_id(&key, key_type, KeyRole::Backup)).filter(|b| b.spki_sha256 == spki_sha256).cloned();
+                let backup = self
+                    .keys
+                    .get(&key_id(&key, key_type, KeyRole::Backup))
+                    .filter(|b| b.spki_sha256 == spki_sha256)
+                    .cloned();
                 let (since, adopted) = backup.map(|b| (b.since, b.adopted)).unwrap_or_else(|| (rfc3339(ts), false));
                 self.set_key(KeyState { key, key_type, role: KeyRole::Primary, spki_sha256, path, since, adopted });
             }
-            Event::RenewalInfoFetched { cert, key_type, serial, cert_id: ari_id, window_start, window_end, renew_at, next_check, .. } => {
-                self.renewal_info.insert(cert_id(&cert, key_type), AriState { serial, cert_id: ari_id, window_start, window_end, renew_at, next_check });
+            Event::RenewalInfoFetched {
+                cert,
+                key_type,
+                serial,
+                cert_id: ari_id,
+                window_start,
+                window_end,
+                renew_at,
+                next_check,
+                ..
+            } => {
+                self.renewal_info.insert(
+                    cert_id(&cert, key_type),
+                    AriState { serial, cert_id: ari_id, window_start, window_end, renew_at, next_check },
+                );
             }
             Event::RenewalInfoUnsupported { directory_url } => {
                 self.ari_unsupported.insert(directory_url);
@@ -329,7 +403,11 @@ mod tests {
         let s = State::replay(&r);
         assert_eq!(s.runs, 1);
         assert_eq!(s.key("k", KeyType::Ecdsa, KeyRole::Primary).unwrap().spki_sha256, "p1");
-        assert_eq!(s.key("k", KeyType::Ecdsa, KeyRole::Backup).unwrap().spki_sha256, "b1", "uncommitted backup ignored");
+        assert_eq!(
+            s.key("k", KeyType::Ecdsa, KeyRole::Backup).unwrap().spki_sha256,
+            "b1",
+            "uncommitted backup ignored"
+        );
         assert_eq!(s.certificate("c", KeyType::Ecdsa).unwrap().serial, "01");
         assert!(s.open_transactions.contains("k@2"));
         assert_eq!(s.renewal_info["c/ecdsa"].renew_at, "2027-01-29T00:00:00Z");

@@ -60,7 +60,13 @@ pub fn archive_stamp(t: Timestamp) -> String {
 /// Parses RFC 3339 (`Z` or `±hh:mm` offset, optional fraction, which is dropped).
 pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse::<i64>().ok() };
@@ -82,7 +88,11 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
             let oh: i64 = rest[1..3].parse().ok()?;
             let om: i64 = rest[4..6].parse().ok()?;
             let o = oh * 3600 + om * 60;
-            if rest.starts_with('-') { -o } else { o }
+            if rest.starts_with('-') {
+                -o
+            } else {
+                o
+            }
         }
         _ => return None,
     };

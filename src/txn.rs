@@ -139,13 +139,20 @@ impl fmt::Display for Fault {
 #[derive(Debug)]
 pub enum TxnError {
     Journal(JournalError),
-    Io { path: PathBuf, op: &'static str, source: io::Error },
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
     /// The plan is not acceptable (duplicate or relative paths, bad key name).
     Invalid(String),
     /// An injected fault fired: the commit stopped as if the process had died.
     Crashed(Fault),
     /// An interrupted transaction cannot be brought to all-old or all-new.
-    Unrecoverable { txn: String, detail: String },
+    Unrecoverable {
+        txn: String,
+        detail: String,
+    },
 }
 
 impl fmt::Display for TxnError {
@@ -155,7 +162,9 @@ impl fmt::Display for TxnError {
             TxnError::Io { path, op, source } => write!(f, "cannot {} {}: {}", op, path.display(), source),
             TxnError::Invalid(s) => write!(f, "invalid file transaction: {s}"),
             TxnError::Crashed(fault) => fault.fmt(f),
-            TxnError::Unrecoverable { txn, detail } => write!(f, "interrupted file transaction {txn} cannot be recovered: {detail}"),
+            TxnError::Unrecoverable { txn, detail } => {
+                write!(f, "interrupted file transaction {txn} cannot be recovered: {detail}")
+            }
         }
     }
 }
@@ -216,7 +225,9 @@ fn parse_mode(v: &Value) -> Option<u32> {
 }
 
 fn file_name_of(path: &Path) -> Result<String, TxnError> {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or_else(|| TxnError::Invalid(format!("{} has no file name", path.display())))
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| TxnError::Invalid(format!("{} has no file name", path.display())))
 }
 
 fn dir_of(path: &Path) -> &Path {
@@ -244,10 +255,21 @@ fn file_state(path: &Path) -> Result<Option<FileState>, TxnError> {
         Err(e) => return Err(ioe(path, "inspect")(e)),
     };
     if !md.is_file() {
-        return Err(TxnError::Io { path: path.to_path_buf(), op: "use", source: io::Error::other("not a regular file") });
+        return Err(TxnError::Io {
+            path: path.to_path_buf(),
+            op: "use",
+            source: io::Error::other("not a regular file"),
+        });
     }
     let data = fs::read(path).map_err(ioe(path, "read"))?;
-    Ok(Some(FileState { sha256: sha256_hex(&data), mode: md.mode() & 0o7777, uid: md.uid(), gid: md.gid(), dev: md.dev(), ino: md.ino() }))
+    Ok(Some(FileState {
+        sha256: sha256_hex(&data),
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        dev: md.dev(),
+        ino: md.ino(),
+    }))
 }
 
 fn file_sha(path: &Path) -> Result<Option<String>, TxnError> {
@@ -314,7 +336,11 @@ fn write_via_rename(dest: &Path, contents: &[u8], mode: u32, owner: Option<(u32,
 /// already holds the same inode or contents is reused (idempotent for recovery).
 /// The caller fsyncs `dir`.
 fn archive_file(src: &Path, dir: &Path, name: &str) -> Result<(PathBuf, String), TxnError> {
-    let st = file_state(src)?.ok_or_else(|| TxnError::Io { path: src.to_path_buf(), op: "archive", source: io::Error::from(io::ErrorKind::NotFound) })?;
+    let st = file_state(src)?.ok_or_else(|| TxnError::Io {
+        path: src.to_path_buf(),
+        op: "archive",
+        source: io::Error::from(io::ErrorKind::NotFound),
+    })?;
     for n in 0..1000 {
         let dest = if n == 0 { dir.join(name) } else { dir.join(format!("{name}.{n}")) };
         if let Some(existing) = file_state(&dest)? {
@@ -333,7 +359,11 @@ fn archive_file(src: &Path, dir: &Path, name: &str) -> Result<(PathBuf, String),
             }
         }
     }
-    Err(TxnError::Io { path: dir.to_path_buf(), op: "find a free archive name in", source: io::Error::from(io::ErrorKind::AlreadyExists) })
+    Err(TxnError::Io {
+        path: dir.to_path_buf(),
+        op: "find a free archive name in",
+        source: io::Error::from(io::ErrorKind::AlreadyExists),
+    })
 }
 
 /// Unique file names for the archive / installed copies of a transaction's files.
@@ -371,7 +401,11 @@ fn claim_archive_dir(archive_root: &Path, key: &str, now: Timestamp) -> Result<P
             Err(e) => return Err(ioe(&dir, "create directory")(e)),
         }
     }
-    Err(TxnError::Io { path: key_dir, op: "find a free archive directory in", source: io::Error::from(io::ErrorKind::AlreadyExists) })
+    Err(TxnError::Io {
+        path: key_dir,
+        op: "find a free archive directory in",
+        source: io::Error::from(io::ErrorKind::AlreadyExists),
+    })
 }
 
 fn sync_dirs<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Result<(), TxnError> {
@@ -429,7 +463,10 @@ struct Txn {
 impl Txn {
     fn from_event(rec: &Record) -> Result<Txn, TxnError> {
         let id = rec.str_field("txn").unwrap_or("?").to_string();
-        let bad = |what: &str| TxnError::Unrecoverable { txn: id.clone(), detail: format!("txn_begun (seq {}) has no valid {what}", rec.seq) };
+        let bad = |what: &str| TxnError::Unrecoverable {
+            txn: id.clone(),
+            detail: format!("txn_begun (seq {}) has no valid {what}", rec.seq),
+        };
         let key = rec.str_field("key").ok_or_else(|| bad("key"))?.to_string();
         let archive = PathBuf::from(rec.str_field("archive").ok_or_else(|| bad("archive"))?);
         let list = rec.field("files").and_then(Value::as_array).ok_or_else(|| bad("files"))?;
@@ -500,7 +537,12 @@ pub fn commit(journal: &mut Journal, plan: &Plan, now: Timestamp) -> Result<Comm
 /// check point; if it returns Err the commit returns `TxnError::Crashed` at once,
 /// without any cleanup, exactly as if the process had died there. On any other error
 /// after `txn_begun`, the transaction is rolled back (best effort) before returning.
-pub fn commit_with_faults(journal: &mut Journal, plan: &Plan, now: Timestamp, faults: &dyn Fn(Step) -> Result<(), Fault>) -> Result<Committed, TxnError> {
+pub fn commit_with_faults(
+    journal: &mut Journal,
+    plan: &Plan,
+    now: Timestamp,
+    faults: &dyn Fn(Step) -> Result<(), Fault>,
+) -> Result<Committed, TxnError> {
     validate(plan)?;
     // 1. What actually has to change.
     let mut result = Committed::default();
@@ -509,7 +551,9 @@ pub fn commit_with_faults(journal: &mut Journal, plan: &Plan, now: Timestamp, fa
         let old = file_state(&op.path)?;
         let same = match (&op.action, &old) {
             (Action::Write { contents, mode }, Some(o)) => {
-                o.mode == mode & 0o7777 && o.sha256 == sha256_hex(contents) && plan.owner.is_none_or(|(u, g)| (o.uid, o.gid) == (u, g))
+                o.mode == mode & 0o7777
+                    && o.sha256 == sha256_hex(contents)
+                    && plan.owner.is_none_or(|(u, g)| (o.uid, o.gid) == (u, g))
             }
             (Action::Write { .. }, None) => false,
             (Action::Remove, old) => old.is_none(),
@@ -648,8 +692,16 @@ fn finish(
     result: &mut Committed,
 ) -> Result<(), TxnError> {
     let installed_dir = txn.installed_dir();
-    let done: BTreeSet<&str> = events.iter().filter(|r| matches!(r.event_type(), "file_installed" | "file_removed")).filter_map(|r| r.str_field("path")).collect();
-    let archived: HashMap<&str, &str> = events.iter().filter(|r| r.event_type() == "file_archived").filter_map(|r| Some((r.str_field("path")?, r.str_field("archived_to")?))).collect();
+    let done: BTreeSet<&str> = events
+        .iter()
+        .filter(|r| matches!(r.event_type(), "file_installed" | "file_removed"))
+        .filter_map(|r| r.str_field("path"))
+        .collect();
+    let archived: HashMap<&str, &str> = events
+        .iter()
+        .filter(|r| r.event_type() == "file_archived")
+        .filter_map(|r| Some((r.str_field("path")?, r.str_field("archived_to")?)))
+        .collect();
     let mut copies = Vec::new();
     if txn.files.iter().any(TxnFile::is_write) {
         ensure_dir(&installed_dir, 0o700)?;
@@ -658,10 +710,15 @@ fn finish(
         let (Some(sha), Some(mode)) = (&f.sha256, f.mode) else { continue };
         let data = fs::read(&f.path).map_err(ioe(&f.path, "read"))?;
         if &sha256_hex(&data) != sha {
-            return Err(TxnError::Unrecoverable { txn: txn.id.clone(), detail: format!("{} does not hold the content just installed", f.path.display()) });
+            return Err(TxnError::Unrecoverable {
+                txn: txn.id.clone(),
+                detail: format!("{} does not hold the content just installed", f.path.display()),
+            });
         }
         let copy = installed_dir.join(&f.name);
-        if file_sha(&copy)?.as_ref() != Some(sha) || fs::metadata(&copy).map(|m| m.mode() & 0o7777 != mode).unwrap_or(true) {
+        if file_sha(&copy)?.as_ref() != Some(sha)
+            || fs::metadata(&copy).map(|m| m.mode() & 0o7777 != mode).unwrap_or(true)
+        {
             write_via_rename(&copy, &data, mode, None)?;
             crash(Step::InstalledCopy)?;
         }
@@ -690,8 +747,13 @@ fn finish(
             result.installed.push(f.path.clone());
         } else {
             if !done.contains(path_s.as_ref()) {
-                let archived_to = archived.get(path_s.as_ref()).map(|s| s.to_string()).or_else(|| result.archived.iter().find(|(p, _)| p == &f.path).map(|(_, a)| a.to_string_lossy().into_owned()));
-                journal.append(now, &json!({"type": "file_removed", "txn": txn.id, "path": path_s, "archived_to": archived_to}))?;
+                let archived_to = archived.get(path_s.as_ref()).map(|s| s.to_string()).or_else(|| {
+                    result.archived.iter().find(|(p, _)| p == &f.path).map(|(_, a)| a.to_string_lossy().into_owned())
+                });
+                journal.append(
+                    now,
+                    &json!({"type": "file_removed", "txn": txn.id, "path": path_s, "archived_to": archived_to}),
+                )?;
                 crash(Step::InstalledJournaled)?;
             }
             result.removed.push(f.path.clone());
@@ -727,8 +789,12 @@ pub struct Recovery {
 impl fmt::Display for Recovery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.outcome {
-            RecoveryOutcome::RolledForward => write!(f, "interrupted file transaction {} (key {}) completed", self.txn, self.key),
-            RecoveryOutcome::RolledBack { reason } => write!(f, "interrupted file transaction {} (key {}) rolled back: {}", self.txn, self.key, reason),
+            RecoveryOutcome::RolledForward => {
+                write!(f, "interrupted file transaction {} (key {}) completed", self.txn, self.key)
+            }
+            RecoveryOutcome::RolledBack { reason } => {
+                write!(f, "interrupted file transaction {} (key {}) rolled back: {}", self.txn, self.key, reason)
+            }
         }
     }
 }
@@ -754,7 +820,11 @@ fn open_transactions(records: &[Record]) -> Vec<(&Record, Vec<&Record>)> {
 /// Finds every interrupted transaction in `records` (the journal as opened) and brings
 /// it to all-new (roll forward, when every new file is in place or in a complete temp
 /// file) or all-old (roll back), journaling which.
-pub fn recover_interrupted(journal: &mut Journal, records: &[Record], now: Timestamp) -> Result<Vec<Recovery>, TxnError> {
+pub fn recover_interrupted(
+    journal: &mut Journal,
+    records: &[Record],
+    now: Timestamp,
+) -> Result<Vec<Recovery>, TxnError> {
     let mut out = Vec::new();
     for (begun, events) in open_transactions(records) {
         let txn = Txn::from_event(begun)?;
@@ -792,7 +862,11 @@ pub fn recover_interrupted(journal: &mut Journal, records: &[Record], now: Times
 }
 
 fn roll_forward(journal: &mut Journal, txn: &Txn, events: &[&Record], now: Timestamp) -> Result<(), TxnError> {
-    let mut archived: BTreeSet<String> = events.iter().filter(|r| r.event_type() == "file_archived").filter_map(|r| r.str_field("path").map(String::from)).collect();
+    let mut archived: BTreeSet<String> = events
+        .iter()
+        .filter(|r| r.event_type() == "file_archived")
+        .filter_map(|r| r.str_field("path").map(String::from))
+        .collect();
     let mut result = Committed::default();
     ensure_dir(&txn.archive, 0o700)?;
     // Archive whatever is still in place and about to be replaced or removed.
@@ -836,8 +910,20 @@ fn roll_forward(journal: &mut Journal, txn: &Txn, events: &[&Record], now: Times
 
 /// Undoes a transaction: restores replaced targets from the archive, removes targets
 /// that did not exist before, deletes temp files, journals `txn_rolled_back`.
-fn roll_back(journal: &mut Journal, txn: &Txn, events: &[&Record], known: &[(PathBuf, PathBuf)], reason: &str, recovered: bool, now: Timestamp) -> Result<(), TxnError> {
-    let mut archived: HashMap<String, PathBuf> = events.iter().filter(|r| r.event_type() == "file_archived").filter_map(|r| Some((r.str_field("path")?.to_string(), PathBuf::from(r.str_field("archived_to")?)))).collect();
+fn roll_back(
+    journal: &mut Journal,
+    txn: &Txn,
+    events: &[&Record],
+    known: &[(PathBuf, PathBuf)],
+    reason: &str,
+    recovered: bool,
+    now: Timestamp,
+) -> Result<(), TxnError> {
+    let mut archived: HashMap<String, PathBuf> = events
+        .iter()
+        .filter(|r| r.event_type() == "file_archived")
+        .filter_map(|r| Some((r.str_field("path")?.to_string(), PathBuf::from(r.str_field("archived_to")?))))
+        .collect();
     for (p, a) in known {
         archived.insert(p.to_string_lossy().into_owned(), a.clone());
     }
@@ -862,23 +948,38 @@ fn roll_back(journal: &mut Journal, txn: &Txn, events: &[&Record], known: &[(Pat
                     // Replaced or removed by this transaction: put the old file back.
                     let src = archived.get(f.path.to_string_lossy().as_ref());
                     if src.is_none() && (cur.is_none() || f.temp.is_none()) {
-                        return Err(TxnError::Unrecoverable { txn: txn.id.clone(), detail: format!("{} was changed but its archived copy is unknown", f.path.display()) });
+                        return Err(TxnError::Unrecoverable {
+                            txn: txn.id.clone(),
+                            detail: format!("{} was changed but its archived copy is unknown", f.path.display()),
+                        });
                     }
                     // (A target that differs but was never archived was not replaced by
                     // this transaction, which archives before renaming: leave it.)
                     if let Some(src) = src {
-                    let data = fs::read(src).map_err(ioe(src, "read"))?;
-                    if &sha256_hex(&data) != old_sha {
-                        return Err(TxnError::Unrecoverable { txn: txn.id.clone(), detail: format!("archived copy {} does not match the old {}", src.display(), f.path.display()) });
-                    }
-                    let md = fs::metadata(src).map_err(ioe(src, "inspect"))?;
-                    let tmp = dir_of(&f.path).join(format!(".{}.acmebot-restore", f.name));
-                    let mut file = create_exact(&tmp, old_mode.unwrap_or(md.mode() & 0o7777), false, Some((md.uid(), md.gid())))?;
-                    file.write_all(&data).map_err(ioe(&tmp, "write"))?;
-                    file.sync_all().map_err(ioe(&tmp, "fsync"))?;
-                    drop(file);
-                    fs::rename(&tmp, &f.path).map_err(ioe(&f.path, "restore"))?;
-                    dirs.push(dir_of(&f.path).to_path_buf());
+                        let data = fs::read(src).map_err(ioe(src, "read"))?;
+                        if &sha256_hex(&data) != old_sha {
+                            return Err(TxnError::Unrecoverable {
+                                txn: txn.id.clone(),
+                                detail: format!(
+                                    "archived copy {} does not match the old {}",
+                                    src.display(),
+                                    f.path.display()
+                                ),
+                            });
+                        }
+                        let md = fs::metadata(src).map_err(ioe(src, "inspect"))?;
+                        let tmp = dir_of(&f.path).join(format!(".{}.acmebot-restore", f.name));
+                        let mut file = create_exact(
+                            &tmp,
+                            old_mode.unwrap_or(md.mode() & 0o7777),
+                            false,
+                            Some((md.uid(), md.gid())),
+                        )?;
+                        file.write_all(&data).map_err(ioe(&tmp, "write"))?;
+                        file.sync_all().map_err(ioe(&tmp, "fsync"))?;
+                        drop(file);
+                        fs::rename(&tmp, &f.path).map_err(ioe(&f.path, "restore"))?;
+                        dirs.push(dir_of(&f.path).to_path_buf());
                     }
                 }
             }
@@ -944,7 +1045,10 @@ pub fn installed_files(records: &[Record]) -> BTreeMap<PathBuf, Installed> {
                         out.remove(&path);
                         continue;
                     }
-                    let (Some(sha256), Some(mode)) = (e.str_field("sha256"), e.field("mode").and_then(parse_mode)) else { continue };
+                    let (Some(sha256), Some(mode)) = (e.str_field("sha256"), e.field("mode").and_then(parse_mode))
+                    else {
+                        continue;
+                    };
                     let num = |k| e.field(k).and_then(Value::as_u64).unwrap_or(0) as u32;
                     out.insert(
                         path,
@@ -971,11 +1075,18 @@ pub fn installed_files(records: &[Record]) -> BTreeMap<PathBuf, Installed> {
 pub enum FileProblemKind {
     Missing,
     /// Contents differ; the current sha256.
-    Altered { sha256: String },
+    Altered {
+        sha256: String,
+    },
     /// Contents fine, mode differs; the current mode.
-    ModeChanged { mode: u32 },
+    ModeChanged {
+        mode: u32,
+    },
     /// Contents and mode fine, owner differs.
-    OwnerChanged { uid: u32, gid: u32 },
+    OwnerChanged {
+        uid: u32,
+        gid: u32,
+    },
 }
 
 impl FileProblemKind {
@@ -1002,9 +1113,18 @@ impl fmt::Display for FileProblem {
         let i = &self.installed;
         match &self.kind {
             FileProblemKind::Missing => write!(f, "{p} is missing (installed by {}, journal seq {})", i.txn, i.seq),
-            FileProblemKind::Altered { sha256 } => write!(f, "{p} was altered: sha256 is {}, installed {}", crate::journal::short(sha256), crate::journal::short(&i.sha256)),
-            FileProblemKind::ModeChanged { mode } => write!(f, "{p} has mode {}, installed {}", mode_str(*mode), mode_str(i.mode)),
-            FileProblemKind::OwnerChanged { uid, gid } => write!(f, "{p} is owned by {uid}:{gid}, installed {}:{}", i.uid, i.gid),
+            FileProblemKind::Altered { sha256 } => write!(
+                f,
+                "{p} was altered: sha256 is {}, installed {}",
+                crate::journal::short(sha256),
+                crate::journal::short(&i.sha256)
+            ),
+            FileProblemKind::ModeChanged { mode } => {
+                write!(f, "{p} has mode {}, installed {}", mode_str(*mode), mode_str(i.mode))
+            }
+            FileProblemKind::OwnerChanged { uid, gid } => {
+                write!(f, "{p} is owned by {uid}:{gid}, installed {}:{}", i.uid, i.gid)
+            }
         }
     }
 }
@@ -1017,7 +1137,9 @@ pub fn audit_files(installed: &BTreeMap<PathBuf, Installed>) -> Vec<FileProblem>
             Ok(None) => Some(FileProblemKind::Missing),
             Ok(Some(s)) if s.sha256 != i.sha256 => Some(FileProblemKind::Altered { sha256: s.sha256 }),
             Ok(Some(s)) if s.mode != i.mode => Some(FileProblemKind::ModeChanged { mode: s.mode }),
-            Ok(Some(s)) if (s.uid, s.gid) != (i.uid, i.gid) => Some(FileProblemKind::OwnerChanged { uid: s.uid, gid: s.gid }),
+            Ok(Some(s)) if (s.uid, s.gid) != (i.uid, i.gid) => {
+                Some(FileProblemKind::OwnerChanged { uid: s.uid, gid: s.gid })
+            }
             Ok(Some(_)) => None,
             // Unreadable (e.g. replaced by a directory): treat as altered.
             Err(e) => Some(FileProblemKind::Altered { sha256: format!("unreadable: {e}") }),
@@ -1066,7 +1188,11 @@ fn restore_one(p: &FileProblem, now: Timestamp) -> Result<(String, PathBuf, Opti
     let from = i.installed_copy.clone();
     let data = fs::read(&from).map_err(ioe(&from, "read installed copy"))?;
     if sha256_hex(&data) != i.sha256 {
-        return Err(TxnError::Io { path: from, op: "use installed copy", source: io::Error::other("its contents do not match the journal") });
+        return Err(TxnError::Io {
+            path: from,
+            op: "use installed copy",
+            source: io::Error::other("its contents do not match the journal"),
+        });
     }
     // Preserve an altered file before replacing it.
     let mut archived_to = None;
@@ -1091,7 +1217,11 @@ fn restore_one(p: &FileProblem, now: Timestamp) -> Result<(String, PathBuf, Opti
     sync_dir(dir).map_err(ioe(dir, "fsync directory"))?;
     match file_state(&p.path)? {
         Some(s) if s.sha256 == i.sha256 && s.mode == i.mode => Ok((s.sha256, from, archived_to)),
-        _ => Err(TxnError::Io { path: p.path.clone(), op: "verify restored", source: io::Error::other("contents or mode differ after restore") }),
+        _ => Err(TxnError::Io {
+            path: p.path.clone(),
+            op: "verify restored",
+            source: io::Error::other("contents or mode differ after restore"),
+        }),
     }
 }
 
@@ -1125,7 +1255,11 @@ pub fn fault_at(fault: Fault) -> impl Fn(Step) -> Result<(), Fault> {
 #[cfg(feature = "fault-injection")]
 pub fn env_faults() -> impl Fn(Step) -> Result<(), Fault> {
     let spec = std::env::var("ACMEBOT_FAULT").ok().filter(|s| !s.is_empty());
-    let fault = spec.as_deref().map(|s| parse_fault_spec(s).unwrap_or_else(|| panic!("ACMEBOT_FAULT={s:?}: expected <step>[:<n>], steps: {}", Step::ALL.map(Step::name).join(", "))));
+    let fault = spec.as_deref().map(|s| {
+        parse_fault_spec(s).unwrap_or_else(|| {
+            panic!("ACMEBOT_FAULT={s:?}: expected <step>[:<n>], steps: {}", Step::ALL.map(Step::name).join(", "))
+        })
+    });
     let f = fault.map(fault_at);
     move |step| match &f {
         Some(f) => f(step),
@@ -1187,7 +1321,12 @@ mod tests {
     fn setup(name: &str) -> Fx {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let root = std::env::temp_dir().join(format!("acmebot-txn-test-{}-{}-{}", std::process::id(), name, N.fetch_add(1, Ordering::SeqCst)));
+        let root = std::env::temp_dir().join(format!(
+            "acmebot-txn-test-{}-{}-{}",
+            std::process::id(),
+            name,
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(root.join("private")).unwrap();
         fs::create_dir_all(root.join("certs")).unwrap();
@@ -1207,7 +1346,11 @@ mod tests {
     }
 
     fn plan(fx: &Fx) -> Plan {
-        let w = |p: &Path, kind: &str, c: &[u8], mode| FileOp { path: p.to_path_buf(), kind: kind.into(), action: Action::Write { contents: c.to_vec(), mode } };
+        let w = |p: &Path, kind: &str, c: &[u8], mode| FileOp {
+            path: p.to_path_buf(),
+            kind: kind.into(),
+            action: Action::Write { contents: c.to_vec(), mode },
+        };
         Plan {
             key_name: "example.com".into(),
             ops: vec![
@@ -1253,7 +1396,11 @@ mod tests {
 
     fn assert_archive_has_old(fx: &Fx, archive: &Path, ctx: &str) {
         assert_eq!(fs::read(archive.join("example.com.rsa.key")).unwrap(), b"OLD KEY", "{ctx}");
-        assert_eq!(fs::metadata(archive.join("example.com.rsa.key")).unwrap().permissions().mode() & 0o777, 0o600, "{ctx}");
+        assert_eq!(
+            fs::metadata(archive.join("example.com.rsa.key")).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{ctx}"
+        );
         assert_eq!(fs::read(archive.join("example.com.rsa.pem")).unwrap(), b"OLD CERT", "{ctx}");
         assert_eq!(fs::read(archive.join("example.com+root.rsa.pem")).unwrap(), b"OLD EXTRA", "{ctx}");
         assert!(!archive.join("example.com_chain.rsa.pem").exists(), "{ctx}");
@@ -1301,9 +1448,15 @@ mod tests {
                 let rec = recover_interrupted(&mut j, &opened.records, T0 + 60).unwrap();
                 let out = read(&fx.jpath).unwrap();
                 assert!(out.problems.is_empty() && out.torn.is_none(), "{ctx}");
-                let verdicts: Vec<&str> = out.records.iter().map(|r| r.event_type()).filter(|t| matches!(*t, "txn_committed" | "txn_rolled_back")).collect();
+                let verdicts: Vec<&str> = out
+                    .records
+                    .iter()
+                    .map(|r| r.event_type())
+                    .filter(|t| matches!(*t, "txn_committed" | "txn_rolled_back"))
+                    .collect();
                 assert_eq!(verdicts.len(), 1, "{ctx}: {verdicts:?}");
-                let expect_back = matches!(step, Step::Begun | Step::TempCreated) || (step == Step::TempWritten && n < 3);
+                let expect_back =
+                    matches!(step, Step::Begun | Step::TempCreated) || (step == Step::TempWritten && n < 3);
                 let archive = fx.archive_root.join("example.com/2026_11_29_160226");
                 if step == Step::Committed {
                     assert!(rec.is_empty(), "{ctx}");
@@ -1324,18 +1477,39 @@ mod tests {
                     assert_eq!(verdicts[0], "txn_committed", "{ctx}");
                     if step != Step::Committed {
                         assert_eq!(rec[0].outcome, RecoveryOutcome::RolledForward, "{ctx}");
-                        assert_eq!(out.records.iter().rev().find(|r| r.event_type() == "txn_committed").unwrap().field("recovered"), Some(&Value::Bool(true)));
+                        assert_eq!(
+                            out.records
+                                .iter()
+                                .rev()
+                                .find(|r| r.event_type() == "txn_committed")
+                                .unwrap()
+                                .field("recovered"),
+                            Some(&Value::Bool(true))
+                        );
                     }
                     assert_all_new(&fx, &ctx);
                     assert_archive_has_old(&fx, &archive, &ctx);
                     // Every file journaled exactly once.
                     for t in ["file_archived", "file_installed", "file_removed"] {
-                        let mut paths: Vec<_> = out.records.iter().filter(|r| r.event_type() == t).map(|r| r.str_field("path").unwrap().to_string()).collect();
+                        let mut paths: Vec<_> = out
+                            .records
+                            .iter()
+                            .filter(|r| r.event_type() == t)
+                            .map(|r| r.str_field("path").unwrap().to_string())
+                            .collect();
                         let total = paths.len();
                         paths.sort();
                         paths.dedup();
                         assert_eq!(total, paths.len(), "{ctx}: duplicate {t}");
-                        assert_eq!(total, match t { "file_archived" => 3, "file_installed" => 3, _ => 1 }, "{ctx}: {t}");
+                        assert_eq!(
+                            total,
+                            match t {
+                                "file_archived" => 3,
+                                "file_installed" => 3,
+                                _ => 1,
+                            },
+                            "{ctx}: {t}"
+                        );
                     }
                     assert_eq!(inst.len(), 3, "{ctx}");
                     assert!(audit_files(&inst).is_empty(), "{ctx}");
@@ -1375,7 +1549,17 @@ mod tests {
         let types: Vec<_> = out.records.iter().map(|r| r.event_type()).collect();
         assert_eq!(
             types,
-            ["txn_begun", "file_archived", "file_archived", "file_archived", "file_installed", "file_installed", "file_installed", "file_removed", "txn_committed"]
+            [
+                "txn_begun",
+                "file_archived",
+                "file_archived",
+                "file_archived",
+                "file_installed",
+                "file_installed",
+                "file_installed",
+                "file_removed",
+                "txn_committed"
+            ]
         );
         let begun = &out.records[0].event;
         assert_eq!(begun["files"][0]["mode"], "0640");
@@ -1410,7 +1594,16 @@ mod tests {
     fn mode_only_change_is_a_change() {
         let fx = setup("modeonly");
         let (mut j, _) = Journal::open(&fx.jpath, T0).unwrap();
-        let p = Plan { key_name: "k".into(), ops: vec![FileOp { path: fx.key.clone(), kind: "private_key".into(), action: Action::Write { contents: b"OLD KEY".to_vec(), mode: 0o640 } }], owner: None, archive_root: fx.archive_root.clone() };
+        let p = Plan {
+            key_name: "k".into(),
+            ops: vec![FileOp {
+                path: fx.key.clone(),
+                kind: "private_key".into(),
+                action: Action::Write { contents: b"OLD KEY".to_vec(), mode: 0o640 },
+            }],
+            owner: None,
+            archive_root: fx.archive_root.clone(),
+        };
         assert!(commit(&mut j, &p, T0).unwrap().changed());
         assert_eq!(state(&fx.key), Some((b"OLD KEY".to_vec(), 0o640)));
         assert!(!commit(&mut j, &p, T0).unwrap().changed());
@@ -1421,7 +1614,11 @@ mod tests {
         let fx = setup("error");
         let mut p = plan(&fx);
         // Its directory cannot be created: the cert path is a file.
-        p.ops.push(FileOp { path: fx.cert.join("sub.pem"), kind: "x".into(), action: Action::Write { contents: b"X".to_vec(), mode: 0o644 } });
+        p.ops.push(FileOp {
+            path: fx.cert.join("sub.pem"),
+            kind: "x".into(),
+            action: Action::Write { contents: b"X".to_vec(), mode: 0o644 },
+        });
         let (mut j, _) = Journal::open(&fx.jpath, T0).unwrap();
         let e = commit(&mut j, &p, T0).unwrap_err();
         assert!(matches!(e, TxnError::Io { .. }), "{e}");
@@ -1473,7 +1670,11 @@ mod tests {
         assert_all_new(&fx, "restored");
         assert!(audit_files(&inst).is_empty());
         // The hand-edited file was preserved.
-        let altered = fx.archive_root.join("example.com").join(format!("{}-altered", archive_stamp(T0 + 100))).join("example.com.rsa.key");
+        let altered = fx
+            .archive_root
+            .join("example.com")
+            .join(format!("{}-altered", archive_stamp(T0 + 100)))
+            .join("example.com.rsa.key");
         assert_eq!(fs::read(altered).unwrap(), b"EDITED BY HAND");
         let out = read(&fx.jpath).unwrap();
         assert!(out.problems.is_empty());
@@ -1494,11 +1695,26 @@ mod tests {
         let (mut j, _) = Journal::open(&fx.jpath, T0).unwrap();
         commit(&mut j, &plan(&fx), T0).unwrap();
         // Remove the chain in a later transaction.
-        let p = Plan { key_name: "example.com".into(), ops: vec![FileOp { path: fx.chain.clone(), kind: "chain".into(), action: Action::Remove }], owner: None, archive_root: fx.archive_root.clone() };
+        let p = Plan {
+            key_name: "example.com".into(),
+            ops: vec![FileOp { path: fx.chain.clone(), kind: "chain".into(), action: Action::Remove }],
+            owner: None,
+            archive_root: fx.archive_root.clone(),
+        };
         commit(&mut j, &p, T0 + 1).unwrap();
         // An interrupted transaction's file_installed must not count.
-        let p2 = Plan { key_name: "example.com".into(), ops: vec![FileOp { path: fx.cert.clone(), kind: "certificate".into(), action: Action::Write { contents: b"NEWEST".to_vec(), mode: 0o644 } }], owner: None, archive_root: fx.archive_root.clone() };
-        let e = commit_with_faults(&mut j, &p2, T0 + 2, &fault_at(Fault { step: Step::InstalledJournaled, count: 1 })).unwrap_err();
+        let p2 = Plan {
+            key_name: "example.com".into(),
+            ops: vec![FileOp {
+                path: fx.cert.clone(),
+                kind: "certificate".into(),
+                action: Action::Write { contents: b"NEWEST".to_vec(), mode: 0o644 },
+            }],
+            owner: None,
+            archive_root: fx.archive_root.clone(),
+        };
+        let e = commit_with_faults(&mut j, &p2, T0 + 2, &fault_at(Fault { step: Step::InstalledJournaled, count: 1 }))
+            .unwrap_err();
         assert!(matches!(e, TxnError::Crashed(_)));
         let recs = read(&fx.jpath).unwrap().records;
         let inst = installed_files(&recs);
@@ -1520,7 +1736,12 @@ mod tests {
             assert_eq!(Step::parse(s.name()), Some(s));
         }
         let f = fault_at(Fault { step: Step::Replaced, count: 2 });
-        assert!(f(Step::Replaced).is_ok() && f(Step::Begun).is_ok() && f(Step::Replaced).is_err() && f(Step::Replaced).is_ok());
+        assert!(
+            f(Step::Replaced).is_ok()
+                && f(Step::Begun).is_ok()
+                && f(Step::Replaced).is_err()
+                && f(Step::Replaced).is_ok()
+        );
         #[cfg(not(feature = "fault-injection"))]
         assert!(env_faults()(Step::Begun).is_ok());
         let bad = Plan { key_name: "a/b".into(), ops: vec![], owner: None, archive_root: "/x".into() };

@@ -34,11 +34,26 @@ impl Sleeper for SystemClock {
 pub enum AcmeError {
     Http(HttpError),
     /// The server answered with a problem document.
-    Problem { server: String, method: &'static str, url: String, problem: Problem, retry_after: Option<String> },
+    Problem {
+        server: String,
+        method: &'static str,
+        url: String,
+        problem: Problem,
+        retry_after: Option<String>,
+    },
     /// The server answered something RFC 8555 does not allow.
-    Protocol { server: String, url: String, detail: String },
+    Protocol {
+        server: String,
+        url: String,
+        detail: String,
+    },
     /// A resource did not reach the wanted state in time.
-    Timeout { server: String, url: String, what: String, waited_secs: u64 },
+    Timeout {
+        server: String,
+        url: String,
+        what: String,
+        waited_secs: u64,
+    },
 }
 
 impl std::fmt::Display for AcmeError {
@@ -95,7 +110,12 @@ pub struct AcmeClient<'a> {
 
 impl<'a> AcmeClient<'a> {
     /// Fetches the directory (RFC 8555 §7.1.1).
-    pub fn connect(transport: &'a dyn Transport, clock: &'a dyn Sleeper, directory_url: &str, key: &'a PrivateKey) -> Result<AcmeClient<'a>, AcmeError> {
+    pub fn connect(
+        transport: &'a dyn Transport,
+        clock: &'a dyn Sleeper,
+        directory_url: &str,
+        key: &'a PrivateKey,
+    ) -> Result<AcmeClient<'a>, AcmeError> {
         let response = transport.request("GET", directory_url, &[], None)?;
         let server = directory_url.to_string();
         if response.status != 200 {
@@ -205,7 +225,11 @@ impl<'a> AcmeClient<'a> {
         }
     }
 
-    fn post_json<T: serde::de::DeserializeOwned>(&self, url: &str, payload: Option<&Value>) -> Result<(T, Response), AcmeError> {
+    fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        payload: Option<&Value>,
+    ) -> Result<(T, Response), AcmeError> {
         let response = self.post(url, payload)?;
         let value = serde_json::from_slice(&response.body)
             .map_err(|e| self.protocol(url, format!("unexpected response body: {e}")))?;
@@ -215,7 +239,12 @@ impl<'a> AcmeClient<'a> {
     /// newAccount (RFC 8555 §7.3), optionally with External Account Binding (§7.3.4).
     /// Returns the account URL and the account object.
     /// `eab` is (key id, base64url MAC key, "HS256" | "HS384" | "HS512").
-    pub fn new_account(&self, contact: &[String], tos_agreed: bool, eab: Option<(&str, &str, &str)>) -> Result<(String, Value), AcmeError> {
+    pub fn new_account(
+        &self,
+        contact: &[String],
+        tos_agreed: bool,
+        eab: Option<(&str, &str, &str)>,
+    ) -> Result<(String, Value), AcmeError> {
         let url = self.directory.new_account.clone();
         let mut payload = json!({ "contact": contact, "termsOfServiceAgreed": tos_agreed });
         if let Some((kid, hmac_key, alg)) = eab {
@@ -237,7 +266,12 @@ impl<'a> AcmeClient<'a> {
     /// `profile` is a certificate profile the directory offers
     /// (draft-aaron-acme-profiles); `replaces` the ARI certificate ID of the
     /// certificate this order renews (RFC 9773 §5).
-    pub fn new_order(&self, names: &[String], profile: Option<&str>, replaces: Option<&str>) -> Result<(String, Order), AcmeError> {
+    pub fn new_order(
+        &self,
+        names: &[String],
+        profile: Option<&str>,
+        replaces: Option<&str>,
+    ) -> Result<(String, Order), AcmeError> {
         let url = self.directory.new_order.clone();
         let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::dns(n)).collect();
         let mut payload = json!({ "identifiers": identifiers });
@@ -264,7 +298,8 @@ impl<'a> AcmeClient<'a> {
         if response.status != 200 {
             return Err(problem_or_protocol(&self.directory_url, "GET", &url, &response));
         }
-        let info: RenewalInfo = serde_json::from_slice(&response.body).map_err(|e| self.protocol(&url, format!("not a RenewalInfo object: {e}")))?;
+        let info: RenewalInfo = serde_json::from_slice(&response.body)
+            .map_err(|e| self.protocol(&url, format!("not a RenewalInfo object: {e}")))?;
         Ok(Some((info, retry_after_secs(&response, self.clock.now()))))
     }
 
@@ -273,7 +308,8 @@ impl<'a> AcmeClient<'a> {
     pub fn key_change(&self, new_key: &PrivateKey) -> Result<(), AcmeError> {
         let url = self.directory.key_change.clone();
         let account = self.account_url().ok_or_else(|| self.protocol(&url, "key change needs a registered account"))?;
-        let inner = crypto::jws_key_change(new_key, self.key, &account, &url).map_err(|e| self.protocol(&url, format!("signing the key change: {e}")))?;
+        let inner = crypto::jws_key_change(new_key, self.key, &account, &url)
+            .map_err(|e| self.protocol(&url, format!("signing the key change: {e}")))?;
         self.post(&url, Some(&inner))?;
         Ok(())
     }
@@ -303,7 +339,12 @@ impl<'a> AcmeClient<'a> {
     /// [`FIRST_POLL`], then with the delay growing by half up to `max_delay`, honouring
     /// `Retry-After`, for at most `budget` (the original's
     /// max_authorization_attempts × authorization_delay).
-    pub fn wait_authorization(&self, url: &str, budget: Duration, max_delay: Duration) -> Result<Authorization, AcmeError> {
+    pub fn wait_authorization(
+        &self,
+        url: &str,
+        budget: Duration,
+        max_delay: Duration,
+    ) -> Result<Authorization, AcmeError> {
         let start = self.clock.now();
         let mut delay = FIRST_POLL.min(max_delay);
         let mut waited = Duration::ZERO;
@@ -317,7 +358,8 @@ impl<'a> AcmeClient<'a> {
             if waited >= budget {
                 break;
             }
-            let pause = self.poll_delay(&response, delay).min(budget.saturating_sub(waited).max(Duration::from_millis(50)));
+            let pause =
+                self.poll_delay(&response, delay).min(budget.saturating_sub(waited).max(Duration::from_millis(50)));
             self.clock.sleep(pause);
             waited += pause;
             delay = next_poll(delay, max_delay);
@@ -351,7 +393,13 @@ impl<'a> AcmeClient<'a> {
         self.poll_order(order_url, order, response, poll_secs)
     }
 
-    fn poll_order(&self, order_url: &str, mut order: Order, mut response: Response, poll_secs: u64) -> Result<Order, AcmeError> {
+    fn poll_order(
+        &self,
+        order_url: &str,
+        mut order: Order,
+        mut response: Response,
+        poll_secs: u64,
+    ) -> Result<Order, AcmeError> {
         let start = self.clock.now();
         let mut delay = FIRST_POLL;
         loop {
@@ -468,7 +516,11 @@ mod tests {
     use super::*;
 
     fn response(headers: &[(&str, &str)]) -> Response {
-        Response { status: 200, headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), body: vec![] }
+        Response {
+            status: 200,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: vec![],
+        }
     }
 
     #[test]

@@ -221,7 +221,10 @@ fn eab_hmac_verifies() {
         jws_hmac_eab(&json!({}), "k", &hmac_b64, "RS256", "u"),
         Err(CryptoError::UnsupportedHmacAlgorithm(_))
     ));
-    assert!(matches!(jws_hmac_eab(&json!({}), "k", "not base64!", "HS256", "u"), Err(CryptoError::InvalidBase64 { .. })));
+    assert!(matches!(
+        jws_hmac_eab(&json!({}), "k", "not base64!", "HS256", "u"),
+        Err(CryptoError::InvalidBase64 { .. })
+    ));
 }
 
 #[test]

@@ -32,10 +32,7 @@ impl TsigKey {
 }
 
 fn err(path: &Path, detail: impl Into<String>) -> DnsError {
-    DnsError::KeyFile {
-        path: path.to_path_buf(),
-        detail: detail.into(),
-    }
+    DnsError::KeyFile { path: path.to_path_buf(), detail: detail.into() }
 }
 
 fn read(path: &Path) -> Result<String, DnsError> {
@@ -53,11 +50,7 @@ pub fn load_key(path: &Path, name: Option<&str>) -> Result<TsigKey, DnsError> {
     }
     // A dnssec-keygen pair: accept the `.key`, the `.private`, or the common stem.
     let (key_path, private_path) = pair_paths(path);
-    let key_text = if is_private {
-        read(&key_path).ok()
-    } else {
-        Some(text.clone())
-    };
+    let key_text = if is_private { read(&key_path).ok() } else { Some(text.clone()) };
     let private_text = if is_private {
         text
     } else {
@@ -74,26 +67,16 @@ pub fn load_key(path: &Path, name: Option<&str>) -> Result<TsigKey, DnsError> {
     };
     let key_name = match key_text.as_deref().and_then(key_rr_name) {
         Some(n) => n,
-        None => name_from_file_name(&key_path).ok_or_else(|| {
-            err(
-                path,
-                "cannot find the key name (no KEY record, no K<name>+... file name)",
-            )
-        })?,
+        None => name_from_file_name(&key_path)
+            .ok_or_else(|| err(path, "cannot find the key name (no KEY record, no K<name>+... file name)"))?,
     };
     parse_private(&key_name, &private_text).map_err(|d| err(&private_path, d))
 }
 
 fn pair_paths(path: &Path) -> (PathBuf, PathBuf) {
     let s = path.to_string_lossy();
-    let stem = s
-        .strip_suffix(".key")
-        .or_else(|| s.strip_suffix(".private"))
-        .unwrap_or(&s);
-    (
-        PathBuf::from(format!("{stem}.key")),
-        PathBuf::from(format!("{stem}.private")),
-    )
+    let stem = s.strip_suffix(".key").or_else(|| s.strip_suffix(".private")).unwrap_or(&s);
+    (PathBuf::from(format!("{stem}.key")), PathBuf::from(format!("{stem}.private")))
 }
 
 /// `Kupdate.example.com.+157+12345.key` → `update.example.com.`
@@ -106,16 +89,10 @@ fn name_from_file_name(key_path: &Path) -> Option<String> {
 
 /// The owner name of the `KEY` record in a `.key` file (comment lines start with `;`).
 fn key_rr_name(text: &str) -> Option<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with(';'))
-        .find_map(|l| {
-            let tokens: Vec<&str> = l.split_whitespace().collect();
-            tokens
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case("KEY"))
-                .then(|| tokens[0].to_string())
-        })
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(';')).find_map(|l| {
+        let tokens: Vec<&str> = l.split_whitespace().collect();
+        tokens.iter().any(|t| t.eq_ignore_ascii_case("KEY")).then(|| tokens[0].to_string())
+    })
 }
 
 /// The `.private` file: `Algorithm: 157 (HMAC_MD5)` and `Key: <base64>`.
@@ -130,13 +107,11 @@ pub fn parse_private(key_name: &str, text: &str) -> Result<TsigKey, String> {
         match field.trim().to_ascii_lowercase().as_str() {
             "algorithm" => {
                 let number = value.split_whitespace().next().unwrap_or("");
-                let n: u16 = number
-                    .parse()
-                    .map_err(|_| format!("unreadable Algorithm line {value:?}"))?;
-                algorithm =
-                    Some(Algorithm::from_dnssec_number(n).ok_or_else(|| {
-                        format!("algorithm {value} is not an HMAC (TSIG) algorithm")
-                    })?);
+                let n: u16 = number.parse().map_err(|_| format!("unreadable Algorithm line {value:?}"))?;
+                algorithm = Some(
+                    Algorithm::from_dnssec_number(n)
+                        .ok_or_else(|| format!("algorithm {value} is not an HMAC (TSIG) algorithm"))?,
+                );
             }
             "key" => {
                 secret = Some(
@@ -156,20 +131,14 @@ pub fn parse_private(key_name: &str, text: &str) -> Result<TsigKey, String> {
 fn looks_like_conf(text: &str) -> bool {
     tokenize(text)
         .map(|t| {
-            t.windows(2).any(|w| {
-                w[0] == Token::Word("key".into())
-                    && matches!(w[1], Token::Word(_) | Token::Quoted(_))
-            })
+            t.windows(2).any(|w| w[0] == Token::Word("key".into()) && matches!(w[1], Token::Word(_) | Token::Quoted(_)))
         })
         .unwrap_or(false)
 }
 
 fn looks_like_knot(text: &str) -> bool {
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    lines.contains(&"key:")
-        && lines
-            .iter()
-            .any(|l| l.trim_start_matches("- ").starts_with("id:"))
+    lines.contains(&"key:") && lines.iter().any(|l| l.trim_start_matches("- ").starts_with("id:"))
 }
 
 /// knot.conf `key:` section entries (`- id:`, `algorithm:`, `secret:`).
@@ -287,24 +256,15 @@ pub fn parse_conf(text: &str, wanted: Option<&str>) -> Result<TsigKey, String> {
     finish(keys, wanted)
 }
 
-fn finish(
-    keys: Vec<(String, Option<String>, Option<String>)>,
-    wanted: Option<&str>,
-) -> Result<TsigKey, String> {
-    let same = |a: &str, b: &str| {
-        a.trim_end_matches('.')
-            .eq_ignore_ascii_case(b.trim_end_matches('.'))
-    };
+fn finish(keys: Vec<(String, Option<String>, Option<String>)>, wanted: Option<&str>) -> Result<TsigKey, String> {
+    let same = |a: &str, b: &str| a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'));
     let (name, algorithm, secret) = match wanted {
-        Some(w) => keys
-            .into_iter()
-            .find(|k| same(&k.0, w))
-            .ok_or_else(|| format!("no key named {w:?}"))?,
+        Some(w) => keys.into_iter().find(|k| same(&k.0, w)).ok_or_else(|| format!("no key named {w:?}"))?,
         None => keys.into_iter().next().ok_or("no key statement")?,
     };
     let algorithm = algorithm.ok_or_else(|| format!("key {name:?} has no algorithm"))?;
-    let algorithm = Algorithm::from_name(&algorithm)
-        .ok_or_else(|| format!("key {name:?}: unsupported algorithm {algorithm:?}"))?;
+    let algorithm =
+        Algorithm::from_name(&algorithm).ok_or_else(|| format!("key {name:?}: unsupported algorithm {algorithm:?}"))?;
     let secret = secret.ok_or_else(|| format!("key {name:?} has no secret"))?;
     let secret = base64::engine::general_purpose::STANDARD
         .decode(secret.replace(char::is_whitespace, ""))
@@ -328,16 +288,10 @@ key "acme-sha256" {
 key acme-md5. { algorithm HMAC-MD5; secret "bWQ1c2VjcmV0"; }; // trailing
 "#;
         let k = parse_conf(text, None).unwrap();
-        assert_eq!(
-            (k.name.as_str(), k.algorithm),
-            ("acme-sha256", Algorithm::HmacSha256)
-        );
+        assert_eq!((k.name.as_str(), k.algorithm), ("acme-sha256", Algorithm::HmacSha256));
         assert_eq!(k.secret(), b"secret-sha256-secret-sha256-xxxx");
         let k = parse_conf(text, Some("acme-md5")).unwrap();
-        assert_eq!(
-            (k.name.as_str(), k.algorithm, k.secret()),
-            ("acme-md5.", Algorithm::HmacMd5, &b"md5secret"[..])
-        );
+        assert_eq!((k.name.as_str(), k.algorithm, k.secret()), ("acme-md5.", Algorithm::HmacMd5, &b"md5secret"[..]));
         let e = parse_conf(text, Some("nope")).unwrap_err();
         assert!(e.contains("nope"));
     }
@@ -347,15 +301,9 @@ key acme-md5. { algorithm HMAC-MD5; secret "bWQ1c2VjcmV0"; }; // trailing
         let text = "# hmac-sha256:acme:c2VjcmV0\nkey:\n  - id: acme\n    algorithm: hmac-sha256\n    secret: c2VjcmV0\n  - id: other\n    algorithm: hmac-sha512\n    secret: b3RoZXI=\n";
         assert!(!looks_like_conf(text) && looks_like_knot(text));
         let k = parse_knot(text, None).unwrap();
-        assert_eq!(
-            (k.name.as_str(), k.algorithm, k.secret()),
-            ("acme", Algorithm::HmacSha256, &b"secret"[..])
-        );
+        assert_eq!((k.name.as_str(), k.algorithm, k.secret()), ("acme", Algorithm::HmacSha256, &b"secret"[..]));
         let k = parse_knot(text, Some("other.")).unwrap();
-        assert_eq!(
-            (k.name.as_str(), k.algorithm, k.secret()),
-            ("other", Algorithm::HmacSha512, &b"other"[..])
-        );
+        assert_eq!((k.name.as_str(), k.algorithm, k.secret()), ("other", Algorithm::HmacSha512, &b"other"[..]));
         let text = "key \"acme\" { algorithm hmac-sha256; secret \"AAAA\"; };";
         assert!(looks_like_conf(text));
     }
@@ -378,47 +326,22 @@ key acme-md5. { algorithm HMAC-MD5; secret "bWQ1c2VjcmV0"; }; // trailing
         let k = TsigKey::load(Path::new(&format!("{stem}.key")), &dir).unwrap();
         assert_eq!(
             (k.name.as_str(), k.algorithm, k.secret()),
-            (
-                "update.example.com.",
-                Algorithm::HmacMd5,
-                &b"sSeWrBDen1234567"[..]
-            )
+            ("update.example.com.", Algorithm::HmacMd5, &b"sSeWrBDen1234567"[..])
         );
-        let k2 = TsigKey::load(
-            &dir.join(format!("{stem}.private")),
-            Path::new("/nonexistent"),
-        )
-        .unwrap();
+        let k2 = TsigKey::load(&dir.join(format!("{stem}.private")), Path::new("/nonexistent")).unwrap();
         assert_eq!(k, k2);
         // A bad algorithm: the error names the file but never the secret.
-        std::fs::write(
-            dir.join("Kbad.+008+00001.key"),
-            "bad. IN KEY 256 3 8 AAAA\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("Kbad.+008+00001.private"),
-            "Algorithm: 8 (RSASHA256)\nKey: c3VwZXJzZWNyZXQ=\n",
-        )
-        .unwrap();
-        let e = TsigKey::load(Path::new("Kbad.+008+00001.key"), &dir)
-            .unwrap_err()
-            .to_string();
+        std::fs::write(dir.join("Kbad.+008+00001.key"), "bad. IN KEY 256 3 8 AAAA\n").unwrap();
+        std::fs::write(dir.join("Kbad.+008+00001.private"), "Algorithm: 8 (RSASHA256)\nKey: c3VwZXJzZWNyZXQ=\n")
+            .unwrap();
+        let e = TsigKey::load(Path::new("Kbad.+008+00001.key"), &dir).unwrap_err().to_string();
         assert!(
-            e.contains("Kbad.+008+00001.private")
-                && !e.contains("c3VwZXJzZWNyZXQ")
-                && !e.contains("supersecret"),
+            e.contains("Kbad.+008+00001.private") && !e.contains("c3VwZXJzZWNyZXQ") && !e.contains("supersecret"),
             "{e}"
         );
         // Missing .private is a clear error.
-        std::fs::write(
-            dir.join("Klone.+157+00002.key"),
-            "lone. IN KEY 512 3 157 AAAA\n",
-        )
-        .unwrap();
-        let e = TsigKey::load(Path::new("Klone.+157+00002.key"), &dir)
-            .unwrap_err()
-            .to_string();
+        std::fs::write(dir.join("Klone.+157+00002.key"), "lone. IN KEY 512 3 157 AAAA\n").unwrap();
+        let e = TsigKey::load(Path::new("Klone.+157+00002.key"), &dir).unwrap_err().to_string();
         assert!(e.contains("Klone.+157+00002.private"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -12,20 +12,13 @@ const S: [u32; 64] = [
 
 /// T[i] = floor(2^32 * abs(sin(i + 1))) (RFC 1321 §3.4).
 const T: [u32; 64] = [
-    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
-    0xfd469501, //
-    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e,
-    0x49b40821, //
-    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681,
-    0xe7d3fbc8, //
-    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9,
-    0x8d2a4c8a, //
-    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60,
-    0xbebfbc70, //
-    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8,
-    0xc4ac5665, //
-    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d,
-    0x85845dd1, //
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501, //
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821, //
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8, //
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, //
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, //
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, //
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1, //
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 ];
 
@@ -47,12 +40,7 @@ impl Default for Md5 {
 impl Md5 {
     /// Initial state A, B, C, D (RFC 1321 §3.3).
     pub fn new() -> Md5 {
-        Md5 {
-            state: [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476],
-            buffer: [0; 64],
-            buffered: 0,
-            length: 0,
-        }
+        Md5 { state: [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476], buffer: [0; 64], buffered: 0, length: 0 }
     }
 
     pub fn update(&mut self, mut data: &[u8]) {
@@ -83,11 +71,7 @@ impl Md5 {
         let bits = self.length.wrapping_mul(8);
         let mut pad = vec![0x80u8];
         let padded = (self.buffered + 1) % 64;
-        let zeros = if padded <= 56 {
-            56 - padded
-        } else {
-            120 - padded
-        };
+        let zeros = if padded <= 56 { 56 - padded } else { 120 - padded };
         pad.extend(std::iter::repeat_n(0u8, zeros));
         pad.extend_from_slice(&bits.to_le_bytes());
         let length = self.length;
@@ -115,11 +99,7 @@ impl Md5 {
                 2 => (b ^ c ^ d, (3 * i + 5) % 16),
                 _ => (c ^ (b | !d), (7 * i) % 16),
             };
-            let rotated = a
-                .wrapping_add(f)
-                .wrapping_add(T[i])
-                .wrapping_add(x[g])
-                .rotate_left(S[i]);
+            let rotated = a.wrapping_add(f).wrapping_add(T[i]).wrapping_add(x[g]).rotate_left(S[i]);
             a = d;
             d = c;
             c = b;
@@ -175,14 +155,8 @@ mod tests {
             ("a", "0cc175b9c0f1b6a831c399e269772661"),
             ("abc", "900150983cd24fb0d6963f7d28e17f72"),
             ("message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
-            (
-                "abcdefghijklmnopqrstuvwxyz",
-                "c3fcd3d76192e4007dfb496cca67e13b",
-            ),
-            (
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-                "d174ab98d277d9f5a5611c2c9f419d9f",
-            ),
+            ("abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"),
+            ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "d174ab98d277d9f5a5611c2c9f419d9f"),
             (
                 "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
                 "57edf4a22be3c955ac49da2e2107b67a",
@@ -212,35 +186,15 @@ mod tests {
     fn rfc2104_and_rfc2202_hmac_md5_vectors() {
         let cases: Vec<(Vec<u8>, Vec<u8>, &str)> = vec![
             // RFC 2104 / RFC 2202 test case 1
-            (
-                vec![0x0b; 16],
-                b"Hi There".to_vec(),
-                "9294727a3638bb1c13f48ef8158bfc9d",
-            ),
+            (vec![0x0b; 16], b"Hi There".to_vec(), "9294727a3638bb1c13f48ef8158bfc9d"),
             // RFC 2104 / RFC 2202 test case 2
-            (
-                b"Jefe".to_vec(),
-                b"what do ya want for nothing?".to_vec(),
-                "750c783e6ab0b503eaa86e310a5db738",
-            ),
+            (b"Jefe".to_vec(), b"what do ya want for nothing?".to_vec(), "750c783e6ab0b503eaa86e310a5db738"),
             // RFC 2104 / RFC 2202 test case 3
-            (
-                vec![0xaa; 16],
-                vec![0xdd; 50],
-                "56be34521d144c88dbb8c733f0e8b3f6",
-            ),
+            (vec![0xaa; 16], vec![0xdd; 50], "56be34521d144c88dbb8c733f0e8b3f6"),
             // RFC 2202 test case 4
-            (
-                (1..=25u8).collect(),
-                vec![0xcd; 50],
-                "697eaf0aca3a3aea3a75164746ffaa79",
-            ),
+            ((1..=25u8).collect(), vec![0xcd; 50], "697eaf0aca3a3aea3a75164746ffaa79"),
             // RFC 2202 test case 5
-            (
-                vec![0x0c; 16],
-                b"Test With Truncation".to_vec(),
-                "56461ef2342edc00f9bab995690efd4c",
-            ),
+            (vec![0x0c; 16], b"Test With Truncation".to_vec(), "56461ef2342edc00f9bab995690efd4c"),
             // RFC 2202 test case 6
             (
                 vec![0xaa; 80],
@@ -250,8 +204,7 @@ mod tests {
             // RFC 2202 test case 7
             (
                 vec![0xaa; 80],
-                b"Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data"
-                    .to_vec(),
+                b"Test Using Larger Than Block-Size Key and Larger Than One Block-Size Data".to_vec(),
                 "6f630fad67cda0ee1fb1f562db3aa53e",
             ),
         ];
@@ -259,9 +212,6 @@ mod tests {
             assert_eq!(hex(&hmac_md5(&key, &[&data])), want);
         }
         // RFC 2202 case 5 also gives the 96-bit truncation.
-        assert_eq!(
-            &hex(&hmac_md5(&[0x0c; 16], &[b"Test With Truncation"]))[..24],
-            "56461ef2342edc00f9bab995"
-        );
+        assert_eq!(&hex(&hmac_md5(&[0x0c; 16], &[b"Test With Truncation"]))[..24], "56461ef2342edc00f9bab995");
     }
 }

@@ -60,26 +60,11 @@ pub enum DnsError {
     Malformed { server: SocketAddr, detail: String },
     /// The server refused the update: RCODE (REFUSED, NOTAUTH, NOTZONE, ...) and
     /// the TSIG error (BADSIG, BADKEY, BADTIME) when the server reported one.
-    UpdateRejected {
-        zone: String,
-        server: SocketAddr,
-        rcode: u16,
-        tsig_error: Option<u16>,
-    },
+    UpdateRejected { zone: String, server: SocketAddr, rcode: u16, tsig_error: Option<u16> },
     /// The update was signed but the response's TSIG is missing or does not verify.
-    ResponseNotAuthenticated {
-        zone: String,
-        server: SocketAddr,
-        rcode: u16,
-        failure: TsigFailure,
-    },
+    ResponseNotAuthenticated { zone: String, server: SocketAddr, rcode: u16, failure: TsigFailure },
     /// A lookup answered with an error RCODE (SERVFAIL, REFUSED, ...).
-    Query {
-        name: String,
-        rtype: String,
-        server: SocketAddr,
-        rcode: u16,
-    },
+    Query { name: String, rtype: String, server: SocketAddr, rcode: u16 },
     /// A lookup found nothing usable (no SOA, no name server address, no resolver).
     NotFound { what: String },
 }
@@ -96,44 +81,19 @@ impl fmt::Display for DnsError {
             DnsError::Malformed { server, detail } => {
                 write!(f, "DNS server {server} sent an invalid response: {detail}")
             }
-            DnsError::UpdateRejected {
-                zone,
-                server,
-                rcode,
-                tsig_error,
-            } => {
-                write!(
-                    f,
-                    "update of zone {zone} at {server} failed: {}",
-                    rcode_name(*rcode)
-                )?;
+            DnsError::UpdateRejected { zone, server, rcode, tsig_error } => {
+                write!(f, "update of zone {zone} at {server} failed: {}", rcode_name(*rcode))?;
                 if let Some(e) = tsig_error {
                     write!(f, " (TSIG error {})", tsig::error_name(*e))?;
                 }
                 Ok(())
             }
-            DnsError::ResponseNotAuthenticated {
-                zone,
-                server,
-                rcode,
-                failure,
-            } => {
-                write!(
-                    f,
-                    "update of zone {zone} at {server}: response {} rejected: {failure}",
-                    rcode_name(*rcode)
-                )
+            DnsError::ResponseNotAuthenticated { zone, server, rcode, failure } => {
+                write!(f, "update of zone {zone} at {server}: response {} rejected: {failure}", rcode_name(*rcode))
             }
-            DnsError::Query {
-                name,
-                rtype,
-                server,
-                rcode,
-            } => write!(
-                f,
-                "lookup of {rtype} {name} at {server} failed: {}",
-                rcode_name(*rcode)
-            ),
+            DnsError::Query { name, rtype, server, rcode } => {
+                write!(f, "lookup of {rtype} {name} at {server} failed: {}", rcode_name(*rcode))
+            }
             DnsError::NotFound { what } => write!(f, "DNS: {what}"),
         }
     }
@@ -145,10 +105,8 @@ impl std::error::Error for DnsError {}
 pub fn random_id() -> u16 {
     let mut b = [0u8; 2];
     if aws_lc_rs::rand::fill(&mut b).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+        let t =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         b = (t as u16).to_be_bytes();
     }
     u16::from_be_bytes(b)
@@ -166,12 +124,8 @@ pub fn update(
     deletes: &[Record],
     now: i64,
 ) -> Result<(), DnsError> {
-    let changes: Vec<Change> = deletes
-        .iter()
-        .cloned()
-        .map(Change::Delete)
-        .chain(adds.iter().cloned().map(Change::Add))
-        .collect();
+    let changes: Vec<Change> =
+        deletes.iter().cloned().map(Change::Delete).chain(adds.iter().cloned().map(Change::Add)).collect();
     update_changes(server, zone, key, &changes, now, UPDATE_TIMEOUT)
 }
 
@@ -186,36 +140,24 @@ pub fn update_changes(
     timeout: Duration,
 ) -> Result<(), DnsError> {
     let id = random_id();
-    let msg =
-        update::build_update(id, zone, changes).map_err(|detail| DnsError::Invalid { detail })?;
+    let msg = update::build_update(id, zone, changes).map_err(|detail| DnsError::Invalid { detail })?;
     let (msg, signature) = match key {
         Some(k) => {
-            let (m, s) =
-                tsig::sign_request(&msg, k, now).map_err(|detail| DnsError::Invalid { detail })?;
+            let (m, s) = tsig::sign_request(&msg, k, now).map_err(|detail| DnsError::Invalid { detail })?;
             (m, Some(s))
         }
         None => (msg, None),
     };
     let response = transport::exchange(server, &msg, timeout)?;
-    let zone_name = if zone.ends_with('.') {
-        zone.to_string()
-    } else {
-        format!("{zone}.")
-    };
+    let zone_name = if zone.ends_with('.') { zone.to_string() } else { format!("{zone}.") };
     update::check_response(id, &response, key.zip(signature.as_ref()), now).map_err(|p| match p {
         update::ResponseProblem::Malformed(detail) => DnsError::Malformed { server, detail },
-        update::ResponseProblem::Rcode { rcode, tsig_error } => DnsError::UpdateRejected {
-            zone: zone_name.clone(),
-            server,
-            rcode,
-            tsig_error,
-        },
-        update::ResponseProblem::Tsig { rcode, failure } => DnsError::ResponseNotAuthenticated {
-            zone: zone_name.clone(),
-            server,
-            rcode,
-            failure,
-        },
+        update::ResponseProblem::Rcode { rcode, tsig_error } => {
+            DnsError::UpdateRejected { zone: zone_name.clone(), server, rcode, tsig_error }
+        }
+        update::ResponseProblem::Tsig { rcode, failure } => {
+            DnsError::ResponseNotAuthenticated { zone: zone_name.clone(), server, rcode, failure }
+        }
     })
 }
 
@@ -226,26 +168,10 @@ mod tests {
     #[test]
     fn errors_name_zone_server_and_codes() {
         let server: SocketAddr = "192.0.2.1:53".parse().unwrap();
-        let e = DnsError::UpdateRejected {
-            zone: "example.com.".into(),
-            server,
-            rcode: 9,
-            tsig_error: Some(16),
-        };
-        assert_eq!(
-            e.to_string(),
-            "update of zone example.com. at 192.0.2.1:53 failed: NOTAUTH (TSIG error BADSIG)"
-        );
-        let e = DnsError::UpdateRejected {
-            zone: "example.com.".into(),
-            server,
-            rcode: 5,
-            tsig_error: None,
-        };
-        assert_eq!(
-            e.to_string(),
-            "update of zone example.com. at 192.0.2.1:53 failed: REFUSED"
-        );
+        let e = DnsError::UpdateRejected { zone: "example.com.".into(), server, rcode: 9, tsig_error: Some(16) };
+        assert_eq!(e.to_string(), "update of zone example.com. at 192.0.2.1:53 failed: NOTAUTH (TSIG error BADSIG)");
+        let e = DnsError::UpdateRejected { zone: "example.com.".into(), server, rcode: 5, tsig_error: None };
+        assert_eq!(e.to_string(), "update of zone example.com. at 192.0.2.1:53 failed: REFUSED");
         let e = DnsError::ResponseNotAuthenticated {
             zone: "example.com.".into(),
             server,

@@ -60,19 +60,13 @@ fn abs_lower(name: &str) -> String {
 }
 
 /// Builds a query (RFC 1035 §4.1.1): one question, class IN, RD as given.
-pub fn build_query(
-    id: u16,
-    name: &str,
-    rtype: RecordType,
-    recursion_desired: bool,
-) -> Result<Vec<u8>, String> {
+pub fn build_query(id: u16, name: &str, rtype: RecordType, recursion_desired: bool) -> Result<Vec<u8>, String> {
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = recursion_desired;
     let mut q = Query::query(update::name(name)?, rtype);
     q.set_query_class(DNSClass::IN);
     msg.add_query(q);
-    msg.to_vec()
-        .map_err(|e| format!("cannot encode the query: {e}"))
+    msg.to_vec().map_err(|e| format!("cannot encode the query: {e}"))
 }
 
 fn convert(r: &hickory_proto::rr::Record) -> Rr {
@@ -86,12 +80,7 @@ fn convert(r: &hickory_proto::rr::Record) -> Rr {
             rname: abs_lower(&s.rname.to_ascii()),
             serial: s.serial,
         },
-        RData::TXT(t) => Rdata::Txt(
-            t.txt_data
-                .iter()
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect(),
-        ),
+        RData::TXT(t) => Rdata::Txt(t.txt_data.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect()),
         RData::TLSA(t) => Rdata::Tlsa {
             usage: t.cert_usage.into(),
             selector: t.selector.into(),
@@ -100,36 +89,21 @@ fn convert(r: &hickory_proto::rr::Record) -> Rr {
         },
         other => Rdata::Other(u16::from(other.record_type())),
     };
-    Rr {
-        name: abs_lower(&r.name.to_ascii()),
-        ttl: r.ttl,
-        data,
-    }
+    Rr { name: abs_lower(&r.name.to_ascii()), ttl: r.ttl, data }
 }
 
 /// Parses a response to the question (`id`, `name`, `rtype`): checks that it
 /// answers that question, and keeps the answers of the asked type.
-pub fn parse_answer(
-    id: u16,
-    name: &str,
-    rtype: RecordType,
-    bytes: &[u8],
-) -> Result<Answer, String> {
+pub fn parse_answer(id: u16, name: &str, rtype: RecordType, bytes: &[u8]) -> Result<Answer, String> {
     let msg = Message::from_vec(bytes).map_err(|e| format!("unparsable response: {e}"))?;
     if msg.metadata.id != id || msg.metadata.message_type != MessageType::Response {
         return Err("not a response to this query".into());
     }
     match msg.queries.first() {
-        Some(q)
-            if abs_lower(&q.name().to_ascii()) == abs_lower(name) && q.query_type() == rtype => {}
+        Some(q) if abs_lower(&q.name().to_ascii()) == abs_lower(name) && q.query_type() == rtype => {}
         _ => return Err("the response is for another question".into()),
     }
-    let answers = msg
-        .answers
-        .iter()
-        .filter(|r| r.record_type() == rtype)
-        .map(convert)
-        .collect();
+    let answers = msg.answers.iter().filter(|r| r.record_type() == rtype).map(convert).collect();
     let additional = msg
         .additionals
         .iter()
@@ -159,9 +133,7 @@ pub fn parse_resolv_conf(text: &str) -> Vec<SocketAddr> {
 /// `"ip"`, `"ip:port"`, `"[v6]:port"` or a bare IPv6 address; port 53 by default.
 pub fn parse_server(s: &str) -> Option<SocketAddr> {
     let s = s.trim();
-    s.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+    s.parse::<SocketAddr>().ok().or_else(|| s.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
 }
 
 /// A TLSA record's fields: (usage, selector, matching type, association data).
@@ -176,10 +148,7 @@ pub struct Resolver {
 
 impl Resolver {
     pub fn new(servers: Vec<SocketAddr>) -> Resolver {
-        Resolver {
-            servers,
-            timeout: Duration::from_secs(5),
-        }
+        Resolver { servers, timeout: Duration::from_secs(5) }
     }
 
     /// From `settings.dns_resolvers`; when that is empty, from `/etc/resolv.conf`.
@@ -198,9 +167,7 @@ impl Resolver {
             .iter()
             .map(|s| {
                 parse_server(s).ok_or_else(|| DnsError::Invalid {
-                    detail: format!(
-                        "settings.dns_resolvers: {s:?} is not an IP address or ip:port"
-                    ),
+                    detail: format!("settings.dns_resolvers: {s:?} is not an IP address or ip:port"),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -222,27 +189,18 @@ impl Resolver {
         recursion_desired: bool,
     ) -> Result<Answer, DnsError> {
         let id = super::random_id();
-        let msg = build_query(id, name, rtype, recursion_desired)
-            .map_err(|detail| DnsError::Invalid { detail })?;
+        let msg = build_query(id, name, rtype, recursion_desired).map_err(|detail| DnsError::Invalid { detail })?;
         let bytes = transport::exchange(server, &msg, self.timeout)?;
-        let answer = parse_answer(id, name, rtype, &bytes)
-            .map_err(|detail| DnsError::Malformed { server, detail })?;
+        let answer = parse_answer(id, name, rtype, &bytes).map_err(|detail| DnsError::Malformed { server, detail })?;
         match answer.rcode {
             0 | 3 => Ok(answer),
-            rcode => Err(DnsError::Query {
-                name: abs_lower(name),
-                rtype: rtype.to_string(),
-                server,
-                rcode,
-            }),
+            rcode => Err(DnsError::Query { name: abs_lower(name), rtype: rtype.to_string(), server, rcode }),
         }
     }
 
     /// Asks the configured resolvers in turn until one answers.
     pub fn lookup(&self, name: &str, rtype: RecordType) -> Result<Answer, DnsError> {
-        let mut last = DnsError::NotFound {
-            what: "no DNS resolver configured".into(),
-        };
+        let mut last = DnsError::NotFound { what: "no DNS resolver configured".into() };
         for &server in &self.servers {
             match self.query_at(server, name, rtype, true) {
                 Ok(a) => return Ok(a),
@@ -262,31 +220,18 @@ impl Resolver {
                 Rdata::Soa { mname, .. } => Some(mname.clone()),
                 _ => None,
             })
-            .ok_or_else(|| DnsError::NotFound {
-                what: format!("no SOA record for zone {}", abs_lower(zone)),
-            })
+            .ok_or_else(|| DnsError::NotFound { what: format!("no SOA record for zone {}", abs_lower(zone)) })
     }
 
     /// Addresses of `host` with `port`: an IP literal as it is, else its A and AAAA records.
     pub fn resolve_host(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DnsError> {
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
+        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
         let (v4, v6) = std::thread::scope(|s| {
             let v6 = s.spawn(|| self.lookup(host, RecordType::AAAA));
             let v4 = self.lookup(host, RecordType::A);
-            (
-                v4,
-                v6.join().unwrap_or_else(|_| {
-                    Err(DnsError::NotFound {
-                        what: "lookup thread panicked".into(),
-                    })
-                }),
-            )
+            (v4, v6.join().unwrap_or_else(|_| Err(DnsError::NotFound { what: "lookup thread panicked".into() })))
         });
         let mut out = Vec::new();
         let mut first_error = None;
@@ -303,20 +248,14 @@ impl Resolver {
             }
         }
         if out.is_empty() {
-            return Err(first_error.unwrap_or_else(|| DnsError::NotFound {
-                what: format!("no address for {}", abs_lower(host)),
-            }));
+            return Err(first_error
+                .unwrap_or_else(|| DnsError::NotFound { what: format!("no address for {}", abs_lower(host)) }));
         }
         Ok(out)
     }
 
     /// Where to send updates for `zone`: the configured server (name or IP), else the SOA MNAME.
-    pub fn update_server(
-        &self,
-        zone: &str,
-        server: Option<&str>,
-        port: u16,
-    ) -> Result<SocketAddr, DnsError> {
+    pub fn update_server(&self, zone: &str, server: Option<&str>, port: u16) -> Result<SocketAddr, DnsError> {
         let host = match server {
             Some(s) => s.to_string(),
             None => self.soa_mname(zone)?,
@@ -326,11 +265,7 @@ impl Resolver {
 
     /// Every authoritative server of `zone`: its NS set, each name's A and AAAA
     /// addresses (looked up concurrently), with `port` (53 in production).
-    pub fn authoritative_servers(
-        &self,
-        zone: &str,
-        port: u16,
-    ) -> Result<Vec<SocketAddr>, DnsError> {
+    pub fn authoritative_servers(&self, zone: &str, port: u16) -> Result<Vec<SocketAddr>, DnsError> {
         let ns = self.lookup(zone, RecordType::NS)?;
         let names: Vec<String> = ns
             .answers
@@ -341,9 +276,7 @@ impl Resolver {
             })
             .collect();
         if names.is_empty() {
-            return Err(DnsError::NotFound {
-                what: format!("no NS records for zone {}", abs_lower(zone)),
-            });
+            return Err(DnsError::NotFound { what: format!("no NS records for zone {}", abs_lower(zone)) });
         }
         let results: Vec<Result<Vec<SocketAddr>, DnsError>> = std::thread::scope(|s| {
             names
@@ -398,20 +331,14 @@ impl Resolver {
         name: &str,
     ) -> Vec<(SocketAddr, Result<Vec<String>, DnsError>)> {
         std::thread::scope(|s| {
-            let handles: Vec<_> = servers
-                .iter()
-                .map(|&srv| (srv, s.spawn(move || self.txt_values(srv, name))))
-                .collect();
+            let handles: Vec<_> =
+                servers.iter().map(|&srv| (srv, s.spawn(move || self.txt_values(srv, name)))).collect();
             handles
                 .into_iter()
                 .map(|(srv, h)| {
                     (
                         srv,
-                        h.join().unwrap_or_else(|_| {
-                            Err(DnsError::NotFound {
-                                what: "lookup thread panicked".into(),
-                            })
-                        }),
+                        h.join().unwrap_or_else(|_| Err(DnsError::NotFound { what: "lookup thread panicked".into() })),
                     )
                 })
                 .collect()
@@ -419,22 +346,13 @@ impl Resolver {
     }
 
     /// The TLSA records at `name` served by `server` (RD clear): (usage, selector, matching, data).
-    pub fn tlsa_records(
-        &self,
-        server: SocketAddr,
-        name: &str,
-    ) -> Result<Vec<TlsaFields>, DnsError> {
+    pub fn tlsa_records(&self, server: SocketAddr, name: &str) -> Result<Vec<TlsaFields>, DnsError> {
         Ok(self
             .query_at(server, name, RecordType::TLSA, false)?
             .answers
             .into_iter()
             .filter_map(|r| match r.data {
-                Rdata::Tlsa {
-                    usage,
-                    selector,
-                    matching,
-                    data,
-                } => Some((usage, selector, matching, data)),
+                Rdata::Tlsa { usage, selector, matching, data } => Some((usage, selector, matching, data)),
                 _ => None,
             })
             .collect())
@@ -450,17 +368,8 @@ mod tests {
     #[test]
     fn resolv_conf_and_settings() {
         let text = "# c\nsearch example.com\nnameserver 192.0.2.53\nnameserver ::1\nnameserver fe80::1%eth0\noptions ndots:2\n";
-        assert_eq!(
-            parse_resolv_conf(text),
-            vec![
-                "192.0.2.53:53".parse().unwrap(),
-                "[::1]:53".parse().unwrap()
-            ]
-        );
-        assert_eq!(
-            parse_server("127.0.0.1:5353"),
-            Some("127.0.0.1:5353".parse().unwrap())
-        );
+        assert_eq!(parse_resolv_conf(text), vec!["192.0.2.53:53".parse().unwrap(), "[::1]:53".parse().unwrap()]);
+        assert_eq!(parse_server("127.0.0.1:5353"), Some("127.0.0.1:5353".parse().unwrap()));
         assert_eq!(parse_server("::1"), Some("[::1]:53".parse().unwrap()));
         assert_eq!(parse_server("[::1]:54"), Some("[::1]:54".parse().unwrap()));
         assert_eq!(parse_server("ns1.example.com"), None);
@@ -485,22 +394,14 @@ mod tests {
             "_acme-challenge.example.test.",
             RecordType::TXT,
             vec![
-                HRecord::from_rdata(
-                    name.clone(),
-                    60,
-                    RData::TXT(TXT::from_bytes(vec![b"ab", b"cd"])),
-                ),
+                HRecord::from_rdata(name.clone(), 60, RData::TXT(TXT::from_bytes(vec![b"ab", b"cd"]))),
                 HRecord::from_rdata(name.clone(), 60, RData::A(A::new(192, 0, 2, 1))),
             ],
         );
         let a = parse_answer(7, "_acme-challenge.example.test", RecordType::TXT, &bytes).unwrap();
         assert_eq!(
             a.answers,
-            vec![Rr {
-                name: "_acme-challenge.example.test.".into(),
-                ttl: 60,
-                data: Rdata::Txt("abcd".into())
-            }]
+            vec![Rr { name: "_acme-challenge.example.test.".into(), ttl: 60, data: Rdata::Txt("abcd".into()) }]
         );
         assert!(a.authoritative);
         assert!(parse_answer(8, "_acme-challenge.example.test", RecordType::TXT, &bytes).is_err());
@@ -515,25 +416,15 @@ mod tests {
             3600,
             60,
         );
-        let bytes = response(
-            9,
-            "example.test.",
-            RecordType::SOA,
-            vec![HRecord::from_rdata(zone.clone(), 60, RData::SOA(soa))],
-        );
+        let bytes =
+            response(9, "example.test.", RecordType::SOA, vec![HRecord::from_rdata(zone.clone(), 60, RData::SOA(soa))]);
         let a = parse_answer(9, "example.test.", RecordType::SOA, &bytes).unwrap();
-        assert!(
-            matches!(&a.answers[0].data, Rdata::Soa { mname, serial: 5, .. } if mname == "ns1.example.test.")
-        );
+        assert!(matches!(&a.answers[0].data, Rdata::Soa { mname, serial: 5, .. } if mname == "ns1.example.test."));
         let bytes = response(
             10,
             "example.test.",
             RecordType::NS,
-            vec![HRecord::from_rdata(
-                zone,
-                60,
-                RData::NS(NS(Name::from_ascii("ns1.example.test.").unwrap())),
-            )],
+            vec![HRecord::from_rdata(zone, 60, RData::NS(NS(Name::from_ascii("ns1.example.test.").unwrap())))],
         );
         let a = parse_answer(10, "example.test.", RecordType::NS, &bytes).unwrap();
         assert_eq!(a.answers[0].data, Rdata::Ns("ns1.example.test.".into()));

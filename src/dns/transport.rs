@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 pub const UDP_LIMIT: usize = 512;
 
 fn net(server: SocketAddr, e: impl std::fmt::Display) -> DnsError {
-    DnsError::Network {
-        server,
-        detail: e.to_string(),
-    }
+    DnsError::Network { server, detail: e.to_string() }
 }
 
 fn is_response_to(resp: &[u8], id: u16) -> bool {
@@ -37,17 +34,10 @@ pub fn exchange(server: SocketAddr, msg: &[u8], timeout: Duration) -> Result<Vec
     Ok(resp)
 }
 
-pub fn exchange_udp(
-    server: SocketAddr,
-    msg: &[u8],
-    deadline: Instant,
-) -> Result<Vec<u8>, DnsError> {
+pub fn exchange_udp(server: SocketAddr, msg: &[u8], deadline: Instant) -> Result<Vec<u8>, DnsError> {
     let id = u16::from_be_bytes([msg[0], msg[1]]);
-    let bind: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    let bind: SocketAddr =
+        if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
     let sock = UdpSocket::bind(bind).map_err(|e| net(server, e))?;
     sock.connect(server).map_err(|e| net(server, e))?;
     let start = Instant::now();
@@ -62,21 +52,12 @@ pub fn exchange_udp(
             return Err(DnsError::Timeout { server });
         }
         let wait_until = resend_at.map_or(deadline, |r| r.min(deadline));
-        sock.set_read_timeout(Some(
-            wait_until
-                .saturating_duration_since(now)
-                .max(Duration::from_millis(1)),
-        ))
-        .map_err(|e| net(server, e))?;
+        sock.set_read_timeout(Some(wait_until.saturating_duration_since(now).max(Duration::from_millis(1))))
+            .map_err(|e| net(server, e))?;
         match sock.recv(&mut buf) {
             Ok(n) if is_response_to(&buf[..n], id) => return Ok(buf[..n].to_vec()),
             Ok(_) => continue, // a stray datagram: keep waiting
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 if let Some(r) = resend_at {
                     if Instant::now() >= r {
                         resend_at = None;
@@ -89,11 +70,7 @@ pub fn exchange_udp(
     }
 }
 
-pub fn exchange_tcp(
-    server: SocketAddr,
-    msg: &[u8],
-    deadline: Instant,
-) -> Result<Vec<u8>, DnsError> {
+pub fn exchange_tcp(server: SocketAddr, msg: &[u8], deadline: Instant) -> Result<Vec<u8>, DnsError> {
     let id = u16::from_be_bytes([msg[0], msg[1]]);
     let left = || {
         let d = deadline.saturating_duration_since(Instant::now());
@@ -104,10 +81,7 @@ pub fn exchange_tcp(
         }
     };
     let timed_out = |e: std::io::Error| {
-        if matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ) {
+        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
             DnsError::Timeout { server }
         } else {
             net(server, e)
@@ -115,24 +89,17 @@ pub fn exchange_tcp(
     };
     let mut stream = TcpStream::connect_timeout(&server, left()?).map_err(timed_out)?;
     stream.set_nodelay(true).ok();
-    let len =
-        u16::try_from(msg.len()).map_err(|_| net(server, "message longer than 65535 bytes"))?;
+    let len = u16::try_from(msg.len()).map_err(|_| net(server, "message longer than 65535 bytes"))?;
     let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(msg);
-    stream
-        .set_write_timeout(Some(left()?))
-        .map_err(|e| net(server, e))?;
+    stream.set_write_timeout(Some(left()?)).map_err(|e| net(server, e))?;
     stream.write_all(&framed).map_err(timed_out)?;
     loop {
         let mut len = [0u8; 2];
-        stream
-            .set_read_timeout(Some(left()?))
-            .map_err(|e| net(server, e))?;
+        stream.set_read_timeout(Some(left()?)).map_err(|e| net(server, e))?;
         stream.read_exact(&mut len).map_err(timed_out)?;
         let mut resp = vec![0u8; u16::from_be_bytes(len) as usize];
-        stream
-            .set_read_timeout(Some(left()?))
-            .map_err(|e| net(server, e))?;
+        stream.set_read_timeout(Some(left()?)).map_err(|e| net(server, e))?;
         stream.read_exact(&mut resp).map_err(timed_out)?;
         if is_response_to(&resp, id) {
             return Ok(resp);

@@ -59,11 +59,7 @@ impl Algorithm {
     pub fn from_name(name: &str) -> Option<Algorithm> {
         let n = name.trim().trim_end_matches('.').to_ascii_lowercase();
         let base = match n.rsplit_once('-') {
-            Some((b, bits))
-                if b.starts_with("hmac-") && bits.chars().all(|c| c.is_ascii_digit()) =>
-            {
-                b.to_string()
-            }
+            Some((b, bits)) if b.starts_with("hmac-") && bits.chars().all(|c| c.is_ascii_digit()) => b.to_string(),
             _ => n,
         };
         Some(match base.as_str() {
@@ -139,11 +135,7 @@ pub struct TsigKey {
 
 impl TsigKey {
     pub fn new(name: impl Into<String>, algorithm: Algorithm, secret: Vec<u8>) -> TsigKey {
-        TsigKey {
-            name: name.into(),
-            algorithm,
-            secret,
-        }
+        TsigKey { name: name.into(), algorithm, secret }
     }
 
     pub fn secret(&self) -> &[u8] {
@@ -192,14 +184,7 @@ pub fn error_name(code: u16) -> String {
 }
 
 /// The TSIG variables of RFC 8945 §4.3.3, in digest form.
-fn variables(
-    key_name: &[u8],
-    alg_name: &[u8],
-    time_signed: u64,
-    fudge: u16,
-    error: u16,
-    other: &[u8],
-) -> Vec<u8> {
+fn variables(key_name: &[u8], alg_name: &[u8], time_signed: u64, fudge: u16, error: u16, other: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(key_name.len() + alg_name.len() + 16 + other.len());
     v.extend_from_slice(key_name);
     v.extend_from_slice(&CLASS_ANY.to_be_bytes());
@@ -216,11 +201,7 @@ fn variables(
 /// Signs a complete request (RFC 8945 §5.1): appends the TSIG RR to the
 /// additional section and increments ARCOUNT. The digest is the message as
 /// built (§4.3.2) followed by the TSIG variables (§4.3.3).
-pub fn sign_request(
-    msg: &[u8],
-    key: &TsigKey,
-    now: i64,
-) -> Result<(Vec<u8>, RequestSignature), String> {
+pub fn sign_request(msg: &[u8], key: &TsigKey, now: i64) -> Result<(Vec<u8>, RequestSignature), String> {
     if msg.len() < wire::HEADER_LEN {
         return Err("message shorter than a DNS header".into());
     }
@@ -231,9 +212,7 @@ pub fn sign_request(
     let mac = key.algorithm.mac(&key.secret, &[msg, &vars]);
 
     let mut out = msg.to_vec();
-    let arcount = u16_at(msg, 10)?
-        .checked_add(1)
-        .ok_or("too many additional records")?;
+    let arcount = u16_at(msg, 10)?.checked_add(1).ok_or("too many additional records")?;
     out[10..12].copy_from_slice(&arcount.to_be_bytes());
     // The TSIG RR (RFC 8945 §4.2).
     let mut rdata = Vec::with_capacity(alg_name.len() + 16 + mac.len());
@@ -251,15 +230,7 @@ pub fn sign_request(
     out.extend_from_slice(&0u32.to_be_bytes());
     out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
     out.extend_from_slice(&rdata);
-    Ok((
-        out,
-        RequestSignature {
-            key_name: key.name.clone(),
-            algorithm: key.algorithm,
-            mac,
-            time_signed,
-        },
-    ))
+    Ok((out, RequestSignature { key_name: key.name.clone(), algorithm: key.algorithm, mac, time_signed }))
 }
 
 /// A TSIG RR as found at the end of a message.
@@ -328,10 +299,7 @@ pub enum TsigFailure {
     /// The response carries no TSIG RR (RFC 8945 §5.3).
     Missing,
     /// The server reports a TSIG error (BADSIG, BADKEY, BADTIME, ...) in the TSIG RR.
-    ServerError {
-        error: u16,
-        server_time: Option<u64>,
-    },
+    ServerError { error: u16, server_time: Option<u64> },
     /// The response is signed with another key or algorithm than the request.
     WrongKey { key_name: String, algorithm: String },
     /// The MAC does not verify (RFC 8945 §5.4.1 / §5.3).
@@ -348,31 +316,18 @@ impl fmt::Display for TsigFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TsigFailure::Missing => f.write_str("the response is not signed (no TSIG record)"),
-            TsigFailure::ServerError {
-                error,
-                server_time: Some(t),
-            } => write!(f, "TSIG error {} (server time {t})", error_name(*error)),
-            TsigFailure::ServerError {
-                error,
-                server_time: None,
-            } => write!(f, "TSIG error {}", error_name(*error)),
-            TsigFailure::WrongKey {
-                key_name,
-                algorithm,
-            } => write!(
-                f,
-                "the response is signed with another key ({key_name}, {algorithm})"
-            ),
-            TsigFailure::BadSignature => {
-                f.write_str("the response's TSIG signature does not verify")
+            TsigFailure::ServerError { error, server_time: Some(t) } => {
+                write!(f, "TSIG error {} (server time {t})", error_name(*error))
             }
-            TsigFailure::BadTruncation => {
-                f.write_str("the response's TSIG MAC is truncated too far")
+            TsigFailure::ServerError { error, server_time: None } => write!(f, "TSIG error {}", error_name(*error)),
+            TsigFailure::WrongKey { key_name, algorithm } => {
+                write!(f, "the response is signed with another key ({key_name}, {algorithm})")
             }
-            TsigFailure::BadTime { time_signed, now } => write!(
-                f,
-                "the response's TSIG time {time_signed} is outside {now} ± {FUDGE} s"
-            ),
+            TsigFailure::BadSignature => f.write_str("the response's TSIG signature does not verify"),
+            TsigFailure::BadTruncation => f.write_str("the response's TSIG MAC is truncated too far"),
+            TsigFailure::BadTime { time_signed, now } => {
+                write!(f, "the response's TSIG time {time_signed} is outside {now} ± {FUDGE} s")
+            }
             TsigFailure::Malformed(e) => write!(f, "malformed TSIG record: {e}"),
         }
     }
@@ -392,23 +347,15 @@ pub fn verify_response(
     request: &RequestSignature,
     now: i64,
 ) -> Result<TsigRecord, TsigFailure> {
-    let tsig = find_tsig(msg)
-        .map_err(TsigFailure::Malformed)?
-        .ok_or(TsigFailure::Missing)?;
+    let tsig = find_tsig(msg).map_err(TsigFailure::Malformed)?.ok_or(TsigFailure::Missing)?;
     if tsig.error != 0 {
         let server_time = (tsig.error == 18 && tsig.other.len() == 6)
             .then(|| tsig.other.iter().fold(0u64, |a, &b| (a << 8) | b as u64));
-        return Err(TsigFailure::ServerError {
-            error: tsig.error,
-            server_time,
-        });
+        return Err(TsigFailure::ServerError { error: tsig.error, server_time });
     }
     let same_name = canonical_name(&tsig.key_name).ok() == canonical_name(&request.key_name).ok();
     if !same_name || Algorithm::from_name(&tsig.algorithm_name) != Some(key.algorithm) {
-        return Err(TsigFailure::WrongKey {
-            key_name: tsig.key_name.clone(),
-            algorithm: tsig.algorithm_name.clone(),
-        });
+        return Err(TsigFailure::WrongKey { key_name: tsig.key_name.clone(), algorithm: tsig.algorithm_name.clone() });
     }
     let full = key.algorithm.mac_len();
     // RFC 8945 §5.2.2.1: a truncated MAC must keep at least half, and at least 10 bytes.
@@ -421,27 +368,14 @@ pub fn verify_response(
     stripped[10..12].copy_from_slice(&arcount.to_be_bytes());
     let key_name = canonical_name(&tsig.key_name).map_err(TsigFailure::Malformed)?;
     let alg_name = canonical_name(&tsig.algorithm_name).map_err(TsigFailure::Malformed)?;
-    let vars = variables(
-        &key_name,
-        &alg_name,
-        tsig.time_signed,
-        tsig.fudge,
-        tsig.error,
-        &tsig.other,
-    );
+    let vars = variables(&key_name, &alg_name, tsig.time_signed, tsig.fudge, tsig.error, &tsig.other);
     let request_mac_len = (request.mac.len() as u16).to_be_bytes();
-    let mac = key.algorithm.mac(
-        &key.secret,
-        &[&request_mac_len, &request.mac, &stripped, &vars],
-    );
+    let mac = key.algorithm.mac(&key.secret, &[&request_mac_len, &request.mac, &stripped, &vars]);
     if !constant_time_eq(&mac[..tsig.mac.len()], &tsig.mac) {
         return Err(TsigFailure::BadSignature);
     }
     if (now - tsig.time_signed as i64).unsigned_abs() > tsig.fudge as u64 {
-        return Err(TsigFailure::BadTime {
-            time_signed: tsig.time_signed,
-            now,
-        });
+        return Err(TsigFailure::BadTime { time_signed: tsig.time_signed, now });
     }
     Ok(tsig)
 }
@@ -475,14 +409,8 @@ mod tests {
             hex(&Algorithm::HmacSha224.mac(&key, &[b"Hi There"])),
             "896fb1128abbdf196832107cd49df33f47b4b1169912ba4f53684b22"
         );
-        assert_eq!(
-            hex(&Algorithm::HmacSha1.mac(&key, &[b"Hi There"])),
-            "b617318655057264e28bc0b6fb378c8ef146be00"
-        );
-        assert_eq!(
-            hex(&Algorithm::HmacMd5.mac(&[0x0b; 16], &[b"Hi There"])),
-            "9294727a3638bb1c13f48ef8158bfc9d"
-        );
+        assert_eq!(hex(&Algorithm::HmacSha1.mac(&key, &[b"Hi There"])), "b617318655057264e28bc0b6fb378c8ef146be00");
+        assert_eq!(hex(&Algorithm::HmacMd5.mac(&[0x0b; 16], &[b"Hi There"])), "9294727a3638bb1c13f48ef8158bfc9d");
         for a in ALL {
             assert_eq!(a.mac(b"k", &[b"x"]).len(), a.mac_len());
         }
@@ -494,20 +422,11 @@ mod tests {
             assert_eq!(Algorithm::from_name(a.wire_name()), Some(a));
             assert_eq!(Algorithm::from_name(a.config_name()), Some(a));
         }
-        assert_eq!(
-            Algorithm::from_name("HMAC-MD5.SIG-ALG.REG.INT"),
-            Some(Algorithm::HmacMd5)
-        );
-        assert_eq!(
-            Algorithm::from_name("hmac-sha256-128"),
-            Some(Algorithm::HmacSha256)
-        );
+        assert_eq!(Algorithm::from_name("HMAC-MD5.SIG-ALG.REG.INT"), Some(Algorithm::HmacMd5));
+        assert_eq!(Algorithm::from_name("hmac-sha256-128"), Some(Algorithm::HmacSha256));
         assert_eq!(Algorithm::from_name("gss-tsig"), None);
         assert_eq!(Algorithm::from_dnssec_number(157), Some(Algorithm::HmacMd5));
-        assert_eq!(
-            Algorithm::from_dnssec_number(163),
-            Some(Algorithm::HmacSha256)
-        );
+        assert_eq!(Algorithm::from_dnssec_number(163), Some(Algorithm::HmacSha256));
         assert_eq!(Algorithm::from_dnssec_number(8), None);
     }
 
@@ -529,27 +448,14 @@ mod tests {
 
     /// Builds a signed response the way a server does (RFC 8945 §4.3.1), from the
     /// request MAC, independently of `verify_response`.
-    fn server_response(
-        request_mac: &[u8],
-        key: &TsigKey,
-        time: u64,
-        error: u16,
-        corrupt: bool,
-    ) -> Vec<u8> {
+    fn server_response(request_mac: &[u8], key: &TsigKey, time: u64, error: u16, corrupt: bool) -> Vec<u8> {
         let mut body = query(0x1234);
         body[2] |= 0x80; // QR
         let key_name = canonical_name(&key.name).unwrap();
         let alg = canonical_name(key.algorithm.wire_name()).unwrap();
         let vars = variables(&key_name, &alg, time, FUDGE, error, &[]);
-        let mut mac = key.algorithm.mac(
-            &key.secret,
-            &[
-                &(request_mac.len() as u16).to_be_bytes(),
-                request_mac,
-                &body,
-                &vars,
-            ],
-        );
+        let mut mac =
+            key.algorithm.mac(&key.secret, &[&(request_mac.len() as u16).to_be_bytes(), request_mac, &body, &vars]);
         if corrupt {
             mac[0] ^= 1;
         }
@@ -596,33 +502,18 @@ mod tests {
             let good = server_response(&sig.mac, &key, now as u64 + 5, 0, false);
             verify_response(&good, &key, &sig, now).unwrap();
             let bad = server_response(&sig.mac, &key, now as u64, 0, true);
-            assert_eq!(
-                verify_response(&bad, &key, &sig, now),
-                Err(TsigFailure::BadSignature)
-            );
+            assert_eq!(verify_response(&bad, &key, &sig, now), Err(TsigFailure::BadSignature));
             let late = server_response(&sig.mac, &key, now as u64 + 301, 0, false);
-            assert!(matches!(
-                verify_response(&late, &key, &sig, now),
-                Err(TsigFailure::BadTime { .. })
-            ));
+            assert!(matches!(verify_response(&late, &key, &sig, now), Err(TsigFailure::BadTime { .. })));
             let other_key = TsigKey::new("acme-key", a, b"another secret".to_vec());
-            assert_eq!(
-                verify_response(&good, &other_key, &sig, now),
-                Err(TsigFailure::BadSignature)
-            );
+            assert_eq!(verify_response(&good, &other_key, &sig, now), Err(TsigFailure::BadSignature));
             let mut unsigned = query(0x1234);
             unsigned[2] |= 0x80;
-            assert_eq!(
-                verify_response(&unsigned, &key, &sig, now),
-                Err(TsigFailure::Missing)
-            );
+            assert_eq!(verify_response(&unsigned, &key, &sig, now), Err(TsigFailure::Missing));
             let badsig = server_response(&[], &key, now as u64, 16, false);
             assert_eq!(
                 verify_response(&badsig, &key, &sig, now),
-                Err(TsigFailure::ServerError {
-                    error: 16,
-                    server_time: None
-                })
+                Err(TsigFailure::ServerError { error: 16, server_time: None })
             );
         }
     }

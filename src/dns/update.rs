@@ -13,12 +13,7 @@ pub enum RecordData {
     /// One TXT value (split into 255-byte character-strings when longer).
     Txt(String),
     /// TLSA (RFC 6698 §2.1): usage, selector, matching type, association data.
-    Tlsa {
-        usage: u8,
-        selector: u8,
-        matching: u8,
-        data: Vec<u8>,
-    },
+    Tlsa { usage: u8, selector: u8, matching: u8, data: Vec<u8> },
 }
 
 impl RecordData {
@@ -32,19 +27,11 @@ impl RecordData {
     fn to_rdata(&self) -> RData {
         match self {
             RecordData::Txt(value) => {
-                let chunks: Vec<&[u8]> = if value.is_empty() {
-                    vec![&[][..]]
-                } else {
-                    value.as_bytes().chunks(255).collect()
-                };
+                let chunks: Vec<&[u8]> =
+                    if value.is_empty() { vec![&[][..]] } else { value.as_bytes().chunks(255).collect() };
                 RData::TXT(TXT::from_bytes(chunks))
             }
-            RecordData::Tlsa {
-                usage,
-                selector,
-                matching,
-                data,
-            } => RData::TLSA(TLSA::new(
+            RecordData::Tlsa { usage, selector, matching, data } => RData::TLSA(TLSA::new(
                 CertUsage::from(*usage),
                 Selector::from(*selector),
                 Matching::from(*matching),
@@ -64,31 +51,11 @@ pub struct Record {
 
 impl Record {
     pub fn txt(name: &str, ttl: u32, value: &str) -> Record {
-        Record {
-            name: name.to_string(),
-            ttl,
-            data: RecordData::Txt(value.to_string()),
-        }
+        Record { name: name.to_string(), ttl, data: RecordData::Txt(value.to_string()) }
     }
 
-    pub fn tlsa(
-        name: &str,
-        ttl: u32,
-        usage: u8,
-        selector: u8,
-        matching: u8,
-        data: Vec<u8>,
-    ) -> Record {
-        Record {
-            name: name.to_string(),
-            ttl,
-            data: RecordData::Tlsa {
-                usage,
-                selector,
-                matching,
-                data,
-            },
-        }
+    pub fn tlsa(name: &str, ttl: u32, usage: u8, selector: u8, matching: u8, data: Vec<u8>) -> Record {
+        Record { name: name.to_string(), ttl, data: RecordData::Tlsa { usage, selector, matching, data } }
     }
 }
 
@@ -104,11 +71,7 @@ pub enum Change {
 }
 
 pub fn name(s: &str) -> Result<Name, String> {
-    let abs = if s.ends_with('.') {
-        s.to_string()
-    } else {
-        format!("{s}.")
-    };
+    let abs = if s.ends_with('.') { s.to_string() } else { format!("{s}.") };
     Name::from_ascii(&abs).map_err(|e| format!("invalid domain name {s:?}: {e}"))
 }
 
@@ -136,8 +99,7 @@ pub fn build_update(id: u16, zone: &str, changes: &[Change]) -> Result<Vec<u8>, 
         };
         msg.add_authority(rr);
     }
-    msg.to_vec()
-        .map_err(|e| format!("cannot encode the update: {e}"))
+    msg.to_vec().map_err(|e| format!("cannot encode the update: {e}"))
 }
 
 /// What is wrong with an update's response.
@@ -159,43 +121,28 @@ pub fn check_response(
     now: i64,
 ) -> Result<(), ResponseProblem> {
     if response.len() < 12 {
-        return Err(ResponseProblem::Malformed(
-            "shorter than a DNS header".into(),
-        ));
+        return Err(ResponseProblem::Malformed("shorter than a DNS header".into()));
     }
-    if u16::from_be_bytes([response[0], response[1]]) != id
-        || response[2] & 0x80 == 0
-        || (response[2] >> 3) & 0x0f != 5
+    if u16::from_be_bytes([response[0], response[1]]) != id || response[2] & 0x80 == 0 || (response[2] >> 3) & 0x0f != 5
     {
-        return Err(ResponseProblem::Malformed(
-            "not a response to this update (ID, QR or opcode differ)".into(),
-        ));
+        return Err(ResponseProblem::Malformed("not a response to this update (ID, QR or opcode differ)".into()));
     }
     let rcode = (response[3] & 0x0f) as u16;
     if let Some((key, sig)) = signed {
         match tsig::verify_response(response, key, sig, now) {
             Ok(_) => {}
             Err(TsigFailure::ServerError { error, .. }) => {
-                return Err(ResponseProblem::Rcode {
-                    rcode,
-                    tsig_error: Some(error),
-                })
+                return Err(ResponseProblem::Rcode { rcode, tsig_error: Some(error) })
             }
             Err(failure) => return Err(ResponseProblem::Tsig { rcode, failure }),
         }
     } else if let Ok(Some(t)) = tsig::find_tsig(response) {
         if t.error != 0 {
-            return Err(ResponseProblem::Rcode {
-                rcode,
-                tsig_error: Some(t.error),
-            });
+            return Err(ResponseProblem::Rcode { rcode, tsig_error: Some(t.error) });
         }
     }
     if rcode != 0 {
-        return Err(ResponseProblem::Rcode {
-            rcode,
-            tsig_error: None,
-        });
+        return Err(ResponseProblem::Rcode { rcode, tsig_error: None });
     }
     Ok(())
 }
@@ -209,25 +156,12 @@ mod tests {
         let changes = vec![
             Change::Delete(Record::txt("_acme-challenge.example.test", 300, "old")),
             Change::Add(Record::txt("_acme-challenge.example.test.", 300, "abc")),
-            Change::Add(Record::tlsa(
-                "_443._tcp.example.test",
-                60,
-                3,
-                1,
-                1,
-                vec![0xab; 32],
-            )),
-            Change::DeleteRrset {
-                name: "x.example.test".into(),
-                rtype: RecordType::TLSA,
-            },
+            Change::Add(Record::tlsa("_443._tcp.example.test", 60, 3, 1, 1, vec![0xab; 32])),
+            Change::DeleteRrset { name: "x.example.test".into(), rtype: RecordType::TLSA },
         ];
         let wire = build_update(0x4242, "Example.Test", &changes).unwrap();
         // Header: ID, opcode 5, ZOCOUNT 1, PRCOUNT 0, UPCOUNT 4, ADCOUNT 0 (RFC 2136 §2.2).
-        assert_eq!(
-            &wire[..12],
-            &[0x42, 0x42, 5 << 3, 0, 0, 1, 0, 0, 0, 4, 0, 0]
-        );
+        assert_eq!(&wire[..12], &[0x42, 0x42, 5 << 3, 0, 0, 1, 0, 0, 0, 4, 0, 0]);
         let m = Message::from_vec(&wire).unwrap();
         assert_eq!(m.queries[0].query_type(), RecordType::SOA);
         assert_eq!(m.queries[0].name().to_ascii(), "Example.Test.");
@@ -235,43 +169,22 @@ mod tests {
         assert_eq!((up[0].dns_class, up[0].ttl), (DNSClass::NONE, 0));
         assert_eq!((up[1].dns_class, up[1].ttl), (DNSClass::IN, 300));
         assert!(matches!(&up[1].data, RData::TXT(t) if &*t.txt_data[0] == b"abc"));
-        assert!(
-            matches!(&up[2].data, RData::TLSA(t) if t.cert_data == vec![0xab; 32] && u8::from(t.cert_usage) == 3)
-        );
-        assert_eq!(
-            (up[3].dns_class, up[3].record_type()),
-            (DNSClass::ANY, RecordType::TLSA)
-        );
+        assert!(matches!(&up[2].data, RData::TLSA(t) if t.cert_data == vec![0xab; 32] && u8::from(t.cert_usage) == 3));
+        assert_eq!((up[3].dns_class, up[3].record_type()), (DNSClass::ANY, RecordType::TLSA));
         // Long TXT values are split into 255-byte strings.
         let long = "x".repeat(300);
-        let wire = build_update(
-            1,
-            "example.test",
-            &[Change::Add(Record::txt("a.example.test", 1, &long))],
-        )
-        .unwrap();
+        let wire = build_update(1, "example.test", &[Change::Add(Record::txt("a.example.test", 1, &long))]).unwrap();
         let m = Message::from_vec(&wire).unwrap();
-        assert!(
-            matches!(&m.authorities[0].data, RData::TXT(t) if t.txt_data.len() == 2 && t.txt_data[0].len() == 255)
-        );
+        assert!(matches!(&m.authorities[0].data, RData::TXT(t) if t.txt_data.len() == 2 && t.txt_data[0].len() == 255));
     }
 
     #[test]
     fn response_judgement() {
         let mut resp = vec![0x42, 0x42, 0x80 | (5 << 3), 0, 0, 0, 0, 0, 0, 0, 0, 0];
         assert_eq!(check_response(0x4242, &resp, None, 0), Ok(()));
-        assert!(matches!(
-            check_response(0x4243, &resp, None, 0),
-            Err(ResponseProblem::Malformed(_))
-        ));
+        assert!(matches!(check_response(0x4243, &resp, None, 0), Err(ResponseProblem::Malformed(_))));
         resp[3] = 5;
-        assert_eq!(
-            check_response(0x4242, &resp, None, 0),
-            Err(ResponseProblem::Rcode {
-                rcode: 5,
-                tsig_error: None
-            })
-        );
+        assert_eq!(check_response(0x4242, &resp, None, 0), Err(ResponseProblem::Rcode { rcode: 5, tsig_error: None }));
         let key = TsigKey::new("k", tsig::Algorithm::HmacSha256, vec![1; 32]);
         let sig = RequestSignature {
             key_name: "k".into(),
@@ -281,10 +194,7 @@ mod tests {
         };
         assert_eq!(
             check_response(0x4242, &resp, Some((&key, &sig)), 0),
-            Err(ResponseProblem::Tsig {
-                rcode: 5,
-                failure: TsigFailure::Missing
-            })
+            Err(ResponseProblem::Tsig { rcode: 5, failure: TsigFailure::Missing })
         );
     }
 }

@@ -7,9 +7,7 @@
 pub const HEADER_LEN: usize = 12;
 
 pub fn u16_at(msg: &[u8], pos: usize) -> Result<u16, String> {
-    msg.get(pos..pos + 2)
-        .map(|b| u16::from_be_bytes([b[0], b[1]]))
-        .ok_or_else(|| "message truncated".to_string())
+    msg.get(pos..pos + 2).map(|b| u16::from_be_bytes([b[0], b[1]])).ok_or_else(|| "message truncated".to_string())
 }
 
 pub fn u32_at(msg: &[u8], pos: usize) -> Result<u32, String> {
@@ -56,9 +54,7 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), String> 
                 return Ok((name, end));
             }
             0x00 => {
-                let label = msg
-                    .get(pos + 1..pos + 1 + len)
-                    .ok_or("label runs past the message")?;
+                let label = msg.get(pos + 1..pos + 1 + len).ok_or("label runs past the message")?;
                 for &b in label {
                     if b == b'.' || b == b'\\' || !(0x21..0x7f).contains(&b) {
                         name.push_str(&format!("\\{b:03}"));
@@ -106,15 +102,7 @@ pub fn read_record(msg: &[u8], pos: usize) -> Result<RawRecord, String> {
     if end > msg.len() {
         return Err("record data runs past the message".into());
     }
-    Ok(RawRecord {
-        start: pos,
-        name,
-        rtype,
-        class,
-        ttl,
-        rdata_start,
-        end,
-    })
+    Ok(RawRecord { start: pos, name, rtype, class, ttl, rdata_start, end })
 }
 
 /// The last record of the message (the last of the additional section when it
@@ -149,14 +137,8 @@ mod tests {
 
     #[test]
     fn canonical_names() {
-        assert_eq!(
-            canonical_name("Acme-Key.Example.").unwrap(),
-            b"\x08acme-key\x07example\x00"
-        );
-        assert_eq!(
-            canonical_name("acme-key.example").unwrap(),
-            b"\x08acme-key\x07example\x00"
-        );
+        assert_eq!(canonical_name("Acme-Key.Example.").unwrap(), b"\x08acme-key\x07example\x00");
+        assert_eq!(canonical_name("acme-key.example").unwrap(), b"\x08acme-key\x07example\x00");
         assert_eq!(canonical_name(".").unwrap(), b"\x00");
         assert!(canonical_name("a..b").is_err());
         assert!(canonical_name(&"x".repeat(64)).is_err());
@@ -169,20 +151,10 @@ mod tests {
         msg.extend_from_slice(b"\x07Example\x04test\x00");
         let second = msg.len();
         msg.extend_from_slice(b"\x03www\xc0\x0c");
-        assert_eq!(
-            read_name(&msg, 12).unwrap(),
-            ("example.test.".to_string(), second)
-        );
-        assert_eq!(
-            read_name(&msg, second).unwrap(),
-            ("www.example.test.".to_string(), msg.len())
-        );
+        assert_eq!(read_name(&msg, 12).unwrap(), ("example.test.".to_string(), second));
+        assert_eq!(read_name(&msg, second).unwrap(), ("www.example.test.".to_string(), msg.len()));
         // A pointer loop is an error, not a hang.
-        let looped = [0u8; 12]
-            .iter()
-            .copied()
-            .chain([0xc0, 0x0c])
-            .collect::<Vec<u8>>();
+        let looped = [0u8; 12].iter().copied().chain([0xc0, 0x0c]).collect::<Vec<u8>>();
         assert!(read_name(&looped, 12).is_err());
     }
 }

@@ -5,8 +5,13 @@ use super::*;
 
 /// Connects to the ACME server with the account (loaded, or generated and
 /// registered), then runs `f`.
-pub(super) fn with_acme(ctx: &mut Ctx<'_>, force_register: bool, f: impl FnOnce(&mut Ctx<'_>, &AcmeClient<'_>) -> R<()>) -> R<()> {
-    let roots = http::trust_anchors(ctx.config.settings.ca_bundle.as_deref()).map_err(|e| Failure::new(ErrorCode::Config, e))?;
+pub(super) fn with_acme(
+    ctx: &mut Ctx<'_>,
+    force_register: bool,
+    f: impl FnOnce(&mut Ctx<'_>, &AcmeClient<'_>) -> R<()>,
+) -> R<()> {
+    let roots = http::trust_anchors(ctx.config.settings.ca_bundle.as_deref())
+        .map_err(|e| Failure::new(ErrorCode::Config, e))?;
     let transport = UreqTransport::new(roots, &format!("acmebot/{VERSION} (+https://github.com/plinss/acmebot)"));
     let directory_url = ctx.config.settings.acme_directory_url.clone();
     let resource = ctx.config.resource_dir();
@@ -81,13 +86,22 @@ pub(super) fn account_key_rollover(ctx: &mut Ctx<'_>) -> R<()> {
         let json = crypto::account_key_to_json(&new_key).map_err(|e| Failure::new(ErrorCode::Key, e.to_string()))?;
         let plan = Plan {
             key_name: "client".into(),
-            ops: vec![FileOp { path: key_path.clone(), kind: "client_key".into(), action: Action::Write { contents: json.into_bytes(), mode: 0o600 } }],
+            ops: vec![FileOp {
+                path: key_path.clone(),
+                kind: "client_key".into(),
+                action: Action::Write { contents: json.into_bytes(), mode: 0o600 },
+            }],
             owner: None,
             archive_root: archive_root(ctx.config)?,
         };
         commit(ctx, &plan)?;
         let new_thumbprint = new_key.jwk_thumbprint();
-        ctx.record(Event::AccountKeyRolledOver { account_url: account_url.clone(), old_thumbprint, new_thumbprint, key_type: new_key.key_type() })?;
+        ctx.record(Event::AccountKeyRolledOver {
+            account_url: account_url.clone(),
+            old_thumbprint,
+            new_thumbprint,
+            key_type: new_key.key_type(),
+        })?;
         tracing::info!("Account {account_url} now uses a new {} key", new_key.key_type().as_str().to_uppercase());
         ctx.outcome.changed = true;
         Ok(())
@@ -103,7 +117,14 @@ pub(super) fn same_origin(a: &str, b: &str) -> bool {
     origin(a).eq_ignore_ascii_case(origin(b))
 }
 
-pub(super) fn register(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, key: &PrivateKey, key_is_new: bool, key_path: &Path, reg_path: &Path) -> R<()> {
+pub(super) fn register(
+    ctx: &mut Ctx<'_>,
+    client: &AcmeClient<'_>,
+    key: &PrivateKey,
+    key_is_new: bool,
+    key_path: &Path,
+    reg_path: &Path,
+) -> R<()> {
     let tos = client.directory.meta.terms_of_service.clone();
     let agreed = match &tos {
         None => false,
@@ -140,20 +161,37 @@ pub(super) fn register(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, key: &Private
     let mut ops = Vec::new();
     if key_is_new {
         let json = crypto::account_key_to_json(key).map_err(|e| Failure::new(ErrorCode::Key, e.to_string()))?;
-        ops.push(FileOp { path: key_path.to_path_buf(), kind: "client_key".into(), action: Action::Write { contents: json.into_bytes(), mode: 0o600 } });
+        ops.push(FileOp {
+            path: key_path.to_path_buf(),
+            kind: "client_key".into(),
+            action: Action::Write { contents: json.into_bytes(), mode: 0o600 },
+        });
     }
     let registration = serde_json::json!({ "body": account, "uri": url, "terms_of_service": tos });
     ops.push(FileOp {
         path: reg_path.to_path_buf(),
         kind: "registration".into(),
-        action: Action::Write { contents: serde_json::to_vec_pretty(&registration).expect("json").into_iter().chain(*b"\n").collect(), mode: 0o600 },
+        action: Action::Write {
+            contents: serde_json::to_vec_pretty(&registration).expect("json").into_iter().chain(*b"\n").collect(),
+            mode: 0o600,
+        },
     });
     if key_is_new {
-        ctx.record(Event::AccountKeyGenerated { path: key_path.display().to_string(), key_type: key.key_type(), thumbprint: thumbprint.clone() })?;
+        ctx.record(Event::AccountKeyGenerated {
+            path: key_path.display().to_string(),
+            key_type: key.key_type(),
+            thumbprint: thumbprint.clone(),
+        })?;
     }
     let plan = Plan { key_name: "client".into(), ops, owner: None, archive_root: archive_root(ctx.config)? };
     commit(ctx, &plan)?;
-    ctx.record(Event::AccountRegistered { directory_url: client.directory_url.clone(), account_url: url.clone(), thumbprint, contact, tos_agreed: agreed })?;
+    ctx.record(Event::AccountRegistered {
+        directory_url: client.directory_url.clone(),
+        account_url: url.clone(),
+        thumbprint,
+        contact,
+        tos_agreed: agreed,
+    })?;
     tracing::info!("Registered ACME account {url}");
     ctx.outcome.changed = true;
     Ok(())

@@ -29,7 +29,11 @@ pub(super) fn replaces_id(ctx: &Ctx<'_>, cert: &str, kt: KeyType) -> Option<Stri
 
 /// Installed certificates whose renewal window is due to be asked for
 /// (before issuing: those not being renewed anyway; after: all of them).
-pub(super) fn ari_due(ctx: &Ctx<'_>, plans: &[KeyPlan<'_>], after_install: bool) -> Vec<(usize, CertificateSpec, KeyType)> {
+pub(super) fn ari_due(
+    ctx: &Ctx<'_>,
+    plans: &[KeyPlan<'_>],
+    after_install: bool,
+) -> Vec<(usize, CertificateSpec, KeyType)> {
     if ctx.state.ari_unsupported.contains(&ctx.config.settings.acme_directory_url) {
         return Vec::new();
     }
@@ -71,17 +75,27 @@ fn random_between(start: Timestamp, end: Timestamp) -> Timestamp {
 /// Asks the CA for the windows that are due; certificates whose chosen time
 /// has come get work (with `replaces`). Failures are warnings: the fallback
 /// renewal rule still applies.
-pub(super) fn check_ari(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut [KeyPlan<'_>], due: &[(usize, CertificateSpec, KeyType)]) {
+pub(super) fn check_ari(
+    ctx: &mut Ctx<'_>,
+    client: &AcmeClient<'_>,
+    plans: &mut [KeyPlan<'_>],
+    due: &[(usize, CertificateSpec, KeyType)],
+) {
     if due.is_empty() {
         return;
     }
     if client.directory.renewal_info.is_none() {
-        let _ = ctx.record(Event::RenewalInfoUnsupported { directory_url: ctx.config.settings.acme_directory_url.clone() });
+        let _ =
+            ctx.record(Event::RenewalInfoUnsupported { directory_url: ctx.config.settings.acme_directory_url.clone() });
         return;
     }
     for (i, cert, kt) in due {
         let Ok(Some(path)) = ctx.config.file_path(FileKind::Certificate, &cert.name, Some(*kt)) else { continue };
-        let info = match std::fs::read(&path).ok().and_then(|pem| crypto::pem_to_ders(&pem).ok()).and_then(|d| d.first().and_then(|c| crypto::parse_cert(c).ok())) {
+        let info = match std::fs::read(&path)
+            .ok()
+            .and_then(|pem| crypto::pem_to_ders(&pem).ok())
+            .and_then(|d| d.first().and_then(|c| crypto::parse_cert(c).ok()))
+        {
             Some(i) => i,
             None => continue,
         };
@@ -93,19 +107,30 @@ pub(super) fn check_ari(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut 
             Ok(Some(r)) => r,
             Ok(None) => return,
             Err(e) => {
-                ctx.outcome.warn(WarningCode::General, format!("renewal information for {} certificate {}: {e}", kt.as_str().to_uppercase(), cert.name));
+                ctx.outcome.warn(
+                    WarningCode::General,
+                    format!("renewal information for {} certificate {}: {e}", kt.as_str().to_uppercase(), cert.name),
+                );
                 continue;
             }
         };
-        let (Some(start), Some(end)) = (crate::time::parse_rfc3339(&ri.suggested_window.start), crate::time::parse_rfc3339(&ri.suggested_window.end)) else {
-            ctx.outcome.warn(WarningCode::General, format!("renewal information for {}: unreadable window {:?}", cert.name, ri.suggested_window));
+        let (Some(start), Some(end)) = (
+            crate::time::parse_rfc3339(&ri.suggested_window.start),
+            crate::time::parse_rfc3339(&ri.suggested_window.end),
+        ) else {
+            ctx.outcome.warn(
+                WarningCode::General,
+                format!("renewal information for {}: unreadable window {:?}", cert.name, ri.suggested_window),
+            );
             continue;
         };
         let (window_start, window_end) = (rfc3339(start), rfc3339(end));
         // Keep the time chosen earlier while the window stays the same.
         let previous = ctx.state.renewal_info.get(&crate::state::cert_id(&cert.name, *kt)).cloned();
         let renew_at = match previous {
-            Some(p) if p.serial == info.serial_hex && p.window_start == window_start && p.window_end == window_end => p.renew_at,
+            Some(p) if p.serial == info.serial_hex && p.window_start == window_start && p.window_end == window_end => {
+                p.renew_at
+            }
             _ => rfc3339(random_between(start, end)),
         };
         let recheck = retry.map(|s| s as i64).unwrap_or(DEFAULT_RECHECK).clamp(MIN_RECHECK, MAX_RECHECK);
@@ -128,7 +153,11 @@ pub(super) fn check_ari(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut 
                 replaces: Some(id),
             });
         } else {
-            tracing::debug!("{} certificate {}: renewal window {window_start} .. {window_end}, renewing at {renew_at}", kt.as_str().to_uppercase(), cert.name);
+            tracing::debug!(
+                "{} certificate {}: renewal window {window_start} .. {window_end}, renewing at {renew_at}",
+                kt.as_str().to_uppercase(),
+                cert.name
+            );
         }
     }
 }

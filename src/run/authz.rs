@@ -45,7 +45,12 @@ pub(super) fn authorization_names(ctx: &Ctx<'_>, selected: &[&PrivateKeySpec]) -
     names
         .into_iter()
         .filter(|n| {
-            let expires = ctx.state.authorizations.get(n.as_str()).and_then(|a| a.expires.as_deref()).and_then(crate::time::parse_rfc3339);
+            let expires = ctx
+                .state
+                .authorizations
+                .get(n.as_str())
+                .and_then(|a| a.expires.as_deref())
+                .and_then(crate::time::parse_rfc3339);
             expires.map(|e| e - ctx.now < AUTHORIZATION_MARGIN).unwrap_or(true)
         })
         .collect()
@@ -67,7 +72,9 @@ pub(super) fn authorize_only(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, names: 
                     }
                 }
             }
-            Err(e) => ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("authorization order for {}: {e}", group.join(", ")))),
+            Err(e) => ctx
+                .outcome
+                .error(Failure::new(ErrorCode::Auth, format!("authorization order for {}: {e}", group.join(", ")))),
         }
     }
     let failed = authorize(ctx, client, &urls);
@@ -98,11 +105,19 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
         };
         let name = authz.identifier.value.clone();
         if authz.status == Status::Valid {
-            let _ = ctx.record(Event::AuthorizationObtained { name, challenge: "reused".into(), url: url.clone(), expires: authz.expires.clone() });
+            let _ = ctx.record(Event::AuthorizationObtained {
+                name,
+                challenge: "reused".into(),
+                url: url.clone(),
+                expires: authz.expires.clone(),
+            });
             continue;
         }
         if authz.status != Status::Pending {
-            ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("authorization for {name} ({url}) is {:?}", authz.status)));
+            ctx.outcome.error(Failure::new(
+                ErrorCode::Auth,
+                format!("authorization for {name} ({url}) is {:?}", authz.status),
+            ));
             failed.insert(name);
             continue;
         }
@@ -138,9 +153,13 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
             }
         };
         let file = dir.join(&token);
-        let write = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, crypto::key_authorization(&token, client.key())));
+        let write = std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::write(&file, crypto::key_authorization(&token, client.key())));
         if let Err(e) = write {
-            ctx.outcome.error(Failure::new(ErrorCode::Permission, format!("{name}: cannot write http-01 challenge file {}: {e}", file.display())));
+            ctx.outcome.error(Failure::new(
+                ErrorCode::Permission,
+                format!("{name}: cannot write http-01 challenge file {}: {e}", file.display()),
+            ));
             failed.insert(name);
             continue;
         }
@@ -178,8 +197,10 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
     }
     let rounds = round_of.iter().max().map_or(0, |m| m + 1);
     for round in 0..rounds {
-        let round_dns: Vec<DnsChallenge> = dns_items.iter().zip(&dns_round).filter(|(_, r)| **r == round).map(|(c, _)| c.clone()).collect();
-        let round_pending: Vec<_> = pending.iter().zip(&round_of).filter(|(_, r)| **r == round).map(|(p, _)| p).collect();
+        let round_dns: Vec<DnsChallenge> =
+            dns_items.iter().zip(&dns_round).filter(|(_, r)| **r == round).map(|(c, _)| c.clone()).collect();
+        let round_pending: Vec<_> =
+            pending.iter().zip(&round_of).filter(|(_, r)| **r == round).map(|(p, _)| p).collect();
         // Every DNS record first (one update per zone, propagation checked), then answers.
         for name in set_dns_challenges(ctx, &round_dns) {
             failed.insert(name);
@@ -189,7 +210,10 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
                 continue;
             }
             if let Err(e) = client.respond(challenge_url) {
-                ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{}: answering challenge {challenge_url}: {e}", authz.identifier.value)));
+                ctx.outcome.error(Failure::new(
+                    ErrorCode::Auth,
+                    format!("{}: answering challenge {challenge_url}: {e}", authz.identifier.value),
+                ));
                 failed.insert(authz.identifier.value.clone());
             }
         }
@@ -204,7 +228,12 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
             let kind = if file.is_some() { "http-01" } else { "dns-01" };
             match client.wait_authorization(url, budget, max_delay) {
                 Ok(done) if done.status == Status::Valid => {
-                    let _ = ctx.record(Event::AuthorizationObtained { name: name.clone(), challenge: kind.into(), url: url.clone(), expires: done.expires.clone() });
+                    let _ = ctx.record(Event::AuthorizationObtained {
+                        name: name.clone(),
+                        challenge: kind.into(),
+                        url: url.clone(),
+                        expires: done.expires.clone(),
+                    });
                     tracing::debug!("Authorization for {name} is valid");
                 }
                 Ok(done) => {
@@ -215,8 +244,16 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
                         .and_then(|c| c.error.as_ref())
                         .map(|p| p.to_string())
                         .unwrap_or_else(|| format!("authorization is {:?}", done.status));
-                    ctx.outcome.error(Failure::new(ErrorCode::Auth, format!("{name}: {kind} challenge {challenge_url} failed: {detail}")));
-                    let _ = ctx.record(Event::ChallengeFailed { name: name.clone(), challenge: kind.into(), url: url.clone(), error: detail });
+                    ctx.outcome.error(Failure::new(
+                        ErrorCode::Auth,
+                        format!("{name}: {kind} challenge {challenge_url} failed: {detail}"),
+                    ));
+                    let _ = ctx.record(Event::ChallengeFailed {
+                        name: name.clone(),
+                        challenge: kind.into(),
+                        url: url.clone(),
+                        error: detail,
+                    });
                     failed.insert(name);
                 }
                 Err(e) => {
@@ -231,7 +268,12 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
             if std::fs::remove_file(file).is_ok() {
                 tracing::debug!("Removed http-01 challenge file {}", file.display());
             }
-            run_hook(ctx, "clear_http_challenge", &[("domain", &authz.identifier.value), ("challenge_file", &file.display().to_string())], &[]);
+            run_hook(
+                ctx,
+                "clear_http_challenge",
+                &[("domain", &authz.identifier.value), ("challenge_file", &file.display().to_string())],
+                &[],
+            );
         }
         clear_dns_challenges(ctx, &round_dns);
     }
@@ -240,8 +282,17 @@ pub(super) fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[Stri
 
 /// The challenge of `kind` and its token, which must be base64url (RFC 8555
 /// §8.1): it becomes a file name and part of a DNS record.
-fn pick_challenge(authz: &crate::acme::Authorization, kind: &str, url: &str) -> Result<(crate::acme::Challenge, String), String> {
-    let challenge = authz.challenges.iter().find(|c| c.kind == kind).cloned().ok_or_else(|| format!("the server offers no {kind} challenge ({url})"))?;
+fn pick_challenge(
+    authz: &crate::acme::Authorization,
+    kind: &str,
+    url: &str,
+) -> Result<(crate::acme::Challenge, String), String> {
+    let challenge = authz
+        .challenges
+        .iter()
+        .find(|c| c.kind == kind)
+        .cloned()
+        .ok_or_else(|| format!("the server offers no {kind} challenge ({url})"))?;
     let token = challenge
         .token
         .clone()

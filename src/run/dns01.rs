@@ -55,7 +55,9 @@ pub(super) fn remote(config: &Config, resolver: &Resolver, zone: &str) -> Result
     let Some(zk) = config.zone_update_keys.get(zone.trim_end_matches('.')) else { return Ok(None) };
     let base = config.dir(Dir::UpdateKey, &[]).ok().flatten().unwrap_or_else(|| config.config_dir.clone());
     let key = TsigKey::load(&zk.file, &base).map_err(|e| format!("zone {zone}: {e}"))?;
-    let server = resolver.update_server(zone, zk.server.as_deref(), zk.port).map_err(|e| format!("zone {zone}: cannot find the server for updates: {e}"))?;
+    let server = resolver
+        .update_server(zone, zk.server.as_deref(), zk.port)
+        .map_err(|e| format!("zone {zone}: cannot find the server for updates: {e}"))?;
     Ok(Some(Remote { key, server }))
 }
 
@@ -68,7 +70,12 @@ pub(super) fn reload_zone(ctx: &mut Ctx<'_>, zone: &str, reason: &str) -> Result
     argv.push(zone.to_string());
     tracing::debug!("Reloading zone {zone}: {}", argv.join(" "));
     let ran = hooks::run(&argv, &[]).map_err(|e| format!("reload of zone {zone}: {e}"))?;
-    let _ = ctx.record(Event::ZoneReloaded { zone: zone.to_string(), program: argv[0].clone(), exit_code: ran.exit_code, reason: reason.to_string() });
+    let _ = ctx.record(Event::ZoneReloaded {
+        zone: zone.to_string(),
+        program: argv[0].clone(),
+        exit_code: ran.exit_code,
+        reason: reason.to_string(),
+    });
     if ran.exit_code != Some(0) {
         return Err(format!("failed to reload zone {zone}, code: {:?}\n{}", ran.exit_code, ran.output.trim_end()));
     }
@@ -79,9 +86,29 @@ pub(super) fn reload_zone(ctx: &mut Ctx<'_>, zone: &str, reason: &str) -> Result
 }
 
 fn txt_event(added: bool, zone: &str, owner: &str, value: &str, server: Option<SocketAddr>, mode: &str) -> Event {
-    let (zone, name, rtype, value_sha256, server, mode) =
-        (zone.to_string(), owner.to_string(), "TXT".to_string(), sha256_hex(value.as_bytes()), server.map(|s| s.to_string()), mode.to_string());
-    Event::dns_record(added, crate::events::DnsRecord { zone, name, rtype, value_sha256, server, mode, usage: None, selector: None, matching: None, digest: None })
+    let (zone, name, rtype, value_sha256, server, mode) = (
+        zone.to_string(),
+        owner.to_string(),
+        "TXT".to_string(),
+        sha256_hex(value.as_bytes()),
+        server.map(|s| s.to_string()),
+        mode.to_string(),
+    );
+    Event::dns_record(
+        added,
+        crate::events::DnsRecord {
+            zone,
+            name,
+            rtype,
+            value_sha256,
+            server,
+            mode,
+            usage: None,
+            selector: None,
+            matching: None,
+            digest: None,
+        },
+    )
 }
 
 /// Challenges grouped by zone, in order.
@@ -126,7 +153,13 @@ pub(super) fn set_dns_challenges(ctx: &mut Ctx<'_>, items: &[DnsChallenge]) -> B
         match result {
             Ok(()) => published.extend(group.iter().map(|c| (zone.clone(), challenge_owner(&c.name), c.value.clone()))),
             Err(message) => {
-                ctx.outcome.error(Failure::new(ErrorCode::Dns, format!("dns-01 for {}: {message}", group.iter().map(|c| c.fqdn.as_str()).collect::<Vec<_>>().join(", "))));
+                ctx.outcome.error(Failure::new(
+                    ErrorCode::Dns,
+                    format!(
+                        "dns-01 for {}: {message}",
+                        group.iter().map(|c| c.fqdn.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
                 failed.extend(group.iter().map(|c| c.name.clone()));
             }
         }
@@ -138,14 +171,21 @@ pub(super) fn set_dns_challenges(ctx: &mut Ctx<'_>, items: &[DnsChallenge]) -> B
     failed
 }
 
-fn set_remote(ctx: &mut Ctx<'_>, resolver: Option<&Resolver>, zone: &str, group: &[&DnsChallenge]) -> Result<(), String> {
+fn set_remote(
+    ctx: &mut Ctx<'_>,
+    resolver: Option<&Resolver>,
+    zone: &str,
+    group: &[&DnsChallenge],
+) -> Result<(), String> {
     let resolver = resolver.ok_or_else(|| format!("zone {zone}: no DNS resolver to find the update server"))?;
     let Remote { key, server } = remote(ctx.config, resolver, zone)?.expect("zone has an update key");
-    let adds: Vec<Record> = group.iter().map(|c| Record::txt(&challenge_owner(&c.name), CHALLENGE_TTL, &c.value)).collect();
+    let adds: Vec<Record> =
+        group.iter().map(|c| Record::txt(&challenge_owner(&c.name), CHALLENGE_TTL, &c.value)).collect();
     dns::update(server, zone, Some(&key), &adds, &[], crate::time::now()).map_err(|e| e.to_string())?;
     tracing::debug!("Set {} DNS challenge record(s) in zone {zone} at {server}", adds.len());
     for c in group {
-        ctx.record(txt_event(true, zone, &challenge_owner(&c.name), &c.value, Some(server), "remote")).map_err(|f| f.message)?;
+        ctx.record(txt_event(true, zone, &challenge_owner(&c.name), &c.value, Some(server), "remote"))
+            .map_err(|f| f.message)?;
     }
     Ok(())
 }
@@ -209,12 +249,20 @@ fn wait_for_propagation(ctx: &mut Ctx<'_>, resolver: &Resolver, published: &[(St
     for zone in zones {
         match resolver.authoritative_servers(zone, port) {
             Ok(servers) => {
-                tracing::debug!("Name servers of {zone}: {}", servers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
+                tracing::debug!(
+                    "Name servers of {zone}: {}",
+                    servers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+                );
                 for srv in servers {
-                    waiting.extend(published.iter().filter(|(z, _, _)| z == zone).map(|(_, o, v)| (srv, o.clone(), v.clone())));
+                    waiting.extend(
+                        published.iter().filter(|(z, _, _)| z == zone).map(|(_, o, v)| (srv, o.clone(), v.clone())),
+                    );
                 }
             }
-            Err(e) => ctx.outcome.warn(WarningCode::Dns, format!("cannot find the name servers of zone {zone} to check the challenge records: {e}")),
+            Err(e) => ctx.outcome.warn(
+                WarningCode::Dns,
+                format!("cannot find the name servers of zone {zone} to check the challenge records: {e}"),
+            ),
         }
     }
     let start = Instant::now();
@@ -224,7 +272,13 @@ fn wait_for_propagation(ctx: &mut Ctx<'_>, resolver: &Resolver, published: &[(St
         let owners: BTreeSet<String> = waiting.iter().map(|(_, o, _)| o.clone()).collect();
         let mut seen: BTreeSet<(SocketAddr, String, String)> = BTreeSet::new();
         for owner in owners {
-            let servers: Vec<SocketAddr> = waiting.iter().filter(|(_, o, _)| *o == owner).map(|(s, _, _)| *s).collect::<BTreeSet<_>>().into_iter().collect();
+            let servers: Vec<SocketAddr> = waiting
+                .iter()
+                .filter(|(_, o, _)| *o == owner)
+                .map(|(s, _, _)| *s)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
             for (srv, r) in resolver.txt_values_each(&servers, &owner) {
                 match r {
                     Ok(values) => seen.extend(values.into_iter().map(|v| (srv, owner.clone(), v))),
@@ -276,30 +330,39 @@ pub(super) fn clear_dns_challenges(ctx: &mut Ctx<'_>, items: &[DnsChallenge]) {
         for c in &group {
             run_hook(ctx, "clear_dns_challenge", &[("domain", &c.fqdn), ("zone", &zone), ("challenge", &c.value)], &[]);
         }
-        let ours: Vec<&DnsChallenge> = group.iter().copied().filter(|c| outstanding(ctx, &zone, &challenge_owner(&c.name), &c.value)).collect();
+        let ours: Vec<&DnsChallenge> =
+            group.iter().copied().filter(|c| outstanding(ctx, &zone, &challenge_owner(&c.name), &c.value)).collect();
         let result = if ctx.config.zone_update_keys.contains_key(&zone) {
             clear_remote(ctx, resolver.as_ref(), &zone, &ours)
         } else {
             clear_local(ctx, &zone, &ours)
         };
         if let Err(message) = result {
-            ctx.outcome.warn(WarningCode::Dns, format!("removing the dns-01 challenge records of zone {zone}: {message}"));
+            ctx.outcome
+                .warn(WarningCode::Dns, format!("removing the dns-01 challenge records of zone {zone}: {message}"));
         }
         run_hook(ctx, "dns_zone_update", &[("zone", &zone)], &[]);
     }
 }
 
-fn clear_remote(ctx: &mut Ctx<'_>, resolver: Option<&Resolver>, zone: &str, ours: &[&DnsChallenge]) -> Result<(), String> {
+fn clear_remote(
+    ctx: &mut Ctx<'_>,
+    resolver: Option<&Resolver>,
+    zone: &str,
+    ours: &[&DnsChallenge],
+) -> Result<(), String> {
     if ours.is_empty() {
         return Ok(());
     }
     let resolver = resolver.ok_or_else(|| format!("zone {zone}: no DNS resolver to find the update server"))?;
     let Remote { key, server } = remote(ctx.config, resolver, zone)?.expect("zone has an update key");
-    let deletes: Vec<Record> = ours.iter().map(|c| Record::txt(&challenge_owner(&c.name), CHALLENGE_TTL, &c.value)).collect();
+    let deletes: Vec<Record> =
+        ours.iter().map(|c| Record::txt(&challenge_owner(&c.name), CHALLENGE_TTL, &c.value)).collect();
     dns::update(server, zone, Some(&key), &[], &deletes, crate::time::now()).map_err(|e| e.to_string())?;
     tracing::debug!("Removed {} DNS challenge record(s) from zone {zone} at {server}", deletes.len());
     for c in ours {
-        ctx.record(txt_event(false, zone, &challenge_owner(&c.name), &c.value, Some(server), "remote")).map_err(|f| f.message)?;
+        ctx.record(txt_event(false, zone, &challenge_owner(&c.name), &c.value, Some(server), "remote"))
+            .map_err(|f| f.message)?;
     }
     Ok(())
 }
@@ -316,7 +379,8 @@ fn clear_local(ctx: &mut Ctx<'_>, zone: &str, ours: &[&DnsChallenge]) -> Result<
     }
     tracing::debug!("Removed DNS challenge file {}", path.display());
     for c in ours {
-        ctx.record(txt_event(false, zone, &challenge_owner(&c.name), &c.value, None, "local")).map_err(|f| f.message)?;
+        ctx.record(txt_event(false, zone, &challenge_owner(&c.name), &c.value, None, "local"))
+            .map_err(|f| f.message)?;
     }
     reload_zone(ctx, zone, "dns-01 challenges cleared")
 }
@@ -337,8 +401,18 @@ mod tests {
 
     #[test]
     fn grouped_by_zone_without_duplicates() {
-        let c = |fqdn: &str, zone: &str, v: &str| DnsChallenge { name: fqdn.trim_start_matches("*.").into(), fqdn: fqdn.into(), zone: zone.into(), value: v.into() };
-        let items = [c("example.test", "example.test", "a"), c("*.example.test", "example.test", "b"), c("x.other.test", "other.test.", "c"), c("example.test", "example.test", "a")];
+        let c = |fqdn: &str, zone: &str, v: &str| DnsChallenge {
+            name: fqdn.trim_start_matches("*.").into(),
+            fqdn: fqdn.into(),
+            zone: zone.into(),
+            value: v.into(),
+        };
+        let items = [
+            c("example.test", "example.test", "a"),
+            c("*.example.test", "example.test", "b"),
+            c("x.other.test", "other.test.", "c"),
+            c("example.test", "example.test", "a"),
+        ];
         let g = by_zone(&items);
         assert_eq!(g.keys().collect::<Vec<_>>(), ["example.test", "other.test"]);
         assert_eq!(g["example.test"].len(), 2);

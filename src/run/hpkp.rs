@@ -26,7 +26,9 @@ pub(super) fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>
     // there is nothing to compute and no key file to read.
     let mut targets = Vec::new();
     for (server, pattern) in &cfg.hpkp_headers {
-        if let Some(path) = cfg.file_path_with(FileKind::Hpkp, &spec.name, None, &[("server", server)]).map_err(cfg_err)? {
+        if let Some(path) =
+            cfg.file_path_with(FileKind::Hpkp, &spec.name, None, &[("server", server)]).map_err(cfg_err)?
+        {
             targets.push((server, pattern, path));
         }
     }
@@ -40,8 +42,9 @@ pub(super) fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>
             if slot.spki_sha256.is_empty() {
                 return Ok(None);
             }
-            let digest = crate::hpkp::from_hex(&slot.spki_sha256)
-                .ok_or_else(|| Failure::new(ErrorCode::Key, format!("{}: bad key digest {:?}", slot.path.display(), slot.spki_sha256)))?;
+            let digest = crate::hpkp::from_hex(&slot.spki_sha256).ok_or_else(|| {
+                Failure::new(ErrorCode::Key, format!("{}: bad key digest {:?}", slot.path.display(), slot.spki_sha256))
+            })?;
             pins.push(crate::hpkp::pin(&digest));
         }
     }
@@ -50,7 +53,10 @@ pub(super) fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>
         // a rollover of this run writes the previous key in the same transaction
         let spki = match plan.slots.get(&(kt, KeyRole::Primary)).and_then(|s| s.previous_pem.as_deref()) {
             Some(pem) => Some(
-                PrivateKey::from_pem(pem).map_err(|e| Failure::new(ErrorCode::Key, format!("previous key {}: {e}", path.display())))?.spki_der().to_vec(),
+                PrivateKey::from_pem(pem)
+                    .map_err(|e| Failure::new(ErrorCode::Key, format!("previous key {}: {e}", path.display())))?
+                    .spki_der()
+                    .to_vec(),
             ),
             None => read_key_spki(&path)?,
         };
@@ -64,7 +70,12 @@ pub(super) fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>
     let header = crate::hpkp::header(&pins, days, spec.pin_subdomains, spec.hpkp_report_uri.as_deref());
     let mut files = Vec::new();
     for (server, pattern, path) in targets {
-        let fields = [("header", header.as_str()), ("key_name", spec.name.as_str()), ("name", spec.name.as_str()), ("server", server.as_str())];
+        let fields = [
+            ("header", header.as_str()),
+            ("key_name", spec.name.as_str()),
+            ("name", spec.name.as_str()),
+            ("server", server.as_str()),
+        ];
         let contents = crate::format::render(pattern, &fields)
             .map_err(|e| Failure::new(ErrorCode::Config, format!("hpkp_headers.{server}: {e}")))?;
         files.push(HpkpFile { server: server.clone(), path, header: header.clone(), contents });

@@ -20,12 +20,22 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
     for &kt in &key_types {
         for role in [KeyRole::Primary, KeyRole::Backup] {
             let kind = if role == KeyRole::Primary { FileKind::PrivateKey } else { FileKind::BackupKey };
-            let Some(path) = cfg.file_path(kind, &spec.name, Some(kt)).map_err(|e| Failure::new(ErrorCode::Config, e.to_string()))? else {
+            let Some(path) = cfg
+                .file_path(kind, &spec.name, Some(kt))
+                .map_err(|e| Failure::new(ErrorCode::Config, e.to_string()))?
+            else {
                 continue;
             };
             let slot = match read_optional(&path)? {
                 Some(found) => known_or_adopted_key(ctx, spec, kt, role, found)?,
-                None => KeySlot { path, spki_sha256: String::new(), key: None, is_new: true, promoted: None, previous_pem: None },
+                None => KeySlot {
+                    path,
+                    spki_sha256: String::new(),
+                    key: None,
+                    is_new: true,
+                    promoted: None,
+                    previous_pem: None,
+                },
             };
             slots.insert((kt, role), slot);
         }
@@ -37,18 +47,29 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
         let backup_present = slots.get(&(kt, KeyRole::Backup)).map(|s| !s.is_new).unwrap_or(false);
         if (primary_missing || roll) && backup_present {
             let previous_pem = match slots.get(&(kt, KeyRole::Primary)) {
-                Some(p) if !p.is_new => Some(std::fs::read(&p.path).map_err(|e| Failure::new(ErrorCode::Permission, format!("cannot read {}: {e}", p.path.display())))?),
+                Some(p) if !p.is_new => Some(std::fs::read(&p.path).map_err(|e| {
+                    Failure::new(ErrorCode::Permission, format!("cannot read {}: {e}", p.path.display()))
+                })?),
                 _ => None,
             };
             let mut backup = slots.remove(&(kt, KeyRole::Backup)).expect("backup slot");
             let key = match backup.key.take() {
                 Some(k) => k,
                 None => {
-                    let bytes = std::fs::read(&backup.path).map_err(|e| Failure::new(ErrorCode::Key, format!("cannot read {}: {e}", backup.path.display())))?;
-                    PrivateKey::from_pem(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", backup.path.display())))?
+                    let bytes = std::fs::read(&backup.path).map_err(|e| {
+                        Failure::new(ErrorCode::Key, format!("cannot read {}: {e}", backup.path.display()))
+                    })?;
+                    PrivateKey::from_pem(&bytes)
+                        .map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", backup.path.display())))?
                 }
             };
-            let previous = ctx.state.keys.values().filter(|k| k.key == spec.name && k.key_type == kt && k.role == KeyRole::Primary).map(|k| k.spki_sha256.clone()).next();
+            let previous = ctx
+                .state
+                .keys
+                .values()
+                .filter(|k| k.key == spec.name && k.key_type == kt && k.role == KeyRole::Primary)
+                .map(|k| k.spki_sha256.clone())
+                .next();
             let primary = slots.get_mut(&(kt, KeyRole::Primary)).expect("primary slot");
             primary.spki_sha256 = backup.spki_sha256.clone();
             primary.key = Some(key);
@@ -56,11 +77,24 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
             primary.is_new = true;
             primary.previous_pem = previous_pem;
             tracing::info!("Rolling {} private key {} over to its backup key", kt.as_str().to_uppercase(), spec.name);
-            slots.insert((kt, KeyRole::Backup), KeySlot { path: backup.path, spki_sha256: String::new(), key: None, is_new: true, promoted: None, previous_pem: None });
+            slots.insert(
+                (kt, KeyRole::Backup),
+                KeySlot {
+                    path: backup.path,
+                    spki_sha256: String::new(),
+                    key: None,
+                    is_new: true,
+                    promoted: None,
+                    previous_pem: None,
+                },
+            );
         }
     }
     if slots.values().any(|s| s.is_new) && !matches!(spec.key_passphrase, Passphrase::None) {
-        return Err(Failure::new(ErrorCode::Key, "key_passphrase is set, but writing encrypted private keys is not implemented yet"));
+        return Err(Failure::new(
+            ErrorCode::Key,
+            "key_passphrase is set, but writing encrypted private keys is not implemented yet",
+        ));
     }
     let mut work = Vec::new();
     for cert in &spec.certificates {
@@ -84,23 +118,46 @@ pub(super) fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<
     Ok(plan)
 }
 
-pub(super) fn known_or_adopted_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, kt: KeyType, role: KeyRole, found: Found) -> R<KeySlot> {
+pub(super) fn known_or_adopted_key(
+    ctx: &mut Ctx<'_>,
+    spec: &PrivateKeySpec,
+    kt: KeyType,
+    role: KeyRole,
+    found: Found,
+) -> R<KeySlot> {
     let known = ctx.state.key(&spec.name, kt, role).cloned();
     let file_known = ctx.state.file(&found.path).map(|f| f.sha256 == found.sha256).unwrap_or(false);
     if let (Some(k), true) = (&known, file_known) {
-        return Ok(KeySlot { path: found.path, spki_sha256: k.spki_sha256.clone(), key: None, is_new: false, promoted: None, previous_pem: None });
+        return Ok(KeySlot {
+            path: found.path,
+            spki_sha256: k.spki_sha256.clone(),
+            key: None,
+            is_new: false,
+            promoted: None,
+            previous_pem: None,
+        });
     }
-    let key = PrivateKey::from_pem(&found.bytes)
-        .map_err(|e| Failure::new(ErrorCode::Key, format!("{} key file {}: {e}", role.as_str(), found.path.display())))?;
+    let key = PrivateKey::from_pem(&found.bytes).map_err(|e| {
+        Failure::new(ErrorCode::Key, format!("{} key file {}: {e}", role.as_str(), found.path.display()))
+    })?;
     if key.key_type() != kt {
-        return Err(Failure::new(ErrorCode::Key, format!("{} holds a {} key where a {kt} key belongs", found.path.display(), key.key_type())));
+        return Err(Failure::new(
+            ErrorCode::Key,
+            format!("{} holds a {} key where a {kt} key belongs", found.path.display(), key.key_type()),
+        ));
     }
     let spki = key.spki_sha256_hex();
     if known.as_ref().map(|k| k.spki_sha256 != spki).unwrap_or(true) || !file_known {
         if known.as_ref().map(|k| k.spki_sha256 == spki).unwrap_or(false) {
             // Same key, file rewritten (e.g. re-encoded): nothing to record.
         } else {
-            tracing::info!("Adopted existing {} {} key {} ({})", kt.as_str().to_uppercase(), role.as_str(), spec.name, found.path.display());
+            tracing::info!(
+                "Adopted existing {} {} key {} ({})",
+                kt.as_str().to_uppercase(),
+                role.as_str(),
+                spec.name,
+                found.path.display()
+            );
             ctx.record(Event::KeyAdopted {
                 key: spec.name.clone(),
                 key_type: kt,
@@ -111,30 +168,62 @@ pub(super) fn known_or_adopted_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, kt:
             })?;
         }
     }
-    Ok(KeySlot { path: found.path, spki_sha256: spki, key: Some(key), is_new: false, promoted: None, previous_pem: None })
+    Ok(KeySlot {
+        path: found.path,
+        spki_sha256: spki,
+        key: Some(key),
+        is_new: false,
+        promoted: None,
+        previous_pem: None,
+    })
 }
 
-pub(super) fn cert_reason(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, cert: &CertificateSpec, kt: KeyType, key_spki: &str) -> R<Option<Reason>> {
+pub(super) fn cert_reason(
+    ctx: &mut Ctx<'_>,
+    spec: &PrivateKeySpec,
+    cert: &CertificateSpec,
+    kt: KeyType,
+    key_spki: &str,
+) -> R<Option<Reason>> {
     let names = cert.all_names();
-    let Some(path) = ctx.config.file_path(FileKind::Certificate, &cert.name, Some(kt)).map_err(|e| Failure::new(ErrorCode::Config, e.to_string()))? else {
+    let Some(path) = ctx
+        .config
+        .file_path(FileKind::Certificate, &cert.name, Some(kt))
+        .map_err(|e| Failure::new(ErrorCode::Config, e.to_string()))?
+    else {
         return Ok(None);
     };
     let Some(found) = read_optional(&path)? else {
-        return Ok(renew::reason(None, &cert.common_name, &names, key_spki, ctx.config.settings.renewal_days, ctx.args.renew, ctx.now));
+        return Ok(renew::reason(
+            None,
+            &cert.common_name,
+            &names,
+            key_spki,
+            ctx.config.settings.renewal_days,
+            ctx.args.renew,
+            ctx.now,
+        ));
     };
     let known = ctx.state.certificate(&cert.name, kt).cloned();
     let file_known = ctx.state.file(&path).map(|f| f.sha256 == found.sha256).unwrap_or(false);
     let view = match (&known, file_known) {
         (Some(c), true) => c.clone(),
         _ => {
-            let ders = crypto::pem_to_ders(&found.bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("certificate {}: {e}", path.display())))?;
+            let ders = crypto::pem_to_ders(&found.bytes)
+                .map_err(|e| Failure::new(ErrorCode::Key, format!("certificate {}: {e}", path.display())))?;
             let Some(leaf) = ders.first() else {
                 return Ok(Some(Reason::Missing));
             };
-            let info = crypto::parse_cert(leaf).map_err(|e| Failure::new(ErrorCode::Key, format!("certificate {}: {e}", path.display())))?;
+            let info = crypto::parse_cert(leaf)
+                .map_err(|e| Failure::new(ErrorCode::Key, format!("certificate {}: {e}", path.display())))?;
             let spki = sha256_hex(&info.spki_der);
             if known.as_ref().map(|k| k.serial != info.serial_hex).unwrap_or(true) {
-                tracing::info!("Adopted existing {} certificate {} ({})", kt.as_str().to_uppercase(), cert.name, path.display());
+                tracing::info!(
+                    "Adopted existing {} certificate {} ({})",
+                    kt.as_str().to_uppercase(),
+                    cert.name,
+                    path.display()
+                );
             }
             ctx.record(Event::CertificateAdopted {
                 cert: cert.name.clone(),
@@ -161,7 +250,15 @@ pub(super) fn cert_reason(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, cert: &Certi
         not_before: crate::time::parse_rfc3339(&view.not_before).unwrap_or(0),
         not_after: crate::time::parse_rfc3339(&view.not_after).unwrap_or(0),
     };
-    let reason = renew::reason(Some(&installed), &cert.common_name, &names, key_spki, ctx.config.settings.renewal_days, ctx.args.renew, ctx.now);
+    let reason = renew::reason(
+        Some(&installed),
+        &cert.common_name,
+        &names,
+        key_spki,
+        ctx.config.settings.renewal_days,
+        ctx.args.renew,
+        ctx.now,
+    );
     Ok(reason.or_else(|| ari_reason(ctx, &cert.name, kt, &view.serial)))
 }
 
@@ -182,8 +279,12 @@ pub(super) fn key_todo(plans: &mut [KeyPlan<'_>]) -> R<Vec<KeyTodo>> {
                 let curve = plan.spec.ecdsa_curve.unwrap_or(crate::types::Curve::P384);
                 todo.push((i, (kt, role), bits, curve));
             } else if slot.key.is_none() && (role == KeyRole::Primary) {
-                let bytes = std::fs::read(&slot.path).map_err(|e| Failure::new(ErrorCode::Key, format!("cannot read {}: {e}", slot.path.display())))?;
-                slot.key = Some(PrivateKey::from_pem(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", slot.path.display())))?);
+                let bytes = std::fs::read(&slot.path)
+                    .map_err(|e| Failure::new(ErrorCode::Key, format!("cannot read {}: {e}", slot.path.display())))?;
+                slot.key = Some(
+                    PrivateKey::from_pem(&bytes)
+                        .map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", slot.path.display())))?,
+                );
             }
         }
     }
@@ -194,7 +295,8 @@ pub(super) fn key_todo(plans: &mut [KeyPlan<'_>]) -> R<Vec<KeyTodo>> {
 pub(super) fn generate(todo: &[KeyTodo]) -> Vec<Result<PrivateKey, crypto::CryptoError>> {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(todo.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let out: std::sync::Mutex<Vec<Option<Result<PrivateKey, crypto::CryptoError>>>> = std::sync::Mutex::new((0..todo.len()).map(|_| None).collect());
+    let out: std::sync::Mutex<Vec<Option<Result<PrivateKey, crypto::CryptoError>>>> =
+        std::sync::Mutex::new((0..todo.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -209,7 +311,11 @@ pub(super) fn generate(todo: &[KeyTodo]) -> Vec<Result<PrivateKey, crypto::Crypt
 }
 
 /// Puts generated keys into their slots.
-pub(super) fn apply_generated(plans: &mut [KeyPlan<'_>], todo: Vec<KeyTodo>, generated: Vec<Result<PrivateKey, crypto::CryptoError>>) -> R<()> {
+pub(super) fn apply_generated(
+    plans: &mut [KeyPlan<'_>],
+    todo: Vec<KeyTodo>,
+    generated: Vec<Result<PrivateKey, crypto::CryptoError>>,
+) -> R<()> {
     for ((i, slot_id, _, _), key) in todo.into_iter().zip(generated) {
         let key = key.map_err(|e| Failure::new(ErrorCode::Key, format!("key generation failed: {e}")))?;
         let plan = &mut plans[i];
@@ -260,9 +366,10 @@ pub(super) fn rollover_decision(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec) -> rol
                 if younger_by_days > 0 { format!(" by {}", rollover::days(younger_by_days)) } else { String::new() }
             ),
         ),
-        rollover::Decision::Expired => {
-            ctx.outcome.warn(WarningCode::Key, format!("Private key for {} has expired. Use \"--rollover\" to replace", spec.name))
-        }
+        rollover::Decision::Expired => ctx.outcome.warn(
+            WarningCode::Key,
+            format!("Private key for {} has expired. Use \"--rollover\" to replace", spec.name),
+        ),
         rollover::Decision::Keep | rollover::Decision::Roll => {}
     }
     decision

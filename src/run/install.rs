@@ -23,12 +23,23 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
         // The primary key a rollover replaced, kept as the previous key (its
         // pins and TLSA records stay published while it is there).
         let mut previous_file = String::new();
-        if let (Some(pem), Some(path)) = (&slot.previous_pem, cfg.file_path(FileKind::PreviousKey, &plan.spec.name, Some(kt)).map_err(cfg_err)?) {
-            ops.push(FileOp { path: path.clone(), kind: "previous_key".into(), action: Action::Write { contents: pem.clone(), mode: 0o600 } });
+        if let (Some(pem), Some(path)) =
+            (&slot.previous_pem, cfg.file_path(FileKind::PreviousKey, &plan.spec.name, Some(kt)).map_err(cfg_err)?)
+        {
+            ops.push(FileOp {
+                path: path.clone(),
+                kind: "previous_key".into(),
+                action: Action::Write { contents: pem.clone(), mode: 0o600 },
+            });
             previous_file = path.display().to_string();
             hooks_to_run.push((
                 "previous_key_installed",
-                vec![("key_name".into(), plan.spec.name.clone()), ("key_type".into(), kt.to_string()), ("previous_key_file".into(), previous_file.clone()), ("passphrase".into(), String::new())],
+                vec![
+                    ("key_name".into(), plan.spec.name.clone()),
+                    ("key_type".into(), kt.to_string()),
+                    ("previous_key_file".into(), previous_file.clone()),
+                    ("passphrase".into(), String::new()),
+                ],
             ));
         }
         match &slot.promoted {
@@ -41,7 +52,8 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
                     previous_spki_sha256: previous.clone(),
                     txn: String::new(),
                 });
-                let backup_file = plan.slots.get(&(kt, KeyRole::Backup)).map(|b| b.path.display().to_string()).unwrap_or_default();
+                let backup_file =
+                    plan.slots.get(&(kt, KeyRole::Backup)).map(|b| b.path.display().to_string()).unwrap_or_default();
                 hooks_to_run.push((
                     "private_key_rollover",
                     vec![
@@ -66,7 +78,12 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
         let file_field = if role == KeyRole::Primary { "private_key_file" } else { "backup_key_file" };
         hooks_to_run.push((
             if role == KeyRole::Primary { "private_key_installed" } else { "backup_key_installed" },
-            vec![("key_name".into(), plan.spec.name.clone()), ("key_type".into(), kt.to_string()), (file_field.into(), slot.path.display().to_string()), ("passphrase".into(), String::new())],
+            vec![
+                ("key_name".into(), plan.spec.name.clone()),
+                ("key_type".into(), kt.to_string()),
+                (file_field.into(), slot.path.display().to_string()),
+                ("passphrase".into(), String::new()),
+            ],
         ));
     }
     for item in &issued {
@@ -76,21 +93,38 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
         let chain_pem = crypto::ders_to_pem(&item.chain);
         let name = &item.cert.name;
         let base = |extra: (&str, String)| -> Vec<(String, String)> {
-            vec![("key_name".into(), plan.spec.name.clone()), ("key_type".into(), kt.to_string()), ("certificate_name".into(), name.clone()), (extra.0.into(), extra.1)]
+            vec![
+                ("key_name".into(), plan.spec.name.clone()),
+                ("key_type".into(), kt.to_string()),
+                ("certificate_name".into(), name.clone()),
+                (extra.0.into(), extra.1),
+            ]
         };
         if let Some(path) = cfg.file_path(FileKind::Certificate, name, Some(kt)).map_err(cfg_err)? {
-            ops.push(FileOp { path: path.clone(), kind: "certificate".into(), action: Action::Write { contents: format!("{leaf_pem}{chain_pem}").into_bytes(), mode: 0o644 } });
+            ops.push(FileOp {
+                path: path.clone(),
+                kind: "certificate".into(),
+                action: Action::Write { contents: format!("{leaf_pem}{chain_pem}").into_bytes(), mode: 0o644 },
+            });
             hooks_to_run.push(("certificate_installed", base(("certificate_file", path.display().to_string()))));
         }
         if !item.chain.is_empty() {
             if let Some(path) = cfg.file_path(FileKind::Chain, name, Some(kt)).map_err(cfg_err)? {
-                ops.push(FileOp { path: path.clone(), kind: "chain".into(), action: Action::Write { contents: chain_pem.clone().into_bytes(), mode: 0o644 } });
+                ops.push(FileOp {
+                    path: path.clone(),
+                    kind: "chain".into(),
+                    action: Action::Write { contents: chain_pem.clone().into_bytes(), mode: 0o644 },
+                });
                 hooks_to_run.push(("chain_installed", base(("chain_file", path.display().to_string()))));
             }
         }
         if let Some(path) = cfg.file_path(FileKind::FullKey, name, Some(kt)).map_err(cfg_err)? {
             let contents = format!("{}{leaf_pem}{chain_pem}", key.to_pkcs8_pem());
-            ops.push(FileOp { path: path.clone(), kind: "full_key".into(), action: Action::Write { contents: contents.into_bytes(), mode: 0o640 } });
+            ops.push(FileOp {
+                path: path.clone(),
+                kind: "full_key".into(),
+                action: Action::Write { contents: contents.into_bytes(), mode: 0o640 },
+            });
             hooks_to_run.push(("full_key_installed", base(("full_key_file", path.display().to_string()))));
         }
         let root_path = cfg.root_cert_path(kt);
@@ -100,11 +134,24 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
                 if !root_pem.ends_with('\n') {
                     root_pem.push('\n');
                 }
-                ops.push(FileOp { path: path.clone(), kind: "full_certificate".into(), action: Action::Write { contents: format!("{leaf_pem}{chain_pem}{root_pem}").into_bytes(), mode: 0o644 } });
-                hooks_to_run.push(("full_certificate_installed", base(("full_certificate_file", path.display().to_string()))));
+                ops.push(FileOp {
+                    path: path.clone(),
+                    kind: "full_certificate".into(),
+                    action: Action::Write {
+                        contents: format!("{leaf_pem}{chain_pem}{root_pem}").into_bytes(),
+                        mode: 0o644,
+                    },
+                });
+                hooks_to_run
+                    .push(("full_certificate_installed", base(("full_certificate_file", path.display().to_string()))));
             }
         }
-        events.push(Event::CertificateInstalled { cert: name.clone(), key_type: kt, serial: item.leaf.serial_hex.clone(), txn: String::new() });
+        events.push(Event::CertificateInstalled {
+            cert: name.clone(),
+            key_type: kt,
+            serial: item.leaf.serial_hex.clone(),
+            txn: String::new(),
+        });
         for s in &item.cert.services {
             ctx.services.insert(s.clone());
         }
@@ -117,10 +164,19 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
             continue;
         }
         let hpkp_file = file.path.display().to_string();
-        ops.push(FileOp { path: file.path.clone(), kind: "hpkp".into(), action: Action::Write { contents: file.contents.into_bytes(), mode: 0o644 } });
+        ops.push(FileOp {
+            path: file.path.clone(),
+            kind: "hpkp".into(),
+            action: Action::Write { contents: file.contents.into_bytes(), mode: 0o644 },
+        });
         hooks_to_run.push((
             "hpkp_header_installed",
-            vec![("key_name".into(), plan.spec.name.clone()), ("server".into(), file.server), ("header".into(), file.header), ("hpkp_file".into(), hpkp_file.clone())],
+            vec![
+                ("key_name".into(), plan.spec.name.clone()),
+                ("server".into(), file.server),
+                ("header".into(), file.header),
+                ("hpkp_file".into(), hpkp_file.clone()),
+            ],
         ));
         hpkp_installed.push(hpkp_file);
     }
@@ -140,7 +196,9 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
     // What the transaction installed: keys made and certificates put in place.
     for mut e in events {
         match &mut e {
-            Event::KeyGenerated { txn, .. } | Event::CertificateInstalled { txn, .. } | Event::KeyRolledOver { txn, .. } => *txn = txn_id.clone(),
+            Event::KeyGenerated { txn, .. }
+            | Event::CertificateInstalled { txn, .. }
+            | Event::KeyRolledOver { txn, .. } => *txn = txn_id.clone(),
             _ => {}
         }
         ctx.record(e)?;
@@ -161,9 +219,20 @@ pub(super) fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>
     }
     for (&(kt, role), slot) in &plan.slots {
         if slot.promoted.is_some() {
-            tracing::info!("Installed the former backup key as {} primary key {} ({})", kt.as_str().to_uppercase(), plan.spec.name, slot.path.display());
+            tracing::info!(
+                "Installed the former backup key as {} primary key {} ({})",
+                kt.as_str().to_uppercase(),
+                plan.spec.name,
+                slot.path.display()
+            );
         } else if slot.is_new {
-            tracing::info!("Installed new {} {} key {} ({})", kt.as_str().to_uppercase(), role.as_str(), plan.spec.name, slot.path.display());
+            tracing::info!(
+                "Installed new {} {} key {} ({})",
+                kt.as_str().to_uppercase(),
+                role.as_str(),
+                plan.spec.name,
+                slot.path.display()
+            );
         }
     }
     let _ = committed;

@@ -10,7 +10,11 @@ const MAX_PARALLEL_ORDERS: usize = 8;
 /// created first, then every pending authorization is answered together,
 /// while the missing keys are generated in the background; then the orders
 /// are finalized in parallel. Returns what was issued per key name.
-pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut [KeyPlan<'_>]) -> R<BTreeMap<String, Vec<Issued>>> {
+pub(super) fn issue_all(
+    ctx: &mut Ctx<'_>,
+    client: &AcmeClient<'_>,
+    plans: &mut [KeyPlan<'_>],
+) -> R<BTreeMap<String, Vec<Issued>>> {
     let todo = key_todo(plans)?;
     let (ordered, mut failed_keys, failed_names, generated) = std::thread::scope(|s| {
         let todo = &todo;
@@ -51,7 +55,10 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut 
     let settings = &ctx.config.settings;
     let poll_secs = settings.cert_poll_time as u64;
     // A bounded pool: many certificates proceed together without a thread each.
-    let ready: Vec<&Job<'_>> = jobs.iter().filter(|j| !j.work.cert.all_names().iter().any(|n| failed_names.contains(n.trim_start_matches("*.")))).collect();
+    let ready: Vec<&Job<'_>> = jobs
+        .iter()
+        .filter(|j| !j.work.cert.all_names().iter().any(|n| failed_names.contains(n.trim_start_matches("*."))))
+        .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -59,14 +66,23 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut 
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(job) = ready.get(i) else { break };
-                let r = finalize_one(client, job.key, &job.work.cert, job.work.key_type, &job.order_url, &job.order, poll_secs);
+                let r = finalize_one(
+                    client,
+                    job.key,
+                    &job.work.cert,
+                    job.work.key_type,
+                    &job.order_url,
+                    &job.order,
+                    poll_secs,
+                );
                 done.lock().unwrap().push((i, job.plan, job.work, r));
             });
         }
     });
     let mut results = done.into_inner().unwrap();
     results.sort_by_key(|r| r.0);
-    let results: Vec<(usize, &CertWork, Result<Issued, String>)> = results.into_iter().map(|(_, p, w, r)| (p, w, r)).collect();
+    let results: Vec<(usize, &CertWork, Result<Issued, String>)> =
+        results.into_iter().map(|(_, p, w, r)| (p, w, r)).collect();
     for job in &jobs {
         if job.work.cert.all_names().iter().any(|n| failed_names.contains(n.trim_start_matches("*."))) {
             failed_keys.insert(plans[job.plan].spec.name.clone());
@@ -94,7 +110,10 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut 
                 out.entry(plan.spec.name.clone()).or_default().push(issued);
             }
             Err(message) => {
-                ctx.outcome.error(Failure::new(ErrorCode::Acme, format!("{} certificate {}: {message}", work.key_type.as_str().to_uppercase(), work.cert.name)));
+                ctx.outcome.error(Failure::new(
+                    ErrorCode::Acme,
+                    format!("{} certificate {}: {message}", work.key_type.as_str().to_uppercase(), work.cert.name),
+                ));
                 failed_keys.insert(plan.spec.name.clone());
             }
         }
@@ -105,7 +124,15 @@ pub(super) fn issue_all(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut 
     Ok(out)
 }
 
-pub(super) fn finalize_one(client: &AcmeClient<'_>, key: &PrivateKey, cert: &CertificateSpec, kt: KeyType, order_url: &str, order: &crate::acme::Order, poll_secs: u64) -> Result<Issued, String> {
+pub(super) fn finalize_one(
+    client: &AcmeClient<'_>,
+    key: &PrivateKey,
+    cert: &CertificateSpec,
+    kt: KeyType,
+    order_url: &str,
+    order: &crate::acme::Order,
+    poll_secs: u64,
+) -> Result<Issued, String> {
     // After its authorizations turned valid the order becomes ready; wait for that.
     let mut order = order.clone();
     let mut tries = 0;
@@ -121,13 +148,18 @@ pub(super) fn finalize_one(client: &AcmeClient<'_>, key: &PrivateKey, cert: &Cer
     }
     let names = cert.all_names();
     if order.status == Status::Ready {
-        let csr = crypto::csr_der(key, &cert.common_name, &names, cert.ocsp_must_staple).map_err(|e| format!("CSR: {e}"))?;
+        let csr =
+            crypto::csr_der(key, &cert.common_name, &names, cert.ocsp_must_staple).map_err(|e| format!("CSR: {e}"))?;
         order = client.finalize(order_url, &order, &csr, poll_secs).map_err(|e| e.to_string())?;
     } else if order.status == Status::Processing {
         order = client.finalize_poll(order_url, poll_secs).map_err(|e| e.to_string())?;
     }
     if order.status != Status::Valid {
-        return Err(format!("order {order_url} ended {:?}: {}", order.status, order.error.map(|p| p.to_string()).unwrap_or_default()));
+        return Err(format!(
+            "order {order_url} ended {:?}: {}",
+            order.status,
+            order.error.map(|p| p.to_string()).unwrap_or_default()
+        ));
     }
     let cert_url = order.certificate.ok_or_else(|| format!("valid order {order_url} has no certificate URL"))?;
     let (pem, alternates) = client.download(&cert_url).map_err(|e| e.to_string())?;
@@ -153,7 +185,9 @@ pub(super) fn finalize_one(client: &AcmeClient<'_>, key: &PrivateKey, cert: &Cer
     let (leaf_der, chain) = ders.split_first().ok_or_else(|| format!("{cert_url} returned no certificate"))?;
     let leaf = crypto::parse_cert(leaf_der).map_err(|e| format!("certificate from {cert_url}: {e}"))?;
     if !crypto::key_matches_cert(key, &leaf) {
-        return Err(format!("the certificate from {cert_url} does not match the {kt} private key it was requested for"));
+        return Err(format!(
+            "the certificate from {cert_url} does not match the {kt} private key it was requested for"
+        ));
     }
     Ok(Issued { cert: cert.clone(), key_type: kt, leaf, chain: chain.to_vec(), order_url: order_url.to_string() })
 }
@@ -169,7 +203,11 @@ pub(super) fn chain_matches(ders: &[Vec<u8>], issuer: &str) -> bool {
 
 /// newOrder for every piece of work; returns (plan, work index, order URL,
 /// order) and the keys with a failed order.
-fn create_orders(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[KeyPlan<'_>]) -> (Vec<(usize, usize, String, crate::acme::Order)>, BTreeSet<String>) {
+fn create_orders(
+    ctx: &mut Ctx<'_>,
+    client: &AcmeClient<'_>,
+    plans: &[KeyPlan<'_>],
+) -> (Vec<(usize, usize, String, crate::acme::Order)>, BTreeSet<String>) {
     let mut ordered = Vec::new();
     let mut failed_keys: BTreeSet<String> = BTreeSet::new();
     for (i, plan) in plans.iter().enumerate() {
@@ -179,28 +217,56 @@ fn create_orders(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &[KeyPlan<'_
                 let offered = &client.directory.meta.profiles;
                 if !offered.contains_key(profile) {
                     let list: Vec<&str> = offered.keys().map(String::as_str).collect();
-                    let allowed = if list.is_empty() { "it offers no profiles".to_string() } else { format!("it offers {}", list.join(", ")) };
-                    ctx.outcome.error(Failure::new(ErrorCode::Config, format!("certificate {}: profile {profile:?} is not offered by {} ({allowed})", work.cert.name, client.directory_url)));
+                    let allowed = if list.is_empty() {
+                        "it offers no profiles".to_string()
+                    } else {
+                        format!("it offers {}", list.join(", "))
+                    };
+                    ctx.outcome.error(Failure::new(
+                        ErrorCode::Config,
+                        format!(
+                            "certificate {}: profile {profile:?} is not offered by {} ({allowed})",
+                            work.cert.name, client.directory_url
+                        ),
+                    ));
                     failed_keys.insert(plan.spec.name.clone());
                     continue;
                 }
             }
-            tracing::info!("Issuing {} certificate {} ({})", work.key_type.as_str().to_uppercase(), work.cert.name, work.reason);
+            tracing::info!(
+                "Issuing {} certificate {} ({})",
+                work.key_type.as_str().to_uppercase(),
+                work.cert.name,
+                work.reason
+            );
             // `replaces` (RFC 9773 §5) is a courtesy: if the CA refuses it, order without.
             let result = match client.new_order(&names, work.cert.profile.as_deref(), work.replaces.as_deref()) {
-                Err(AcmeError::Problem { problem, .. }) if work.replaces.is_some() && matches!(problem.short_type(), "alreadyReplaced" | "malformed" | "conflict") => {
-                    tracing::debug!("certificate {}: the CA refused replaces ({problem}); ordering without it", work.cert.name);
+                Err(AcmeError::Problem { problem, .. })
+                    if work.replaces.is_some()
+                        && matches!(problem.short_type(), "alreadyReplaced" | "malformed" | "conflict") =>
+                {
+                    tracing::debug!(
+                        "certificate {}: the CA refused replaces ({problem}); ordering without it",
+                        work.cert.name
+                    );
                     client.new_order(&names, work.cert.profile.as_deref(), None)
                 }
                 other => other,
             };
             match result {
                 Ok((order_url, order)) => {
-                    let _ = ctx.record(Event::OrderCreated { order_url: order_url.clone(), names: names.clone(), key_type: work.key_type });
+                    let _ = ctx.record(Event::OrderCreated {
+                        order_url: order_url.clone(),
+                        names: names.clone(),
+                        key_type: work.key_type,
+                    });
                     ordered.push((i, w, order_url, order));
                 }
                 Err(e) => {
-                    ctx.outcome.error(Failure::new(ErrorCode::Acme, format!("certificate {}: new order failed: {e}", work.cert.name)));
+                    ctx.outcome.error(Failure::new(
+                        ErrorCode::Acme,
+                        format!("certificate {}: new order failed: {e}", work.cert.name),
+                    ));
                     failed_keys.insert(plan.spec.name.clone());
                 }
             }

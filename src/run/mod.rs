@@ -154,7 +154,11 @@ impl<'c> Ctx<'c> {
             let bytes = std::fs::metadata(&saved).map(|m| m.len()).unwrap_or(0);
             ctx.outcome.warn(
                 WarningCode::General,
-                format!("journal {} ended in a torn line (a crash while appending); its {bytes} bytes were kept in {}", path.display(), saved.display()),
+                format!(
+                    "journal {} ended in a torn line (a crash while appending); its {bytes} bytes were kept in {}",
+                    path.display(),
+                    saved.display()
+                ),
             );
             ctx.record(Event::JournalRepaired { torn_saved_to: saved.display().to_string(), bytes })?;
         }
@@ -201,12 +205,21 @@ impl<'c> Ctx<'c> {
         let seq = self.journal.append(ts, &value)?;
         // Keep the in-memory view in step without re-reading the file.
         let line_no = self.records.last().map(|r| r.line_no + 1).unwrap_or(1);
-        self.records.push(Record { v: journal::VERSION, seq, ts, event: value, line_hash: self.journal.last_hash().to_string(), prev, line_no });
+        self.records.push(Record {
+            v: journal::VERSION,
+            seq,
+            ts,
+            event: value,
+            line_hash: self.journal.last_hash().to_string(),
+            prev,
+            line_no,
+        });
         Ok(())
     }
 
     pub fn finish(&mut self) -> i32 {
-        let warning_exit = (self.config.settings.warning_exit_code || self.args.warning_exit_code) && !self.args.no_warning_exit_code;
+        let warning_exit =
+            (self.config.settings.warning_exit_code || self.args.warning_exit_code) && !self.args.no_warning_exit_code;
         let code = self.outcome.exit_code(warning_exit);
         if self.run_started {
             let changed = self.outcome.changed;
@@ -269,17 +282,14 @@ struct Issued {
 /// Entry point for the main job (no journal-only flag given).
 pub fn main_job(ctx: &mut Ctx<'_>) {
     let ops = ctx.args.operations();
-    let unimplemented: Vec<&str> = [
-        (ctx.args.sct, "--sct"),
-        (ctx.args.ocsp, "--ocsp"),
-        (ctx.args.verify, "--verify"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, name)| *name)
-    .collect();
+    let unimplemented: Vec<&str> = [(ctx.args.sct, "--sct"), (ctx.args.ocsp, "--ocsp"), (ctx.args.verify, "--verify")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect();
     if !unimplemented.is_empty() {
-        ctx.outcome.error(Failure::new(ErrorCode::General, format!("{} not implemented yet", unimplemented.join(", "))));
+        ctx.outcome
+            .error(Failure::new(ErrorCode::General, format!("{} not implemented yet", unimplemented.join(", "))));
         return;
     }
     let selected = match select_keys(ctx.config, &ctx.args.private_key_names) {
@@ -310,7 +320,8 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
     let auth_names = if ops.auth && !follower { authorization_names(ctx, &selected) } else { Vec::new() };
     if !ops.certs && auth_names.is_empty() {
         if ctx.args.auth && follower {
-            ctx.outcome.warn(WarningCode::Auth, "--auth does nothing in follower mode: the master obtains authorizations");
+            ctx.outcome
+                .warn(WarningCode::Auth, "--auth does nothing in follower mode: the master obtains authorizations");
         }
         return;
     }
@@ -325,7 +336,9 @@ pub fn main_job(ctx: &mut Ctx<'_>) {
     // Certificates whose ARI window is due to be asked for (journaled windows
     // with a Retry-After still ahead are not asked again).
     let due = ari_due(ctx, &plans, false);
-    let needs_install = |plans: &[KeyPlan<'_>]| plans.iter().any(|p| !p.work.is_empty() || p.slots.values().any(|s| s.is_new) || p.hpkp_stale);
+    let needs_install = |plans: &[KeyPlan<'_>]| {
+        plans.iter().any(|p| !p.work.is_empty() || p.slots.values().any(|s| s.is_new) || p.hpkp_stale)
+    };
     let only_ari = plans.iter().all(|p| p.work.is_empty()) && auth_names.is_empty() && !due.is_empty();
     let needs_acme = plans.iter().any(|p| !p.work.is_empty()) || !auth_names.is_empty() || !due.is_empty();
     if !needs_acme && !needs_install(&plans) {
@@ -393,7 +406,10 @@ fn install_all(ctx: &mut Ctx<'_>, plans: &[KeyPlan<'_>], mut issued: BTreeMap<St
         if got.len() < plan.work.len() && !got.is_empty() {
             ctx.outcome.error(Failure::new(
                 ErrorCode::Acme,
-                format!("private key {}: not all certificates were issued; nothing of it was installed", plan.spec.name),
+                format!(
+                    "private key {}: not all certificates were issued; nothing of it was installed",
+                    plan.spec.name
+                ),
             ));
             continue;
         }
@@ -421,7 +437,10 @@ fn select_keys<'c>(config: &'c Config, names: &[String]) -> R<Vec<&'c PrivateKey
             Some(k) => out.push(k),
             None => {
                 let known: Vec<&str> = config.private_keys.iter().map(|k| k.name.as_str()).collect();
-                return Err(Failure::new(ErrorCode::Config, format!("no private key or certificate named {n:?} is configured (known: {})", known.join(", "))));
+                return Err(Failure::new(
+                    ErrorCode::Config,
+                    format!("no private key or certificate named {n:?} is configured (known: {})", known.join(", ")),
+                ));
             }
         }
     }
@@ -429,10 +448,9 @@ fn select_keys<'c>(config: &'c Config, names: &[String]) -> R<Vec<&'c PrivateKey
 }
 
 fn archive_root(config: &Config) -> R<PathBuf> {
-    config
-        .dir(Dir::Archive, &[])
-        .map_err(|e| Failure::new(ErrorCode::Config, e.to_string()))?
-        .ok_or_else(|| Failure::new(ErrorCode::Config, "directories.archive is null, but replaced files must be archived"))
+    config.dir(Dir::Archive, &[]).map_err(|e| Failure::new(ErrorCode::Config, e.to_string()))?.ok_or_else(|| {
+        Failure::new(ErrorCode::Config, "directories.archive is null, but replaced files must be archived")
+    })
 }
 
 fn commit(ctx: &mut Ctx<'_>, plan: &Plan) -> R<txn::Committed> {
@@ -456,9 +474,13 @@ pub fn run_hook(ctx: &mut Ctx<'_>, hook: &str, fields: &[(&str, &str)], env: &[(
             if !ran.output.trim().is_empty() {
                 tracing::info!("{}", ran.output.trim_end());
             }
-            let _ = ctx.record(Event::HookRun { hook: hook.into(), program: argv[0].clone(), exit_code: ran.exit_code });
+            let _ =
+                ctx.record(Event::HookRun { hook: hook.into(), program: argv[0].clone(), exit_code: ran.exit_code });
             if ran.exit_code != Some(0) {
-                ctx.outcome.error(Failure::new(ErrorCode::Hook, format!("hook {hook} returned error, code: {:?}", ran.exit_code)));
+                ctx.outcome.error(Failure::new(
+                    ErrorCode::Hook,
+                    format!("hook {hook} returned error, code: {:?}", ran.exit_code),
+                ));
             }
         }
         Err(e) => ctx.outcome.error(Failure::new(ErrorCode::Hook, format!("failed to call hook {hook}: {e}"))),
@@ -480,9 +502,20 @@ fn reload_services(ctx: &mut Ctx<'_>) {
         tracing::info!("Reloading service {service}");
         match hooks::run(&argv, &[]) {
             Ok(ran) => {
-                let _ = ctx.record(Event::ServiceReloaded { service: service.clone(), program: argv[0].clone(), exit_code: ran.exit_code });
+                let _ = ctx.record(Event::ServiceReloaded {
+                    service: service.clone(),
+                    program: argv[0].clone(),
+                    exit_code: ran.exit_code,
+                });
                 if ran.exit_code != Some(0) {
-                    ctx.outcome.warn(WarningCode::Service, format!("service {service} responded to reload with code {:?}:\n{}", ran.exit_code, ran.output.trim_end()));
+                    ctx.outcome.warn(
+                        WarningCode::Service,
+                        format!(
+                            "service {service} responded to reload with code {:?}:\n{}",
+                            ran.exit_code,
+                            ran.output.trim_end()
+                        ),
+                    );
                 }
             }
             Err(e) => ctx.outcome.warn(WarningCode::Service, format!("service {service}: {e}")),
@@ -500,11 +533,18 @@ pub fn export_client(config: &Config) -> R<Vec<PathBuf>> {
     let resource = config.resource_dir();
     let read = |name: &str| -> R<Vec<u8>> {
         let p = resource.join(name);
-        std::fs::read(&p).map_err(|e| Failure::new(ErrorCode::Key, format!("cannot read {}: {e} (run acmebot once to register first)", p.display())))
+        std::fs::read(&p).map_err(|e| {
+            Failure::new(
+                ErrorCode::Key,
+                format!("cannot read {}: {e} (run acmebot once to register first)", p.display()),
+            )
+        })
     };
     let key_json = read("client_key.json")?;
     let registration = read("registration.json")?;
-    let key = crypto::account_key_from_json(&key_json).map_err(|e| Failure::new(ErrorCode::Key, format!("client key {}: {e}", resource.join("client_key.json").display())))?;
+    let key = crypto::account_key_from_json(&key_json).map_err(|e| {
+        Failure::new(ErrorCode::Key, format!("client key {}: {e}", resource.join("client_key.json").display()))
+    })?;
     let outputs = [
         (PathBuf::from("acmebot_client_key.pem"), key.to_pkcs8_pem().into_bytes()),
         (PathBuf::from("acmebot_client_key.json"), key_json),
@@ -518,7 +558,9 @@ pub fn export_client(config: &Config) -> R<Vec<PathBuf>> {
             .mode(0o600)
             .open(&out)
             .map_err(|e| Failure::new(ErrorCode::Permission, format!("cannot create {}: {e}", out.display())))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| Failure::new(ErrorCode::Permission, format!("cannot write {}: {e}", out.display())))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Failure::new(ErrorCode::Permission, format!("cannot write {}: {e}", out.display())))?;
         written.push(out);
     }
     Ok(written)

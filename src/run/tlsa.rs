@@ -54,7 +54,8 @@ pub(super) fn wanted_records(usage: u8, selector: u8, end_entity: bool, m: &Mate
         (true, _) => m.leaves.iter().for_each(|c| push_unique(&mut data, sha256(c))),
         (false, 1) => {
             for c in &m.cas {
-                let info = crypto::parse_cert(c).map_err(|e| Failure::new(ErrorCode::Key, format!("CA certificate: {e}")))?;
+                let info =
+                    crypto::parse_cert(c).map_err(|e| Failure::new(ErrorCode::Key, format!("CA certificate: {e}")))?;
                 push_unique(&mut data, sha256(&info.spki_der));
             }
         }
@@ -66,7 +67,8 @@ pub(super) fn wanted_records(usage: u8, selector: u8, end_entity: bool, m: &Mate
 pub(super) fn read_key_spki(path: &Path) -> R<Option<Vec<u8>>> {
     match std::fs::read(path) {
         Ok(bytes) => {
-            let key = PrivateKey::from_pem(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", path.display())))?;
+            let key = PrivateKey::from_pem(&bytes)
+                .map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", path.display())))?;
             Ok(Some(key.spki_der().to_vec()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -88,15 +90,25 @@ fn material(config: &Config, spec: &PrivateKeySpec, cert: &CertificateSpec) -> R
             match read_key_spki(&path)? {
                 Some(spki) => push_unique(&mut m.spkis, spki),
                 None if kind == FileKind::PrivateKey => {
-                    return Err(Failure::new(ErrorCode::Key, format!("{} private key {} not found", kt.as_str().to_uppercase(), path.display())))
+                    return Err(Failure::new(
+                        ErrorCode::Key,
+                        format!("{} private key {} not found", kt.as_str().to_uppercase(), path.display()),
+                    ))
                 }
                 None => {}
             }
         }
-        let path = cfg(config.file_path(FileKind::Certificate, &cert.name, Some(kt)))?
-            .ok_or_else(|| Failure::new(ErrorCode::Config, "directories.certificate is null, but TLSA records need the certificates"))?;
-        let bytes = std::fs::read(&path).map_err(|e| Failure::new(ErrorCode::Config, format!("{} certificate {} not found: {e}", kt.as_str().to_uppercase(), path.display())))?;
-        let mut ders = crypto::pem_to_ders(&bytes).map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", path.display())))?;
+        let path = cfg(config.file_path(FileKind::Certificate, &cert.name, Some(kt)))?.ok_or_else(|| {
+            Failure::new(ErrorCode::Config, "directories.certificate is null, but TLSA records need the certificates")
+        })?;
+        let bytes = std::fs::read(&path).map_err(|e| {
+            Failure::new(
+                ErrorCode::Config,
+                format!("{} certificate {} not found: {e}", kt.as_str().to_uppercase(), path.display()),
+            )
+        })?;
+        let mut ders = crypto::pem_to_ders(&bytes)
+            .map_err(|e| Failure::new(ErrorCode::Key, format!("{}: {e}", path.display())))?;
         let leaf = ders.remove(0);
         push_unique(&mut m.leaves, leaf);
         if ders.is_empty() {
@@ -134,9 +146,19 @@ fn add_wanted(wanted: &mut Wanted, zones: &[TlsaZone], m: &Material) -> R<()> {
 
 fn tlsa_event(added: bool, zone: &str, name: &str, t: &Tlsa, server: &str) -> Event {
     let text = format!("{} {} {} {}", t.usage, t.selector, t.matching, hex(&t.data));
-    let (zone, name, rtype, value_sha256, server, mode) = (zone.to_string(), name.to_string(), "TLSA".to_string(), sha256_hex(text.as_bytes()), Some(server.to_string()), "remote".to_string());
+    let (zone, name, rtype, value_sha256, server, mode) = (
+        zone.to_string(),
+        name.to_string(),
+        "TLSA".to_string(),
+        sha256_hex(text.as_bytes()),
+        Some(server.to_string()),
+        "remote".to_string(),
+    );
     let (usage, selector, matching, digest) = (Some(t.usage), Some(t.selector), Some(t.matching), Some(hex(&t.data)));
-    Event::dns_record(added, crate::events::DnsRecord { zone, name, rtype, value_sha256, server, mode, usage, selector, matching, digest })
+    Event::dns_record(
+        added,
+        crate::events::DnsRecord { zone, name, rtype, value_sha256, server, mode, usage, selector, matching, digest },
+    )
 }
 
 /// Makes the TLSA records of the certificates of `key_names` right: remote
@@ -154,12 +176,14 @@ pub(super) fn sync_tlsa(ctx: &mut Ctx<'_>, key_names: &[String]) {
             // A zone is updated locally unless it has an update key or every
             // name in it is authorized over http-01 (the manual, "Zone Update Keys").
             for z in &cert.alt_names {
-                let uses_dns = z.fqdns.iter().any(|f| f.starts_with("*.") || config.http_challenge_dir(f, &z.zone).is_none());
+                let uses_dns =
+                    z.fqdns.iter().any(|f| f.starts_with("*.") || config.http_challenge_dir(f, &z.zone).is_none());
                 if !remote_zone(&z.zone) && uses_dns {
                     local.insert(z.zone.clone());
                 }
             }
-            let remote_tlsa: Vec<TlsaZone> = cert.tlsa_records.iter().filter(|tz| remote_zone(&tz.zone)).cloned().collect();
+            let remote_tlsa: Vec<TlsaZone> =
+                cert.tlsa_records.iter().filter(|tz| remote_zone(&tz.zone)).cloned().collect();
             for tz in cert.tlsa_records.iter().filter(|tz| !remote_zone(&tz.zone)) {
                 local.insert(tz.zone.clone());
                 local_tlsa.insert(tz.zone.clone());
@@ -169,7 +193,9 @@ pub(super) fn sync_tlsa(ctx: &mut Ctx<'_>, key_names: &[String]) {
             }
             match material(config, spec, cert).and_then(|m| add_wanted(&mut wanted, &remote_tlsa, &m)) {
                 Ok(()) => {}
-                Err(f) => ctx.outcome.error(Failure::new(f.code, format!("TLSA records of certificate {}: {}", cert.name, f.message))),
+                Err(f) => ctx
+                    .outcome
+                    .error(Failure::new(f.code, format!("TLSA records of certificate {}: {}", cert.name, f.message))),
             }
         }
     }
@@ -217,7 +243,8 @@ pub(super) fn remove_tlsa(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec) {
     }
     for (zone, owners) in &wanted {
         if let Err(message) = sync_zone(ctx, zone, owners) {
-            ctx.outcome.error(Failure::new(ErrorCode::Dns, format!("removing the TLSA records of zone {zone}: {message}")));
+            ctx.outcome
+                .error(Failure::new(ErrorCode::Dns, format!("removing the TLSA records of zone {zone}: {message}")));
         }
     }
     if config.settings.follower_mode || config.settings.reload_zone_command.is_none() {
@@ -252,10 +279,13 @@ fn sync_zone(ctx: &mut Ctx<'_>, zone: &str, owners: &BTreeMap<String, (u32, BTre
         tracing::debug!("TLSA records of zone {zone} are up to date");
         return Ok(());
     }
-    let rec = |(name, ttl, t): &(String, u32, Tlsa)| Record::tlsa(name, *ttl, t.usage, t.selector, t.matching, t.data.clone());
+    let rec = |(name, ttl, t): &(String, u32, Tlsa)| {
+        Record::tlsa(name, *ttl, t.usage, t.selector, t.matching, t.data.clone())
+    };
     let add_records: Vec<Record> = adds.iter().map(rec).collect();
     let delete_records: Vec<Record> = deletes.iter().map(rec).collect();
-    dns::update(server, zone, Some(&key), &add_records, &delete_records, crate::time::now()).map_err(|e| e.to_string())?;
+    dns::update(server, zone, Some(&key), &add_records, &delete_records, crate::time::now())
+        .map_err(|e| e.to_string())?;
     tracing::info!("Updated TLSA records of zone {zone}: {} added, {} removed", adds.len(), deletes.len());
     let srv = server.to_string();
     for (name, _, t) in &deletes {
@@ -285,7 +315,11 @@ mod tests {
     #[test]
     fn owner_names_and_digests() {
         assert_eq!(owner(443, "tcp", "WWW.example.test"), "_443._tcp.www.example.test.");
-        let m = Material { leaves: vec![b"leaf".to_vec()], spkis: vec![b"k1".to_vec(), b"k2".to_vec(), b"k1".to_vec()], cas: vec![] };
+        let m = Material {
+            leaves: vec![b"leaf".to_vec()],
+            spkis: vec![b"k1".to_vec(), b"k2".to_vec(), b"k1".to_vec()],
+            cas: vec![],
+        };
         let r = wanted_records(3, 1, true, &m).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[0], Tlsa { usage: 3, selector: 1, matching: 1, data: sha256(b"k1") });

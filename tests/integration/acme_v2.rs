@@ -55,7 +55,10 @@ fn revoke_archives_and_the_next_run_rolls_over_to_the_backup_key() {
     assert_eq!(revoked[0]["reason"], "keyCompromise");
     assert_eq!(revoked[0]["serial"], cert.serial_hex.as_str());
     let archived: Vec<String> = crate::support::tree(&site.path("ssl/archive/r.example.test"));
-    assert!(archived.iter().any(|p| p.ends_with("/r.example.test.ecdsa.key") && !p.contains("installed/")), "{archived:?}");
+    assert!(
+        archived.iter().any(|p| p.ends_with("/r.example.test.ecdsa.key") && !p.contains("installed/")),
+        "{archived:?}"
+    );
 
     // Next run: the backup key becomes the primary, a new backup is made, a new certificate issued.
     let next = site.run(&[]);
@@ -88,7 +91,8 @@ fn preferred_chain_picks_the_alternate_by_issuer_name() {
     site.write_config(json!({"c.example.test": {"key_types": ["ecdsa"], "preferred_chain": wanted}}));
     let run = site.run(&["--accept"]);
     assert_eq!(run.code, 0, "{run:?}");
-    let chain = crypto::pem_to_ders(&std::fs::read(site.path("ssl/certs/c.example.test_chain.ecdsa.pem")).unwrap()).unwrap();
+    let chain =
+        crypto::pem_to_ders(&std::fs::read(site.path("ssl/certs/c.example.test_chain.ecdsa.pem")).unwrap()).unwrap();
     let top = crypto::parse_cert(chain.last().unwrap()).unwrap();
     assert_eq!(top.issuer_cn.as_deref(), Some(wanted.as_str()), "chain ends at the preferred root");
     // Without a preference the default chain (root 0) is kept.
@@ -96,7 +100,8 @@ fn preferred_chain_picks_the_alternate_by_issuer_name() {
     let root0 = crypto::parse_cert(&crypto::pem_to_ders(&root0).unwrap()[0]).unwrap();
     site.write_config(json!({"d.example.test": {"key_types": ["ecdsa"]}}));
     assert_eq!(site.run(&[]).code, 0);
-    let chain = crypto::pem_to_ders(&std::fs::read(site.path("ssl/certs/d.example.test_chain.ecdsa.pem")).unwrap()).unwrap();
+    let chain =
+        crypto::pem_to_ders(&std::fs::read(site.path("ssl/certs/d.example.test_chain.ecdsa.pem")).unwrap()).unwrap();
     assert_eq!(crypto::parse_cert(chain.last().unwrap()).unwrap().issuer_cn, root0.subject_cn);
 }
 
@@ -105,7 +110,8 @@ fn longer_chains_are_installed_whole() {
     let opts = PebbleOptions { env: env(&[("PEBBLE_CHAIN_LENGTH", "3")]), ..Default::default() };
     let site = Site::with_pebble("chain3", json!({"l.example.test": {"key_types": ["rsa"]}}), opts);
     assert_eq!(site.run(&["--accept"]).code, 0);
-    let chain = crypto::pem_to_ders(&std::fs::read(site.path("ssl/certs/l.example.test_chain.rsa.pem")).unwrap()).unwrap();
+    let chain =
+        crypto::pem_to_ders(&std::fs::read(site.path("ssl/certs/l.example.test_chain.rsa.pem")).unwrap()).unwrap();
     // Pebble 2.4 with PEBBLE_CHAIN_LENGTH=3 sends three intermediates (one by default).
     assert_eq!(chain.len(), 3, "every intermediate is kept");
     let full = crypto::pem_to_ders(&std::fs::read(site.path("ssl/certs/l.example.test.rsa.pem")).unwrap()).unwrap();
@@ -124,7 +130,10 @@ fn external_account_binding_is_sent_when_configured() {
     let site = Site::with_pebble("eab", json!({"e.example.test": {"key_types": ["ecdsa"]}}), opts);
     let without = site.run(&["--accept"]);
     assert_eq!(without.code, 4, "{without:?}");
-    assert!(without.stderr.contains("External Account Binding") && without.stderr.contains("account.eab_kid"), "{without:?}");
+    assert!(
+        without.stderr.contains("External Account Binding") && without.stderr.contains("account.eab_kid"),
+        "{without:?}"
+    );
     let mut config = site.config(json!({"e.example.test": {"key_types": ["ecdsa"]}}));
     config["account"]["eab_kid"] = json!(kid);
     config["account"]["eab_hmac_key"] = json!(mac);
@@ -169,7 +178,9 @@ fn master_authorizes_and_a_follower_issues_with_its_account() {
         .output()
         .unwrap();
     assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
-    for (from, to) in [("acmebot_client_key.json", "client_key.json"), ("acmebot_registration.json", "registration.json")] {
+    for (from, to) in
+        [("acmebot_client_key.json", "client_key.json"), ("acmebot_registration.json", "registration.json")]
+    {
         assert_eq!(crate::support::mode_of(&export_dir.join(from)), 0o600);
         std::fs::copy(export_dir.join(from), follower_root.join("etc/var").join(to)).unwrap();
     }
@@ -182,7 +193,13 @@ fn master_authorizes_and_a_follower_issues_with_its_account() {
     let frun = crate::support::run_binary(&fconfig_path, &[], &[]);
     assert_eq!(frun.code, 0, "{frun:?}");
     assert!(follower_root.join("etc/ssl/certs/f.example.test.ecdsa.pem").exists());
-    assert!(!follower_root.join("etc/var/journal.jsonl").exists() || !std::fs::read_to_string(follower_root.join("etc/var/journal.jsonl")).unwrap().contains("account_registered"), "the follower did not register");
+    assert!(
+        !follower_root.join("etc/var/journal.jsonl").exists()
+            || !std::fs::read_to_string(follower_root.join("etc/var/journal.jsonl"))
+                .unwrap()
+                .contains("account_registered"),
+        "the follower did not register"
+    );
 
     // A name the master never authorized: a clear error naming it.
     fconfig["certificates"] = json!({"g.example.test": {"key_types": ["ecdsa"]}});
@@ -200,7 +217,8 @@ fn account_key_type_is_configurable_and_the_account_key_rolls_over() {
     config["account"]["key_type"] = json!("secp384r1");
     site.write_config_value(&config);
     assert_eq!(site.run(&["--accept"]).code, 0);
-    let client: serde_json::Value = serde_json::from_slice(&std::fs::read(site.path("var/client_key.json")).unwrap()).unwrap();
+    let client: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.path("var/client_key.json")).unwrap()).unwrap();
     assert_eq!(client["kty"], "EC");
     assert_eq!(client["crv"], "P-384");
     let old_key = crypto::account_key_from_json(&std::fs::read(site.path("var/client_key.json")).unwrap()).unwrap();

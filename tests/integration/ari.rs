@@ -22,11 +22,23 @@ impl Box_ {
     }
 
     fn write(&self, ca: &TestCa, certificates: Value) {
-        let dirs: serde_json::Map<String, Value> =
-            ["pid", "log", "resource", "private_key", "backup_key", "full_key", "certificate", "full_certificate", "chain", "param", "challenge", "archive"]
-                .iter()
-                .map(|d| (d.to_string(), json!(self.root.join("out").join(d))))
-                .collect();
+        let dirs: serde_json::Map<String, Value> = [
+            "pid",
+            "log",
+            "resource",
+            "private_key",
+            "backup_key",
+            "full_key",
+            "certificate",
+            "full_certificate",
+            "chain",
+            "param",
+            "challenge",
+            "archive",
+        ]
+        .iter()
+        .map(|d| (d.to_string(), json!(self.root.join("out").join(d))))
+        .collect();
         let mut config = json!({
             "account": {"email": "admin@example.test"},
             "settings": {"acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_size": 2048,
@@ -72,19 +84,31 @@ fn renewal_windows_are_asked_journaled_and_honoured() {
     ca.set_window(&rsa.serial_hex, now - 7200, now - 3600);
     let second = b.run(&[]);
     assert_eq!(second.code, 0, "{second:?}");
-    assert!(second.stdout.contains("Issuing RSA certificate ari.example.test (inside the CA's renewal window"), "{second:?}");
+    assert!(
+        second.stdout.contains("Issuing RSA certificate ari.example.test (inside the CA's renewal window"),
+        "{second:?}"
+    );
     assert!(!second.stdout.contains("ECDSA"), "{second:?}");
     let (_, rsa2) = b.cert("ari.example.test", "rsa");
     assert_ne!(rsa2.serial_hex, rsa.serial_hex, "RSA renewed");
     assert_eq!(b.cert("ari.example.test", "ecdsa").1.serial_hex, ecdsa.serial_hex, "ECDSA kept");
     assert_eq!(ca.replaced(), vec![ari_cert_id(&rsa_der).unwrap()], "the new order named the certificate it replaces");
-    let fetched: Vec<Value> = b.journal().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|e| e["type"] == "renewal_info_fetched").collect();
+    let fetched: Vec<Value> = b
+        .journal()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "renewal_info_fetched")
+        .collect();
     let ecdsa_window = fetched.iter().rev().find(|e| e["key_type"] == "ecdsa").unwrap();
     let renew_at = acmebot::time::parse_rfc3339(ecdsa_window["renew_at"].as_str().unwrap()).unwrap();
-    let (ws, we) = (acmebot::time::parse_rfc3339(ecdsa_window["window_start"].as_str().unwrap()).unwrap(), acmebot::time::parse_rfc3339(ecdsa_window["window_end"].as_str().unwrap()).unwrap());
+    let (ws, we) = (
+        acmebot::time::parse_rfc3339(ecdsa_window["window_start"].as_str().unwrap()).unwrap(),
+        acmebot::time::parse_rfc3339(ecdsa_window["window_end"].as_str().unwrap()).unwrap(),
+    );
     assert!(ws <= renew_at && renew_at <= we, "renewal time chosen inside the window");
     assert!(ws > now, "default window lies ahead");
-    let renew_ats: std::collections::BTreeSet<&str> = fetched.iter().filter(|e| e["key_type"] == "ecdsa").map(|e| e["renew_at"].as_str().unwrap()).collect();
+    let renew_ats: std::collections::BTreeSet<&str> =
+        fetched.iter().filter(|e| e["key_type"] == "ecdsa").map(|e| e["renew_at"].as_str().unwrap()).collect();
     assert_eq!(renew_ats.len(), 1, "the chosen time is kept while the window stays the same");
 }
 

@@ -19,11 +19,7 @@ use crate::support::temp_dir;
 pub(crate) const ZONE: &str = "example.test";
 
 pub(crate) fn tool(program: &str) -> PathBuf {
-    for dir in std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/bin", "/usr/sbin"])
-    {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"]) {
         let p = Path::new(dir).join(program);
         if p.is_file() {
             return p;
@@ -34,11 +30,7 @@ pub(crate) fn tool(program: &str) -> PathBuf {
 
 pub(crate) fn output(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -101,13 +93,8 @@ impl Bind {
             format!("Private-key-format: v1.3\nAlgorithm: 157 (HMAC_MD5)\nKey: {b64}\nBits: AAA=\nCreated: 20260101000000\n"),
         )
         .unwrap();
-        includes.push_str(&format!(
-            "key legacy.example.test. {{ algorithm hmac-md5; secret \"{b64}\"; }};\n"
-        ));
-        let allow: String = BIND_KEYS
-            .iter()
-            .map(|(_, k)| format!("key \"{k}\"; "))
-            .collect();
+        includes.push_str(&format!("key legacy.example.test. {{ algorithm hmac-md5; secret \"{b64}\"; }};\n"));
+        let allow: String = BIND_KEYS.iter().map(|(_, k)| format!("key \"{k}\"; ")).collect();
         let port = free_port();
         std::fs::write(dir.join("example.test.zone"), zone_file()).unwrap();
         std::fs::write(
@@ -123,12 +110,9 @@ impl Bind {
             ),
         )
         .unwrap();
-        let (named, server) = start_name_server("named", &["-g", "-c", dir.join("named.conf").to_str().unwrap()], &dir, port);
-        Bind {
-            dir,
-            server,
-            _named: named,
-        }
+        let (named, server) =
+            start_name_server("named", &["-g", "-c", dir.join("named.conf").to_str().unwrap()], &dir, port);
+        Bind { dir, server, _named: named }
     }
 
     fn key(&self, name: &str) -> TsigKey {
@@ -178,11 +162,8 @@ pub(crate) fn dig(server: SocketAddr, rtype: &str, name: &str) -> Vec<String> {
         rtype,
         name,
     ]));
-    let mut v: Vec<String> = text
-        .lines()
-        .map(|l| l.trim().trim_matches('"').to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
+    let mut v: Vec<String> =
+        text.lines().map(|l| l.trim().trim_matches('"').to_string()).filter(|l| !l.is_empty()).collect();
     v.sort();
     v
 }
@@ -211,14 +192,8 @@ fn dns_bind_txt_records_added_in_one_update_and_deleted_by_rdata() {
         sorted(resolver.txt_values(bind.server, apex).unwrap()),
         ["someone-elses-record", "token-one", "token-two"]
     );
-    assert_eq!(
-        resolver.txt_values(bind.server, www).unwrap(),
-        ["token-www"]
-    );
-    assert_eq!(
-        dig(bind.server, "TXT", apex),
-        ["someone-elses-record", "token-one", "token-two"]
-    );
+    assert_eq!(resolver.txt_values(bind.server, www).unwrap(), ["token-www"]);
+    assert_eq!(dig(bind.server, "TXT", apex), ["someone-elses-record", "token-one", "token-two"]);
     assert_eq!(dig(bind.server, "TXT", www), ["token-www"]);
     // Both authoritative views agree, queried concurrently.
     for (_, values) in resolver.txt_values_each(&[bind.server, bind.server], apex) {
@@ -227,14 +202,8 @@ fn dns_bind_txt_records_added_in_one_update_and_deleted_by_rdata() {
 
     // Deleting acmebot's records by rdata leaves the other TXT at the same name.
     dns::update(bind.server, ZONE, Some(&key), &[], &adds, now()).unwrap();
-    assert_eq!(
-        resolver.txt_values(bind.server, apex).unwrap(),
-        ["someone-elses-record"]
-    );
-    assert_eq!(
-        resolver.txt_values(bind.server, www).unwrap(),
-        Vec::<String>::new()
-    );
+    assert_eq!(resolver.txt_values(bind.server, apex).unwrap(), ["someone-elses-record"]);
+    assert_eq!(resolver.txt_values(bind.server, www).unwrap(), Vec::<String>::new());
     assert_eq!(dig(bind.server, "TXT", apex), ["someone-elses-record"]);
     assert_eq!(dig(bind.server, "TXT", www), Vec::<String>::new());
 }
@@ -248,15 +217,8 @@ fn dns_bind_every_algorithm_signs_and_verifies() {
         assert_eq!(key.algorithm.config_name(), alg);
         let owner = format!("{name}.example.test");
         // A successful update means the response TSIG was verified with this key.
-        dns::update(
-            bind.server,
-            ZONE,
-            Some(&key),
-            &[Record::txt(&owner, 60, alg)],
-            &[],
-            now(),
-        )
-        .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        dns::update(bind.server, ZONE, Some(&key), &[Record::txt(&owner, 60, alg)], &[], now())
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(resolver.txt_values(bind.server, &owner).unwrap(), [alg]);
         assert_eq!(dig(bind.server, "TXT", &owner), [alg]);
     }
@@ -271,45 +233,24 @@ fn dns_bind_hmac_md5_with_both_key_file_formats() {
     assert_eq!(conf_key.algorithm, Algorithm::HmacMd5);
     // The dnssec-keygen pair, named by its .key file relative to the key directory.
     let pair_key = TsigKey::load(Path::new(&format!("{LEGACY_STEM}.key")), &bind.dir).unwrap();
-    assert_eq!(
-        (pair_key.name.as_str(), pair_key.algorithm),
-        ("legacy.example.test.", Algorithm::HmacMd5)
-    );
-    assert!(!format!("{pair_key:?}")
-        .contains(&base64::engine::general_purpose::STANDARD.encode(pair_key.secret())));
+    assert_eq!((pair_key.name.as_str(), pair_key.algorithm), ("legacy.example.test.", Algorithm::HmacMd5));
+    assert!(!format!("{pair_key:?}").contains(&base64::engine::general_purpose::STANDARD.encode(pair_key.secret())));
 
-    for (key, value) in [
-        (&conf_key, "via-tsig-keygen"),
-        (&pair_key, "via-dnssec-keygen"),
-    ] {
+    for (key, value) in [(&conf_key, "via-tsig-keygen"), (&pair_key, "via-dnssec-keygen")] {
         let r = Record::txt("_acme-challenge.md5.example.test", 120, value);
-        dns::update(
-            bind.server,
-            ZONE,
-            Some(key),
-            std::slice::from_ref(&r),
-            &[],
-            now(),
-        )
-        .unwrap();
+        dns::update(bind.server, ZONE, Some(key), std::slice::from_ref(&r), &[], now()).unwrap();
         assert!(resolver
             .txt_values(bind.server, "_acme-challenge.md5.example.test")
             .unwrap()
             .contains(&value.to_string()));
     }
-    assert_eq!(
-        dig(bind.server, "TXT", "_acme-challenge.md5.example.test"),
-        ["via-dnssec-keygen", "via-tsig-keygen"]
-    );
+    assert_eq!(dig(bind.server, "TXT", "_acme-challenge.md5.example.test"), ["via-dnssec-keygen", "via-tsig-keygen"]);
     let both = [
         Record::txt("_acme-challenge.md5.example.test", 120, "via-tsig-keygen"),
         Record::txt("_acme-challenge.md5.example.test", 120, "via-dnssec-keygen"),
     ];
     dns::update(bind.server, ZONE, Some(&pair_key), &[], &both, now()).unwrap();
-    assert_eq!(
-        dig(bind.server, "TXT", "_acme-challenge.md5.example.test"),
-        Vec::<String>::new()
-    );
+    assert_eq!(dig(bind.server, "TXT", "_acme-challenge.md5.example.test"), Vec::<String>::new());
 }
 
 #[test]
@@ -322,15 +263,7 @@ fn dns_bind_tlsa_add_and_delete() {
     let d2 = vec![0xeeu8; 32];
     let r1 = Record::tlsa(name, 300, 3, 1, 1, d1.clone());
     let r2 = Record::tlsa(name, 300, 1, 0, 1, d2.clone());
-    dns::update(
-        bind.server,
-        ZONE,
-        Some(&key),
-        &[r1.clone(), r2.clone()],
-        &[],
-        now(),
-    )
-    .unwrap();
+    dns::update(bind.server, ZONE, Some(&key), &[r1.clone(), r2.clone()], &[], now()).unwrap();
     let mut got = resolver.tlsa_records(bind.server, name).unwrap();
     got.sort();
     assert_eq!(got, vec![(1, 0, 1, d2.clone()), (3, 1, 1, d1.clone())]);
@@ -345,41 +278,21 @@ fn dns_bind_tlsa_add_and_delete() {
             })
             .collect()
     };
-    assert_eq!(
-        dig_tlsa(name),
-        [format!("1 0 1 {}", hex(&d2)), format!("3 1 1 {}", hex(&d1))]
-    );
+    assert_eq!(dig_tlsa(name), [format!("1 0 1 {}", hex(&d2)), format!("3 1 1 {}", hex(&d1))]);
 
     // Replace r2 by r3 in one message: delete by rdata + add.
     let r3 = Record::tlsa(name, 300, 2, 1, 1, vec![0x11; 32]);
-    dns::update(
-        bind.server,
-        ZONE,
-        Some(&key),
-        std::slice::from_ref(&r3),
-        std::slice::from_ref(&r2),
-        now(),
-    )
-    .unwrap();
+    dns::update(bind.server, ZONE, Some(&key), std::slice::from_ref(&r3), std::slice::from_ref(&r2), now()).unwrap();
     let mut got = resolver.tlsa_records(bind.server, name).unwrap();
     got.sort();
     assert_eq!(got, vec![(2, 1, 1, vec![0x11; 32]), (3, 1, 1, d1.clone())]);
-    assert_eq!(
-        dig_tlsa(name),
-        [
-            format!("2 1 1 {}", hex(&[0x11; 32])),
-            format!("3 1 1 {}", hex(&d1))
-        ]
-    );
+    assert_eq!(dig_tlsa(name), [format!("2 1 1 {}", hex(&[0x11; 32])), format!("3 1 1 {}", hex(&d1))]);
     // Delete the whole RRset.
     dns::update_changes(
         bind.server,
         ZONE,
         Some(&key),
-        &[dns::Change::DeleteRrset {
-            name: name.into(),
-            rtype: dns::RecordType::TLSA,
-        }],
+        &[dns::Change::DeleteRrset { name: name.into(), rtype: dns::RecordType::TLSA }],
         now(),
         dns::UPDATE_TIMEOUT,
     )
@@ -393,29 +306,11 @@ fn dns_bind_wrong_key_unknown_key_and_unsigned_update_are_refused() {
     let bind = Bind::start("refused");
     let right = bind.key("acme-sha256");
     let server = bind.server;
-    let add = [Record::txt(
-        "_acme-challenge.example.test",
-        60,
-        "should-not-appear",
-    )];
+    let add = [Record::txt("_acme-challenge.example.test", 60, "should-not-appear")];
 
-    let wrong = TsigKey::new(
-        "acme-sha256",
-        Algorithm::HmacSha256,
-        b"not the secret named knows about".to_vec(),
-    );
+    let wrong = TsigKey::new("acme-sha256", Algorithm::HmacSha256, b"not the secret named knows about".to_vec());
     let e = dns::update(server, ZONE, Some(&wrong), &add, &[], now()).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DnsError::UpdateRejected {
-                rcode: 9,
-                tsig_error: Some(16),
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DnsError::UpdateRejected { rcode: 9, tsig_error: Some(16), .. }), "{e:?}");
     let text = e.to_string();
     assert!(
         text.contains("example.test.")
@@ -427,67 +322,25 @@ fn dns_bind_wrong_key_unknown_key_and_unsigned_update_are_refused() {
 
     let unknown = TsigKey::new("nobody", Algorithm::HmacSha256, vec![7; 32]);
     let e = dns::update(server, ZONE, Some(&unknown), &add, &[], now()).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DnsError::UpdateRejected {
-                rcode: 9,
-                tsig_error: Some(17),
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DnsError::UpdateRejected { rcode: 9, tsig_error: Some(17), .. }), "{e:?}");
     assert!(e.to_string().contains("BADKEY"), "{e}");
 
     // A clock 20 minutes off: BADTIME (a signed error response).
     let e = dns::update(server, ZONE, Some(&right), &add, &[], now() - 1200).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DnsError::UpdateRejected {
-                tsig_error: Some(18),
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DnsError::UpdateRejected { tsig_error: Some(18), .. }), "{e:?}");
     assert!(e.to_string().contains("BADTIME"), "{e}");
 
     let e = dns::update(server, ZONE, None, &add, &[], now()).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DnsError::UpdateRejected {
-                rcode: 5,
-                tsig_error: None,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    assert_eq!(
-        e.to_string(),
-        format!("update of zone example.test. at {server} failed: REFUSED")
-    );
+    assert!(matches!(e, DnsError::UpdateRejected { rcode: 5, tsig_error: None, .. }), "{e:?}");
+    assert_eq!(e.to_string(), format!("update of zone example.test. at {server} failed: REFUSED"));
 
     // A zone the server does not have: NOTAUTH (named) names the zone.
-    let e = dns::update(
-        server,
-        "other.test",
-        Some(&right),
-        &[Record::txt("x.other.test", 60, "v")],
-        &[],
-        now(),
-    )
-    .unwrap_err();
+    let e = dns::update(server, "other.test", Some(&right), &[Record::txt("x.other.test", 60, "v")], &[], now())
+        .unwrap_err();
     assert!(matches!(e, DnsError::UpdateRejected { .. }), "{e:?}");
     assert!(e.to_string().contains("other.test."), "{e}");
 
-    assert_eq!(
-        dig(server, "TXT", "_acme-challenge.example.test"),
-        ["someone-elses-record"]
-    );
+    assert_eq!(dig(server, "TXT", "_acme-challenge.example.test"), ["someone-elses-record"]);
 }
 
 #[test]
@@ -496,42 +349,16 @@ fn dns_bind_resolver_finds_primary_and_authoritative_servers() {
     let port = bind.server.port();
     let resolver = Resolver::from_settings(&[bind.server.to_string()]).unwrap();
     assert_eq!(resolver.soa_mname(ZONE).unwrap(), "ns1.example.test.");
-    assert_eq!(
-        resolver.authoritative_servers(ZONE, port).unwrap(),
-        vec![bind.server]
-    );
-    assert_eq!(
-        resolver.update_server(ZONE, None, port).unwrap(),
-        bind.server
-    );
-    assert_eq!(
-        resolver
-            .update_server(ZONE, Some("ns1.example.test"), port)
-            .unwrap(),
-        bind.server
-    );
-    assert_eq!(
-        resolver
-            .update_server(ZONE, Some("127.0.0.1"), port)
-            .unwrap(),
-        bind.server
-    );
-    assert_eq!(
-        resolver.resolve_host("example.test", 443).unwrap(),
-        vec!["127.0.0.1:443".parse().unwrap()]
-    );
-    let a = resolver
-        .lookup("nothing.example.test", dns::RecordType::A)
-        .unwrap();
+    assert_eq!(resolver.authoritative_servers(ZONE, port).unwrap(), vec![bind.server]);
+    assert_eq!(resolver.update_server(ZONE, None, port).unwrap(), bind.server);
+    assert_eq!(resolver.update_server(ZONE, Some("ns1.example.test"), port).unwrap(), bind.server);
+    assert_eq!(resolver.update_server(ZONE, Some("127.0.0.1"), port).unwrap(), bind.server);
+    assert_eq!(resolver.resolve_host("example.test", 443).unwrap(), vec!["127.0.0.1:443".parse().unwrap()]);
+    let a = resolver.lookup("nothing.example.test", dns::RecordType::A).unwrap();
     assert_eq!((a.rcode, a.answers.len()), (3, 0));
     // The recursive path refuses names outside the zone (recursion no): a clear error.
-    let e = resolver
-        .lookup("example.org", dns::RecordType::A)
-        .unwrap_err();
-    assert!(
-        e.to_string().contains("REFUSED") && e.to_string().contains("example.org."),
-        "{e}"
-    );
+    let e = resolver.lookup("example.org", dns::RecordType::A).unwrap_err();
+    assert!(e.to_string().contains("REFUSED") && e.to_string().contains("example.org."), "{e}");
 }
 
 /// A large update (over 512 bytes) goes over TCP; bind accepts it the same.
@@ -540,44 +367,20 @@ fn dns_bind_large_update_goes_over_tcp() {
     let bind = Bind::start("tcp");
     let key = bind.key("acme-sha512");
     let adds: Vec<Record> = (0..20)
-        .map(|i| {
-            Record::txt(
-                "_acme-challenge.big.example.test",
-                60,
-                &format!("{i:02}-{}", "v".repeat(40)),
-            )
-        })
+        .map(|i| Record::txt("_acme-challenge.big.example.test", 60, &format!("{i:02}-{}", "v".repeat(40))))
         .collect();
     dns::update(bind.server, ZONE, Some(&key), &adds, &[], now()).unwrap();
     let resolver = Resolver::new(vec![bind.server]);
     // The answer is larger than 512 bytes: truncated over UDP (TC set), so
     // txt_values falls back to TCP.
-    let query = dns::resolver::build_query(
-        0x5151,
-        "_acme-challenge.big.example.test",
-        dns::RecordType::TXT,
-        false,
-    )
-    .unwrap();
-    let udp = dns::transport::exchange_udp(
-        bind.server,
-        &query,
-        std::time::Instant::now() + Duration::from_secs(5),
-    )
-    .unwrap();
+    let query =
+        dns::resolver::build_query(0x5151, "_acme-challenge.big.example.test", dns::RecordType::TXT, false).unwrap();
+    let udp =
+        dns::transport::exchange_udp(bind.server, &query, std::time::Instant::now() + Duration::from_secs(5)).unwrap();
     assert_ne!(udp[2] & 0x02, 0, "TC bit over UDP");
-    assert_eq!(
-        resolver
-            .txt_values(bind.server, "_acme-challenge.big.example.test")
-            .unwrap()
-            .len(),
-        20
-    );
+    assert_eq!(resolver.txt_values(bind.server, "_acme-challenge.big.example.test").unwrap().len(), 20);
     dns::update(bind.server, ZONE, Some(&key), &[], &adds, now()).unwrap();
-    assert!(resolver
-        .txt_values(bind.server, "_acme-challenge.big.example.test")
-        .unwrap()
-        .is_empty());
+    assert!(resolver.txt_values(bind.server, "_acme-challenge.big.example.test").unwrap().is_empty());
 }
 
 /// A server that answers NOERROR without signing (or with a forged MAC) is not
@@ -622,31 +425,10 @@ fn dns_unsigned_or_forged_response_to_signed_update_is_an_error() {
     let key = TsigKey::new("k", Algorithm::HmacSha256, vec![3; 32]);
     let add = [Record::txt("a.example.test", 60, "v")];
     let e = dns::update(server, ZONE, Some(&key), &add, &[], now()).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DnsError::ResponseNotAuthenticated {
-                failure: dns::TsigFailure::Missing,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
-    assert!(
-        e.to_string().contains("example.test.") && e.to_string().contains(&server.to_string()),
-        "{e}"
-    );
+    assert!(matches!(e, DnsError::ResponseNotAuthenticated { failure: dns::TsigFailure::Missing, .. }), "{e:?}");
+    assert!(e.to_string().contains("example.test.") && e.to_string().contains(&server.to_string()), "{e}");
     let e = dns::update(server, ZONE, Some(&key), &add, &[], now()).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DnsError::ResponseNotAuthenticated {
-                failure: dns::TsigFailure::BadSignature,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DnsError::ResponseNotAuthenticated { failure: dns::TsigFailure::BadSignature, .. }), "{e:?}");
     responder.join().unwrap();
 }
 
@@ -660,8 +442,7 @@ impl Knot {
     fn start(name: &str) -> Knot {
         let dir = temp_dir(&format!("dns-knot-{name}"));
         let d = dir.display();
-        let key_text =
-            output(Command::new(tool("keymgr")).args(["-t", "acme-knot", "hmac-sha256"]));
+        let key_text = output(Command::new(tool("keymgr")).args(["-t", "acme-knot", "hmac-sha256"]));
         let key_file = dir.join("acme-knot.yaml");
         std::fs::write(&key_file, &key_text).unwrap();
         std::fs::write(dir.join("example.test.zone"), zone_file()).unwrap();
@@ -681,11 +462,7 @@ impl Knot {
         )
         .unwrap();
         let (knotd, server) = start_name_server("knotd", &["-c", dir.join("knot.conf").to_str().unwrap()], &dir, port);
-        Knot {
-            server,
-            key_file,
-            _knotd: knotd,
-        }
+        Knot { server, key_file, _knotd: knotd }
     }
 }
 
@@ -693,10 +470,7 @@ impl Knot {
 fn dns_knot_hmac_sha256_updates() {
     let knot = Knot::start("sha256");
     let key = TsigKey::load(&knot.key_file, Path::new("/")).unwrap();
-    assert_eq!(
-        (key.name.as_str(), key.algorithm),
-        ("acme-knot", Algorithm::HmacSha256)
-    );
+    assert_eq!((key.name.as_str(), key.algorithm), ("acme-knot", Algorithm::HmacSha256));
     let resolver = Resolver::new(vec![knot.server]);
     let apex = "_acme-challenge.example.test";
     let adds = [
@@ -709,47 +483,20 @@ fn dns_knot_hmac_sha256_updates() {
         sorted(resolver.txt_values(knot.server, apex).unwrap()),
         ["knot-one", "knot-two", "someone-elses-record"]
     );
+    assert_eq!(dig(knot.server, "TXT", apex), ["knot-one", "knot-two", "someone-elses-record"]);
     assert_eq!(
-        dig(knot.server, "TXT", apex),
-        ["knot-one", "knot-two", "someone-elses-record"]
-    );
-    assert_eq!(
-        resolver
-            .tlsa_records(knot.server, "_25._tcp.mail.example.test")
-            .unwrap(),
+        resolver.tlsa_records(knot.server, "_25._tcp.mail.example.test").unwrap(),
         vec![(3, 1, 1, vec![0x5a; 32])]
     );
 
     dns::update(knot.server, ZONE, Some(&key), &[], &adds, now()).unwrap();
-    assert_eq!(
-        resolver.txt_values(knot.server, apex).unwrap(),
-        ["someone-elses-record"]
-    );
-    assert!(resolver
-        .tlsa_records(knot.server, "_25._tcp.mail.example.test")
-        .unwrap()
-        .is_empty());
+    assert_eq!(resolver.txt_values(knot.server, apex).unwrap(), ["someone-elses-record"]);
+    assert!(resolver.tlsa_records(knot.server, "_25._tcp.mail.example.test").unwrap().is_empty());
 
     let wrong = TsigKey::new("acme-knot", Algorithm::HmacSha256, vec![9; 32]);
     let e = dns::update(knot.server, ZONE, Some(&wrong), &adds, &[], now()).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            DnsError::UpdateRejected {
-                rcode: 9,
-                tsig_error: Some(16),
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert!(matches!(e, DnsError::UpdateRejected { rcode: 9, tsig_error: Some(16), .. }), "{e:?}");
     let e = dns::update(knot.server, ZONE, None, &adds, &[], now()).unwrap_err();
-    assert!(
-        matches!(e, DnsError::UpdateRejected { rcode: 5 | 9, .. }),
-        "{e:?}"
-    );
-    assert!(
-        e.to_string().contains("example.test.") && e.to_string().contains(&knot.server.to_string()),
-        "{e}"
-    );
+    assert!(matches!(e, DnsError::UpdateRejected { rcode: 5 | 9, .. }), "{e:?}");
+    assert!(e.to_string().contains("example.test.") && e.to_string().contains(&knot.server.to_string()), "{e}");
 }

@@ -94,7 +94,8 @@ fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
     ]});
     let port = bind.server.port();
     let site = site("dns01-sha256", &bind, certificates(tlsa), |c| {
-        c["zone_update_keys"] = json!({"example.test": {"file": "acme-sha256.key", "server": "127.0.0.1", "port": port}});
+        c["zone_update_keys"] =
+            json!({"example.test": {"file": "acme-sha256.key", "server": "127.0.0.1", "port": port}});
     });
     let r = run(&site, &bind, &["--accept"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -116,7 +117,9 @@ fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
     check_tlsa(&site, &bind);
     let removed = dns_events(&site, "dns_record_removed", "TLSA");
     assert_eq!(removed.len(), 2, "the two old certificates' records: {removed:?}");
-    assert!(removed.iter().all(|e| e["name"] == "_25._tcp.example.test." && e["usage"] == 1 && e["selector"] == 0 && e["matching"] == 1));
+    assert!(removed
+        .iter()
+        .all(|e| e["name"] == "_25._tcp.example.test." && e["usage"] == 1 && e["selector"] == 0 && e["matching"] == 1));
     assert_eq!(dns_events(&site, "dns_record_added", "TLSA").len(), tlsa_added + 2);
 
     // Already right: a further --tlsa run touches nothing, not even the journal.
@@ -172,7 +175,8 @@ fn check_tlsa(site: &Site, bind: &Bind) {
     let mut ee_cert = Vec::new();
     let mut ta_cert = Vec::new();
     for kt in ["rsa", "ecdsa"] {
-        for file in [format!("ssl/private/example.test.{kt}.key"), format!("ssl/private/example.test_backup.{kt}.key")] {
+        for file in [format!("ssl/private/example.test.{kt}.key"), format!("ssl/private/example.test_backup.{kt}.key")]
+        {
             let pem = std::fs::read_to_string(site.path(&file)).unwrap();
             let key = rcgen::KeyPair::from_pem(&pem).unwrap_or_else(|e| panic!("{file}: {e}"));
             ee_spki.push(format!("3 1 1 {}", sha256_hex(&rcgen::PublicKeyData::subject_public_key_info(&key))));
@@ -189,7 +193,11 @@ fn check_tlsa(site: &Site, bind: &Bind) {
         let d = openssl_spki_sha256(&site.path(&format!("ssl/certs/example.test.{kt}.pem")));
         assert!(ee_spki.contains(&format!("3 1 1 {d}")), "{kt} leaf SPKI, as openssl computes it");
     }
-    for (v, name) in [(&mut ee_spki, "_443._tcp.example.test"), (&mut ee_cert, "_25._tcp.example.test"), (&mut ta_cert, "_465._tcp.example.test")] {
+    for (v, name) in [
+        (&mut ee_spki, "_443._tcp.example.test"),
+        (&mut ee_cert, "_25._tcp.example.test"),
+        (&mut ta_cert, "_465._tcp.example.test"),
+    ] {
         v.sort();
         assert_eq!(&dig_tlsa(bind, name), v, "{name}");
     }
@@ -198,11 +206,18 @@ fn check_tlsa(site: &Site, bind: &Bind) {
 /// SHA-256 of the certificate's SubjectPublicKeyInfo by `openssl` (an
 /// independent computation; scripts/install-deps installs openssl).
 fn openssl_spki_sha256(cert: &Path) -> String {
-    let script = format!("set -o pipefail; openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum", cert.display());
+    let script = format!(
+        "set -o pipefail; openssl x509 -in '{}' -pubkey -noout | openssl pkey -pubin -outform DER | sha256sum",
+        cert.display()
+    );
     let out = Command::new("bash").args(["-c", &script]).output().expect("run openssl");
     let text = String::from_utf8(out.stdout).unwrap();
     let d = text.split_whitespace().next().unwrap_or("").to_string();
-    assert!(out.status.success() && d.len() == 64 && d != sha256_hex(b""), "openssl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && d.len() == 64 && d != sha256_hex(b""),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     d
 }
 
@@ -275,5 +290,8 @@ mv "$state.new" "$state"
     let reloads = std::fs::read_to_string(dir.join("reloads")).unwrap();
     assert!(reloads.lines().filter(|l| *l == "example.test").count() >= 2, "{reloads}");
     let journaled = site.events_of("zone_reloaded");
-    assert!(journaled.len() >= 2 && journaled.iter().all(|e| e["zone"] == "example.test" && e["exit_code"] == 0), "{journaled:?}");
+    assert!(
+        journaled.len() >= 2 && journaled.iter().all(|e| e["zone"] == "example.test" && e["exit_code"] == 0),
+        "{journaled:?}"
+    );
 }

@@ -58,16 +58,29 @@ fn hpkp_files_pin_primary_and_backup_keys_and_follow_changes() {
     };
     let apache = site.path("ssl/hpkp/example.test.apache");
     let nginx = site.path("ssl/hpkp/example.test.nginx");
-    assert_eq!(std::fs::read_to_string(&apache).unwrap(), format!("Header always set Public-Key-Pins \"{}\"\n", header("")));
-    assert_eq!(std::fs::read_to_string(&nginx).unwrap(), format!("add_header Public-Key-Pins \"{}\" always;\n", header("")));
+    assert_eq!(
+        std::fs::read_to_string(&apache).unwrap(),
+        format!("Header always set Public-Key-Pins \"{}\"\n", header(""))
+    );
+    assert_eq!(
+        std::fs::read_to_string(&nginx).unwrap(),
+        format!("add_header Public-Key-Pins \"{}\" always;\n", header(""))
+    );
     assert_eq!(mode_of(&apache), 0o644);
     assert!(run.stdout.contains("Installed HPKP header file"), "{run:?}");
     let hooks = std::fs::read_to_string(site.path("hooks.log")).unwrap();
     let mut lines: Vec<&str> = hooks.lines().collect();
     lines.sort();
-    assert_eq!(lines, vec![format!("example.test|apache|{}", apache.display()), format!("example.test|nginx|{}", nginx.display())]);
+    assert_eq!(
+        lines,
+        vec![format!("example.test|apache|{}", apache.display()), format!("example.test|nginx|{}", nginx.display())]
+    );
     let installs = |site: &Site| -> Vec<String> {
-        site.events_of("file_installed").iter().filter(|e| e["kind"] == "hpkp").map(|e| e["path"].as_str().unwrap().to_string()).collect()
+        site.events_of("file_installed")
+            .iter()
+            .filter(|e| e["kind"] == "hpkp")
+            .map(|e| e["path"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(installs(&site).len(), 2, "both files installed in the key's transaction");
 
@@ -86,8 +99,14 @@ fn hpkp_files_pin_primary_and_backup_keys_and_follow_changes() {
     let run = site.run(&[]);
     assert_eq!(run.code, 0, "{run:?}");
     let report = r#" report-uri=\"https://report.example.test/hpkp\";"#;
-    assert_eq!(std::fs::read_to_string(&apache).unwrap(), format!("Header always set Public-Key-Pins \"{}\"\n", header(report)));
-    assert_eq!(std::fs::read_to_string(&nginx).unwrap(), format!("add_header Public-Key-Pins \"{}\" always;\n", header(report)));
+    assert_eq!(
+        std::fs::read_to_string(&apache).unwrap(),
+        format!("Header always set Public-Key-Pins \"{}\"\n", header(report))
+    );
+    assert_eq!(
+        std::fs::read_to_string(&nginx).unwrap(),
+        format!("add_header Public-Key-Pins \"{}\" always;\n", header(report))
+    );
     assert_eq!(site.events_of("certificate_issued").len(), issued_before);
     assert_eq!(site.events_of("key_generated").len(), 4);
     assert_eq!(installs(&site).len(), 4);

@@ -39,7 +39,11 @@ fn first_issuance_installs_everything_and_second_run_is_silent() {
         assert!(crypto::key_matches_cert(&primary, &cert), "{kt} certificate matches its primary key");
         assert_ne!(primary.spki_sha256_hex(), backup.spki_sha256_hex(), "backup key differs from primary");
         assert_eq!(primary.key_type().as_str(), kt);
-        for rel in [format!("ssl/private/example.test.{kt}.key"), format!("ssl/private/example.test_backup.{kt}.key"), format!("ssl/private/example.test_full.{kt}.key")] {
+        for rel in [
+            format!("ssl/private/example.test.{kt}.key"),
+            format!("ssl/private/example.test_backup.{kt}.key"),
+            format!("ssl/private/example.test_full.{kt}.key"),
+        ] {
             assert_eq!(mode_of(&site.path(&rel)), 0o640, "{rel}");
         }
         assert_eq!(mode_of(&site.path(&format!("ssl/certs/example.test.{kt}.pem"))), 0o644);
@@ -52,12 +56,14 @@ fn first_issuance_installs_everything_and_second_run_is_silent() {
         assert!(!crypto::pem_to_ders(chain_pem.as_bytes()).unwrap().is_empty());
     }
     // Client key and registration compatible with the original's files.
-    let client: serde_json::Value = serde_json::from_slice(&std::fs::read(site.path("var/client_key.json")).unwrap()).unwrap();
+    let client: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.path("var/client_key.json")).unwrap()).unwrap();
     for field in ["n", "e", "d", "p", "q", "dp", "dq", "qi"] {
         assert!(client[field].is_string(), "client_key.json has {field}");
     }
     assert_eq!(mode_of(&site.path("var/client_key.json")), 0o600);
-    let reg: serde_json::Value = serde_json::from_slice(&std::fs::read(site.path("var/registration.json")).unwrap()).unwrap();
+    let reg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.path("var/registration.json")).unwrap()).unwrap();
     assert!(reg["uri"].as_str().unwrap().starts_with(&site.pebble.directory_url.replace("/dir", "")));
     assert_eq!(reg["body"]["status"], "valid");
     // Challenge files were removed.
@@ -65,7 +71,20 @@ fn first_issuance_installs_everything_and_second_run_is_silent() {
 
     // The journal tells the story.
     let types: Vec<String> = site.journal().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect();
-    for t in ["run_started", "account_key_generated", "account_registered", "order_created", "authorization_obtained", "certificate_issued", "txn_begun", "file_installed", "txn_committed", "key_generated", "certificate_installed", "run_finished"] {
+    for t in [
+        "run_started",
+        "account_key_generated",
+        "account_registered",
+        "order_created",
+        "authorization_obtained",
+        "certificate_issued",
+        "txn_begun",
+        "file_installed",
+        "txn_committed",
+        "key_generated",
+        "certificate_installed",
+        "run_finished",
+    ] {
         assert!(types.iter().any(|x| x == t), "journal lacks {t}: {types:?}");
     }
     let generated = site.events_of("key_generated");
@@ -96,7 +115,10 @@ fn first_issuance_installs_everything_and_second_run_is_silent() {
         let c = &state["certificates"][format!("example.test/{kt}")];
         assert_eq!(c["serial"].as_str().unwrap(), leaf(&site, &format!("ssl/certs/example.test.{kt}.pem")).serial_hex);
         let k = &state["keys"][format!("example.test/{kt}/primary")];
-        assert_eq!(k["spki_sha256"].as_str().unwrap(), key(&site, &format!("ssl/private/example.test.{kt}.key")).spki_sha256_hex());
+        assert_eq!(
+            k["spki_sha256"].as_str().unwrap(),
+            key(&site, &format!("ssl/private/example.test.{kt}.key")).spki_sha256_hex()
+        );
         assert!(state["keys"][format!("example.test/{kt}/backup")].is_object());
     }
     let audit = site.run(&["--audit"]);
@@ -118,7 +140,10 @@ fn changed_names_renew_with_the_same_key_and_archive_old_files() {
     assert_eq!(new.sans.len(), 3);
     assert_eq!(key(&site, "ssl/private/example.test.rsa.key").spki_sha256_hex(), old_key, "the private key is kept");
     // The replaced certificate is in archive/<key name>/<stamp>/.
-    let archived: Vec<String> = tree(&site.path("ssl/archive/example.test")).into_iter().filter(|p| p.ends_with("/example.test.rsa.pem") && !p.contains("/installed/")).collect();
+    let archived: Vec<String> = tree(&site.path("ssl/archive/example.test"))
+        .into_iter()
+        .filter(|p| p.ends_with("/example.test.rsa.pem") && !p.contains("/installed/"))
+        .collect();
     assert_eq!(archived.len(), 1, "{archived:?}");
     let archived_pem = std::fs::read(site.path("ssl/archive/example.test").join(&archived[0])).unwrap();
     assert_eq!(crypto::parse_cert(&crypto::pem_to_ders(&archived_pem).unwrap()[0]).unwrap().serial_hex, old.serial_hex);
@@ -151,11 +176,15 @@ fn full_certificate_includes_the_root_beside_the_config() {
 fn an_existing_installation_is_adopted_not_regenerated() {
     let site = Site::new("adopt", example());
     assert_eq!(site.run(&["--accept"]).code, 0);
-    let before: Vec<(String, Vec<u8>)> =
-        tree(&site.path("ssl/private")).into_iter().chain(tree(&site.path("ssl/certs"))).map(|p| {
-            let full = if p.ends_with(".key") { site.path("ssl/private").join(&p) } else { site.path("ssl/certs").join(&p) };
+    let before: Vec<(String, Vec<u8>)> = tree(&site.path("ssl/private"))
+        .into_iter()
+        .chain(tree(&site.path("ssl/certs")))
+        .map(|p| {
+            let full =
+                if p.ends_with(".key") { site.path("ssl/private").join(&p) } else { site.path("ssl/certs").join(&p) };
             (p, std::fs::read(full).unwrap())
-        }).collect();
+        })
+        .collect();
     // As if the files came from the Python original: no journal at all.
     std::fs::remove_file(site.path("var/journal.jsonl")).unwrap();
     let run = site.run(&[]);
@@ -165,7 +194,8 @@ fn an_existing_installation_is_adopted_not_regenerated() {
     assert_eq!(site.events_of("certificate_adopted").len(), 2);
     assert!(site.events_of("key_generated").is_empty() && site.events_of("certificate_issued").is_empty());
     for (p, bytes) in before {
-        let full = if p.ends_with(".key") { site.path("ssl/private").join(&p) } else { site.path("ssl/certs").join(&p) };
+        let full =
+            if p.ends_with(".key") { site.path("ssl/private").join(&p) } else { site.path("ssl/certs").join(&p) };
         assert_eq!(std::fs::read(full).unwrap(), bytes, "{p} untouched");
     }
     // And the run after that is silent.

@@ -50,7 +50,11 @@ fn a_torn_last_line_is_kept_aside_and_the_journal_goes_on() {
     let run = site.run(&["--renew"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("torn line"), "{run:?}");
-    let saved: Vec<_> = std::fs::read_dir(site.path("var")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("journal.jsonl.torn-")).collect();
+    let saved: Vec<_> = std::fs::read_dir(site.path("var"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("journal.jsonl.torn-"))
+        .collect();
     assert_eq!(saved.len(), 1);
     assert_eq!(std::fs::read(saved[0].path()).unwrap(), torn);
     assert_eq!(site.run(&["--audit"]).code, 0, "chain intact after repair");
@@ -92,8 +96,12 @@ fn a_second_concurrent_run_is_refused_with_a_clear_message() {
 fn config_errors_name_the_key_path_and_exit_4() {
     let dir = temp_dir("badconfig");
     let path = dir.join("acmebot.json");
-    std::fs::write(&path, r#"{"account":{"email":"a@example.test"},"settings":{"key_curve":"secp999r1"},
-        "file_names":{"certificate":"{nmae}.pem"},"certificates":{"../evil":{}}}"#).unwrap();
+    std::fs::write(
+        &path,
+        r#"{"account":{"email":"a@example.test"},"settings":{"key_curve":"secp999r1"},
+        "file_names":{"certificate":"{nmae}.pem"},"certificates":{"../evil":{}}}"#,
+    )
+    .unwrap();
     let run = run_binary(&path, &[], &[]);
     assert_eq!(run.code, 4, "{run:?}");
     assert!(run.stderr.contains("settings.key_curve") && run.stderr.contains("secp384r1"), "{run:?}");
@@ -102,17 +110,35 @@ fn config_errors_name_the_key_path_and_exit_4() {
     let missing = run_binary(&dir.join("nope.json"), &[], &[]);
     assert_eq!(missing.code, 4, "{missing:?}");
     // A missing group is found before anything is asked of a CA (none listens here).
-    let dirs: serde_json::Map<String, serde_json::Value> = ["pid", "log", "resource", "private_key", "backup_key", "full_key", "certificate", "full_certificate", "chain", "param", "challenge", "archive"]
-        .iter()
-        .map(|d| (d.to_string(), json!(dir.join(d))))
-        .collect();
-    std::fs::write(&path, serde_json::to_vec(&json!({
-        "account": {"email": "a@example.test"},
-        "settings": {"acme_directory_url": "https://127.0.0.1:9/dir", "file_group": "no-such-group-acmebot"},
-        "directories": dirs,
-        "http_challenges": {"g.example.test": dir.join("web")},
-        "certificates": {"g.example.test": {}}
-    })).unwrap()).unwrap();
+    let dirs: serde_json::Map<String, serde_json::Value> = [
+        "pid",
+        "log",
+        "resource",
+        "private_key",
+        "backup_key",
+        "full_key",
+        "certificate",
+        "full_certificate",
+        "chain",
+        "param",
+        "challenge",
+        "archive",
+    ]
+    .iter()
+    .map(|d| (d.to_string(), json!(dir.join(d))))
+    .collect();
+    std::fs::write(
+        &path,
+        serde_json::to_vec(&json!({
+            "account": {"email": "a@example.test"},
+            "settings": {"acme_directory_url": "https://127.0.0.1:9/dir", "file_group": "no-such-group-acmebot"},
+            "directories": dirs,
+            "http_challenges": {"g.example.test": dir.join("web")},
+            "certificates": {"g.example.test": {}}
+        }))
+        .unwrap(),
+    )
+    .unwrap();
     let run = run_binary(&path, &[], &[]);
     assert_eq!(run.code, 4, "{run:?}");
     assert!(run.stderr.contains("settings.file_group") && run.stderr.contains("no-such-group-acmebot"), "{run:?}");
@@ -127,7 +153,18 @@ fn config_errors_name_the_key_path_and_exit_4() {
 fn a_crash_at_every_transaction_step_converges() {
     use acmebot::crypto::{self, PrivateKey};
     let site = site("faults");
-    let steps = ["begun", "temp_created", "temp_written", "archived", "archive_journaled", "replaced", "dirs_synced", "installed_copy", "installed_journaled", "committed"];
+    let steps = [
+        "begun",
+        "temp_created",
+        "temp_written",
+        "archived",
+        "archive_journaled",
+        "replaced",
+        "dirs_synced",
+        "installed_copy",
+        "installed_journaled",
+        "committed",
+    ];
     for step in steps {
         let crashed = site.run_env(&["--renew"], &[("ACMEBOT_FAULT", step)]);
         assert_eq!(crashed.code, 86, "fault at {step}: {crashed:?}");
@@ -137,7 +174,8 @@ fn a_crash_at_every_transaction_step_converges() {
         let txns_begun = site.events_of("txn_begun").len();
         let txns_ended = site.events_of("txn_committed").len() + site.events_of("txn_rolled_back").len();
         assert_eq!(txns_begun, txns_ended, "every transaction ended after fault at {step}");
-        let key = PrivateKey::from_pem(&std::fs::read(site.path("ssl/private/j.example.test.ecdsa.key")).unwrap()).unwrap();
+        let key =
+            PrivateKey::from_pem(&std::fs::read(site.path("ssl/private/j.example.test.ecdsa.key")).unwrap()).unwrap();
         let cert_pem = std::fs::read(site.path("ssl/certs/j.example.test.ecdsa.pem")).unwrap();
         let cert = crypto::parse_cert(&crypto::pem_to_ders(&cert_pem).unwrap()[0]).unwrap();
         assert!(crypto::key_matches_cert(&key, &cert), "key and certificate match after fault at {step}");
@@ -145,8 +183,12 @@ fn a_crash_at_every_transaction_step_converges() {
         assert!(full.ends_with(&cert_pem), "full key file is of the same transaction after fault at {step}");
         let audit = site.run(&["--audit"]);
         assert_eq!(audit.code, 0, "after fault at {step}: {audit:?}");
-        let leftovers: Vec<String> = crate::support::tree(&site.root.join("etc/ssl")).into_iter().filter(|p| p.contains(".acmebot-")).collect();
+        let leftovers: Vec<String> =
+            crate::support::tree(&site.root.join("etc/ssl")).into_iter().filter(|p| p.contains(".acmebot-")).collect();
         assert!(leftovers.is_empty(), "temp files left after fault at {step}: {leftovers:?}");
     }
-    assert!(!site.events_of("txn_rolled_back").is_empty() && site.events_of("txn_committed").iter().any(|e| e["recovered"] == true));
+    assert!(
+        !site.events_of("txn_rolled_back").is_empty()
+            && site.events_of("txn_committed").iter().any(|e| e["recovered"] == true)
+    );
 }

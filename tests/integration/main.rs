@@ -4,12 +4,12 @@
 mod peers;
 mod support;
 
+mod acme_v2;
+mod ari;
 mod dns;
 mod dns01;
 mod hpkp;
 mod issuance;
-mod acme_v2;
-mod ari;
 mod journal_ops;
 mod rollover;
 mod testca;

@@ -123,10 +123,18 @@ fn serve(stream: TcpStream, root: &Path) {
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     let token = path.strip_prefix("/.well-known/acme-challenge/").unwrap_or("");
     let mut stream = stream;
-    let body = if !token.is_empty() && !token.contains('/') && !token.contains("..") { std::fs::read(root.join(token)).ok() } else { None };
+    let body = if !token.is_empty() && !token.contains('/') && !token.contains("..") {
+        std::fs::read(root.join(token)).ok()
+    } else {
+        None
+    };
     let response = match body {
         Some(b) => {
-            let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n", b.len()).into_bytes();
+            let mut r = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
+                b.len()
+            )
+            .into_bytes();
             r.extend(b);
             r
         }
@@ -207,12 +215,27 @@ impl Pebble {
             None
         } else {
             let dns = Command::new(which("pebble-challtestsrv"))
-            .args(["-dns01", &format!("127.0.0.1:{dns_port}"), "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", &format!("127.0.0.1:{dns_mgmt_port}"), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
-            .stdout(log("challtestsrv.log"))
-            .stderr(log("challtestsrv.err"))
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start pebble-challtestsrv");
+                .args([
+                    "-dns01",
+                    &format!("127.0.0.1:{dns_port}"),
+                    "-http01",
+                    "",
+                    "-https01",
+                    "",
+                    "-tlsalpn01",
+                    "",
+                    "-management",
+                    &format!("127.0.0.1:{dns_mgmt_port}"),
+                    "-defaultIPv4",
+                    "127.0.0.1",
+                    "-defaultIPv6",
+                    "",
+                ])
+                .stdout(log("challtestsrv.log"))
+                .stderr(log("challtestsrv.err"))
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("start pebble-challtestsrv");
             let dns = Proc { child: dns, name: "pebble-challtestsrv" };
             wait_port(dns_mgmt_port, "pebble-challtestsrv");
             Some(dns)

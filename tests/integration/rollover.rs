@@ -27,8 +27,10 @@ fn rollover_waits_for_the_hpkp_window_unless_forced_and_promotes_the_backup() {
     site.write_config_value(&config(&site, 60));
     let first = site.run(&["--accept"]);
     assert_eq!(first.code, 0, "{first:?}");
-    let old_primary: Vec<String> = ["rsa", "ecdsa"].iter().map(|kt| spki(&site, &format!("ssl/private/example.test.{kt}.key"))).collect();
-    let old_backup: Vec<String> = ["rsa", "ecdsa"].iter().map(|kt| spki(&site, &format!("ssl/private/example.test_backup.{kt}.key"))).collect();
+    let old_primary: Vec<String> =
+        ["rsa", "ecdsa"].iter().map(|kt| spki(&site, &format!("ssl/private/example.test.{kt}.key"))).collect();
+    let old_backup: Vec<String> =
+        ["rsa", "ecdsa"].iter().map(|kt| spki(&site, &format!("ssl/private/example.test_backup.{kt}.key"))).collect();
     let issued = site.events_of("certificate_issued").len();
 
     // The backup keys are minutes old: inside the 60-day HPKP window.
@@ -44,7 +46,11 @@ fn rollover_waits_for_the_hpkp_window_unless_forced_and_promotes_the_backup() {
     let forced = site.run(&["--rollover", "--force"]);
     assert_eq!(forced.code, 0, "{forced:?}");
     for (i, kt) in ["rsa", "ecdsa"].iter().enumerate() {
-        assert_eq!(spki(&site, &format!("ssl/private/example.test.{kt}.key")), old_backup[i], "{kt}: the backup key is the primary now");
+        assert_eq!(
+            spki(&site, &format!("ssl/private/example.test.{kt}.key")),
+            old_backup[i],
+            "{kt}: the backup key is the primary now"
+        );
         let new_backup = spki(&site, &format!("ssl/private/example.test_backup.{kt}.key"));
         assert!(new_backup != old_backup[i] && new_backup != old_primary[i], "{kt}: a new backup key");
         let previous = format!("ssl/previous/example.test_previous.{kt}.key");
@@ -52,7 +58,9 @@ fn rollover_waits_for_the_hpkp_window_unless_forced_and_promotes_the_backup() {
         assert_eq!(mode_of(&site.path(&previous)), 0o600);
         let cert_pem = std::fs::read(site.path(&format!("ssl/certs/example.test.{kt}.pem"))).unwrap();
         let cert = crypto::parse_cert(&crypto::pem_to_ders(&cert_pem).unwrap()[0]).unwrap();
-        let key = PrivateKey::from_pem(&std::fs::read(site.path(&format!("ssl/private/example.test.{kt}.key"))).unwrap()).unwrap();
+        let key =
+            PrivateKey::from_pem(&std::fs::read(site.path(&format!("ssl/private/example.test.{kt}.key"))).unwrap())
+                .unwrap();
         assert!(crypto::key_matches_cert(&key, &cert), "{kt}: reissued for the new primary key");
     }
     assert_eq!(site.events_of("certificate_issued").len(), issued + 2);

@@ -118,10 +118,7 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn start(opts: TestCaOptions) -> TestCa {
-        assert!(
-            opts.profiles.iter().any(|p| p.0 == opts.default_profile),
-            "default_profile must be one of profiles"
-        );
+        assert!(opts.profiles.iter().any(|p| p.0 == opts.default_profile), "default_profile must be one of profiles");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind test CA");
         let port = listener.local_addr().unwrap().port();
         let base = format!("https://127.0.0.1:{port}");

@@ -102,7 +102,14 @@ impl Pki {
     }
 
     /// Issues a leaf for `key` (from a CSR), signed by the intermediate. Returns the DER.
-    pub fn issue(&self, key: &CsrKey, names: &[String], not_before: i64, not_after: i64, serial: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn issue(
+        &self,
+        key: &CsrKey,
+        names: &[String],
+        not_before: i64,
+        not_after: i64,
+        serial: &[u8],
+    ) -> Result<Vec<u8>, String> {
         let mut p = CertificateParams::new(names.to_vec()).map_err(|e| e.to_string())?;
         p.distinguished_name = DistinguishedName::new();
         p.distinguished_name.push(DnType::CommonName, names[0].as_str());

@@ -13,7 +13,12 @@ use super::jws::{thumbprint, Jws, PubKey, ALGS};
 use super::pki::{ari_cert_id, parse_csr, Pki};
 use super::{b64, hex, now, random_bytes, rfc3339, unb64, IssuedCert, OrderRecord, Revocation, TestCaOptions};
 
-pub struct Shared { pub opts: TestCaOptions, pub base: String, pub pki: Pki, state: Mutex<State> }
+pub struct Shared {
+    pub opts: TestCaOptions,
+    pub base: String,
+    pub pki: Pki,
+    state: Mutex<State>,
+}
 
 #[derive(Default)]
 pub struct State {
@@ -28,17 +33,55 @@ pub struct State {
     pub revocations: Vec<Revocation>,
 }
 
-pub struct Account { url: String, key: PubKey, jwk: Value, thumb: String, contact: Value, tos: bool, status: &'static str }
+pub struct Account {
+    url: String,
+    key: PubKey,
+    jwk: Value,
+    thumb: String,
+    contact: Value,
+    tos: bool,
+    status: &'static str,
+}
 
-pub struct Order { pub rec: OrderRecord, account: usize, authz: Vec<usize>, expires: i64, cert: Option<usize> }
+pub struct Order {
+    pub rec: OrderRecord,
+    account: usize,
+    authz: Vec<usize>,
+    expires: i64,
+    cert: Option<usize>,
+}
 
-struct Authz { account: usize, ident: String, wildcard: bool, status: &'static str, token: String, expires: i64, challs: Vec<Chall> }
+struct Authz {
+    account: usize,
+    ident: String,
+    wildcard: bool,
+    status: &'static str,
+    token: String,
+    expires: i64,
+    challs: Vec<Chall>,
+}
 
-struct Chall { typ: &'static str, status: &'static str, validated: Option<i64>, error: Option<Value> }
+struct Chall {
+    typ: &'static str,
+    status: &'static str,
+    validated: Option<i64>,
+    error: Option<Value>,
+}
 
-pub struct Cert { pub info: IssuedCert, der: Vec<u8>, chain: String, account: usize, key: Vec<u8>, revoked: bool }
+pub struct Cert {
+    pub info: IssuedCert,
+    der: Vec<u8>,
+    chain: String,
+    account: usize,
+    key: Vec<u8>,
+    revoked: bool,
+}
 
-pub struct Resp { status: u16, headers: Vec<(String, String)>, body: Vec<u8> }
+pub struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
 
 impl Resp {
     fn new(status: u16, ctype: &str, body: Vec<u8>) -> Resp {
@@ -62,7 +105,12 @@ fn problem(status: u16, typ: &str, detail: impl Into<String>) -> Resp {
 
 type R = Result<Resp, Resp>;
 
-struct Req { method: String, path: String, headers: Vec<(String, String)>, body: Vec<u8> }
+struct Req {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
 
 impl Shared {
     pub fn new(opts: TestCaOptions, base: String, pki: Pki) -> Shared {
@@ -118,9 +166,17 @@ fn serve(sh: &Arc<Shared>, tls: Arc<rustls::ServerConfig>, tcp: TcpStream) -> io
 
 fn reason(status: u16) -> &'static str {
     match status {
-        200 => "OK", 201 => "Created", 204 => "No Content", 400 => "Bad Request", 401 => "Unauthorized",
-        403 => "Forbidden", 404 => "Not Found", 405 => "Method Not Allowed", 409 => "Conflict",
-        415 => "Unsupported Media Type", _ => "Other",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        415 => "Unsupported Media Type",
+        _ => "Other",
     }
 }
 
@@ -196,7 +252,13 @@ impl State {
     }
 
     /// RFC 8555 §6.2-6.5: checks alg, url, key (jwk or kid), signature and nonce.
-    fn authenticate(&mut self, jws: &Jws, url: &str, jwk_only: bool, jwk_ok: bool) -> Result<(PubKey, Option<usize>), Resp> {
+    fn authenticate(
+        &mut self,
+        jws: &Jws,
+        url: &str,
+        jwk_only: bool,
+        jwk_ok: bool,
+    ) -> Result<(PubKey, Option<usize>), Resp> {
         let alg = jws.h("alg").unwrap_or("");
         if !ALGS.contains(&alg) {
             let mut p = problem(400, "badSignatureAlgorithm", format!("JWS alg {alg:?} is not supported"));
@@ -206,12 +268,14 @@ impl State {
             return Err(p);
         }
         if jws.h("url") != Some(url) {
-            return Err(problem(401, "unauthorized", format!("JWS url {:?} is not the request URL {url}", jws.h("url"))));
+            return Err(problem(
+                401,
+                "unauthorized",
+                format!("JWS url {:?} is not the request URL {url}", jws.h("url")),
+            ));
         }
         let (key, acct) = match (jws.header.get("jwk"), jws.h("kid")) {
-            (Some(jwk), None) if jwk_ok => {
-                (PubKey::from_jwk(jwk).map_err(|e| problem(400, "badPublicKey", e))?, None)
-            }
+            (Some(jwk), None) if jwk_ok => (PubKey::from_jwk(jwk).map_err(|e| problem(400, "badPublicKey", e))?, None),
             (None, Some(kid)) if !jwk_only => {
                 let i = self
                     .accounts
@@ -237,7 +301,9 @@ impl State {
         if !self.nonces.remove(nonce) {
             return Err(problem(400, "badNonce", format!("nonce {nonce:?} is unknown or was used")));
         }
-        if self.nonce_reject_percent > 0 && u32::from(random_bytes(1)[0]) * 100 / 256 < u32::from(self.nonce_reject_percent) {
+        if self.nonce_reject_percent > 0
+            && u32::from(random_bytes(1)[0]) * 100 / 256 < u32::from(self.nonce_reject_percent)
+        {
             return Err(problem(400, "badNonce", "nonce rejected at random (nonce_reject_percent)"));
         }
         Ok((key, acct))
@@ -332,9 +398,19 @@ fn post(sh: &Arc<Shared>, req: &Req, segs: &[&str]) -> R {
     }
     let acct = acct.expect("kid");
     let idx = |s: &str, n: usize| -> Result<usize, Resp> {
-        s.parse::<usize>().ok().filter(|&i| i >= 1 && i <= n).map(|i| i - 1).ok_or_else(|| problem(404, "malformed", "no such resource"))
+        s.parse::<usize>()
+            .ok()
+            .filter(|&i| i >= 1 && i <= n)
+            .map(|i| i - 1)
+            .ok_or_else(|| problem(404, "malformed", "no such resource"))
     };
-    let own = |owner: usize| if owner == acct { Ok(()) } else { Err(problem(403, "unauthorized", "resource belongs to another account")) };
+    let own = |owner: usize| {
+        if owner == acct {
+            Ok(())
+        } else {
+            Err(problem(403, "unauthorized", "resource belongs to another account"))
+        }
+    };
     match segs {
         ["acct", n] => {
             let i = idx(n, st.accounts.len())?;
@@ -373,7 +449,11 @@ fn post(sh: &Arc<Shared>, req: &Req, segs: &[&str]) -> R {
         ["chall", n, typ] => {
             let i = idx(n, st.authzs.len())?;
             own(st.authzs[i].account)?;
-            let j = st.authzs[i].challs.iter().position(|c| c.typ == *typ).ok_or_else(|| problem(404, "malformed", "no such challenge"))?;
+            let j = st.authzs[i]
+                .challs
+                .iter()
+                .position(|c| c.typ == *typ)
+                .ok_or_else(|| problem(404, "malformed", "no such challenge"))?;
             if payload.is_some() && st.authzs[i].status == "pending" && st.authzs[i].challs[j].status == "pending" {
                 start_validation(sh, &mut st, i, j);
             }
@@ -395,7 +475,8 @@ fn post(sh: &Arc<Shared>, req: &Req, segs: &[&str]) -> R {
 }
 
 fn new_account(sh: &Shared, st: &mut State, jws: &Jws, key: PubKey, payload: Option<Value>) -> R {
-    let p = payload.filter(Value::is_object).ok_or_else(|| problem(400, "malformed", "newAccount needs a JSON object"))?;
+    let p =
+        payload.filter(Value::is_object).ok_or_else(|| problem(400, "malformed", "newAccount needs a JSON object"))?;
     let jwk = jws.header["jwk"].clone();
     let thumb = thumbprint(&jwk).map_err(|e| problem(400, "badPublicKey", e))?;
     if let Some(i) = st.accounts.iter().position(|a| a.thumb == thumb) {
@@ -405,7 +486,9 @@ fn new_account(sh: &Shared, st: &mut State, jws: &Jws, key: PubKey, payload: Opt
         return Err(problem(400, "accountDoesNotExist", "no account for this key"));
     }
     let contact = p.get("contact").cloned().unwrap_or(json!([]));
-    let ok = contact.as_array().is_some_and(|c| c.iter().all(|m| m.as_str().is_some_and(|m| m.starts_with("mailto:") && m.contains('@'))));
+    let ok = contact
+        .as_array()
+        .is_some_and(|c| c.iter().all(|m| m.as_str().is_some_and(|m| m.starts_with("mailto:") && m.contains('@'))));
     if !ok {
         return Err(problem(400, "invalidContact", format!("contact must be mailto: URLs, not {contact}")));
     }
@@ -420,7 +503,10 @@ fn valid_dns(name: &str) -> bool {
     !n.is_empty()
         && n.len() <= 253
         && n.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
                 && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
 }
@@ -455,12 +541,18 @@ fn new_order(sh: &Shared, st: &mut State, acct: usize, p: Value) -> R {
         Some(v) => {
             let r = v.as_str().ok_or_else(|| problem(400, "malformed", "replaces must be a string"))?;
             let c = st.certs.iter().find(|c| c.info.cert_id == r);
-            let c = c.ok_or_else(|| problem(400, "malformed", format!("replaces {r:?}: no such certificate was issued here")))?;
+            let c = c.ok_or_else(|| {
+                problem(400, "malformed", format!("replaces {r:?}: no such certificate was issued here"))
+            })?;
             if c.account != acct {
                 return Err(problem(400, "malformed", "replaces: that certificate was issued to another account"));
             }
             if !c.info.names.iter().any(|n| names.contains(n)) {
-                return Err(problem(400, "malformed", "replaces: that certificate shares no identifier with this order"));
+                return Err(problem(
+                    400,
+                    "malformed",
+                    "replaces: that certificate shares no identifier with this order",
+                ));
             }
             if st.orders.iter().any(|o| o.rec.replaces.as_deref() == Some(r) && st.order_status(o) != "invalid") {
                 return Err(problem(409, "alreadyReplaced", format!("{r} is already replaced by another order")));
@@ -532,7 +624,8 @@ fn start_validation(sh: &Arc<Shared>, st: &mut State, i: usize, j: usize) {
             }
             Err((typ, detail)) => {
                 a.challs[j].status = "invalid";
-                a.challs[j].error = Some(json!({"type": format!("urn:ietf:params:acme:error:{typ}"), "detail": detail, "status": 403}));
+                a.challs[j].error =
+                    Some(json!({"type": format!("urn:ietf:params:acme:error:{typ}"), "detail": detail, "status": 403}));
                 a.status = "invalid";
             }
         }
@@ -603,7 +696,11 @@ fn revoke(st: &mut State, key: PubKey, acct: Option<usize>, p: Option<Value>) ->
     let p = p.unwrap_or(Value::Null);
     let der = p.get("certificate").and_then(Value::as_str).and_then(unb64);
     let der = der.ok_or_else(|| problem(400, "malformed", "revokeCert needs a base64url certificate"))?;
-    let c = st.certs.iter().position(|c| c.der == der).ok_or_else(|| problem(404, "malformed", "certificate not issued here"))?;
+    let c = st
+        .certs
+        .iter()
+        .position(|c| c.der == der)
+        .ok_or_else(|| problem(404, "malformed", "certificate not issued here"))?;
     let authorized = match acct {
         Some(a) => st.certs[c].account == a,
         None => key.bytes() == st.certs[c].key.as_slice(),
@@ -637,7 +734,9 @@ fn key_change(sh: &Shared, st: &mut State, acct: usize, url: &str, p: Value) -> 
     }
     let ip: Value = serde_json::from_slice(&inner.payload).map_err(|_| problem(400, "malformed", "inner payload"))?;
     let old = ip.get("oldKey").map(thumbprint);
-    if ip.get("account").and_then(Value::as_str) != Some(&st.accounts[acct].url) || old != Some(Ok(st.accounts[acct].thumb.clone())) {
+    if ip.get("account").and_then(Value::as_str) != Some(&st.accounts[acct].url)
+        || old != Some(Ok(st.accounts[acct].thumb.clone()))
+    {
         return Err(problem(400, "malformed", "inner payload account/oldKey do not match"));
     }
     let thumb = thumbprint(&jwk).map_err(|e| problem(400, "badPublicKey", e))?;
@@ -653,11 +752,17 @@ fn key_change(sh: &Shared, st: &mut State, acct: usize, url: &str, p: Value) -> 
 fn renewal_info(sh: &Shared, id: &str) -> R {
     let mut st = sh.lock();
     st.ari_ids.push(id.to_string());
-    let ok = id.split_once('.').is_some_and(|(a, b)| unb64(a).is_some_and(|v| !v.is_empty()) && unb64(b).is_some_and(|v| !v.is_empty()));
+    let ok = id
+        .split_once('.')
+        .is_some_and(|(a, b)| unb64(a).is_some_and(|v| !v.is_empty()) && unb64(b).is_some_and(|v| !v.is_empty()));
     if !ok {
         return Err(problem(400, "malformed", format!("{id:?} is not base64url(AKI).base64url(serial)")));
     }
-    let c = st.certs.iter().find(|c| c.info.cert_id == id).ok_or_else(|| problem(404, "malformed", "unknown certificate"))?;
+    let c = st
+        .certs
+        .iter()
+        .find(|c| c.info.cert_id == id)
+        .ok_or_else(|| problem(404, "malformed", "unknown certificate"))?;
     let (nb, na) = (c.info.not_before, c.info.not_after);
     let (start, end) = match st.windows.get(&c.info.serial_hex) {
         Some(w) => *w,

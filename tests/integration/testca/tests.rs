@@ -56,7 +56,10 @@ pub fn request(cfg: &Arc<rustls::ClientConfig>, method: &str, url: &str, ctype: 
     let name = rustls::pki_types::ServerName::try_from(host).unwrap();
     let conn = rustls::ClientConnection::new(cfg.clone(), name).unwrap();
     let mut s = rustls::StreamOwned::new(conn, TcpStream::connect(hostport).unwrap());
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if let Some(c) = ctype {
         req.push_str(&format!("Content-Type: {c}\r\n"));
     }
@@ -70,7 +73,8 @@ pub fn request(cfg: &Arc<rustls::ClientConfig>, method: &str, url: &str, ctype: 
     let head = String::from_utf8_lossy(&buf[..p]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
     Res { status, headers, body: buf[p + 4..].to_vec() }
 }
 
@@ -125,12 +129,16 @@ impl Client {
     }
     pub fn register(&mut self) -> Res {
         self.kid = None;
-        let r = self.post(&self.url("newAccount"), Some(&json!({"termsOfServiceAgreed": true, "contact": ["mailto:a@example.com"]})));
+        let r = self.post(
+            &self.url("newAccount"),
+            Some(&json!({"termsOfServiceAgreed": true, "contact": ["mailto:a@example.com"]})),
+        );
         self.kid = r.h("Location").map(str::to_string);
         r
     }
     pub fn new_order(&mut self, names: &[&str], profile: Option<&str>, replaces: Option<&str>) -> Res {
-        let mut p = json!({"identifiers": names.iter().map(|n| json!({"type": "dns", "value": n})).collect::<Vec<_>>()});
+        let mut p =
+            json!({"identifiers": names.iter().map(|n| json!({"type": "dns", "value": n})).collect::<Vec<_>>()});
         if let Some(pr) = profile {
             p["profile"] = json!(pr);
         }
@@ -214,7 +222,10 @@ fn testca_issues_with_profile_and_answers_ari() {
     let issued = ca.issued();
     assert_eq!(issued.len(), 1);
     let ic = &issued[0];
-    assert_eq!((ic.profile.as_str(), ic.names.clone()), ("shortlived", vec![names[0].to_string(), names[1].to_string()]));
+    assert_eq!(
+        (ic.profile.as_str(), ic.names.clone()),
+        ("shortlived", vec![names[0].to_string(), names[1].to_string()])
+    );
     assert_eq!(ic.not_after - ic.not_before, 6 * 86400);
     assert_eq!(ic.serial_hex, super::hex(leaf.tbs_certificate.serial_number.as_bytes()));
     assert_eq!(ic.serial_hex.len(), 32);
@@ -228,7 +239,8 @@ fn testca_issues_with_profile_and_answers_ari() {
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.h("Retry-After").is_some() && r.h("Replay-Nonce").is_some());
     let w = r.json()["suggestedWindow"].clone();
-    let (s, e) = (parse_rfc3339(w["start"].as_str().unwrap()).unwrap(), parse_rfc3339(w["end"].as_str().unwrap()).unwrap());
+    let (s, e) =
+        (parse_rfc3339(w["start"].as_str().unwrap()).unwrap(), parse_rfc3339(w["end"].as_str().unwrap()).unwrap());
     assert!(ic.not_before < s && s < e && e <= ic.not_after, "{w}");
     assert_eq!(s, ic.not_before + 4 * 86400);
     // A window in the past: renew now.
@@ -248,7 +260,10 @@ fn testca_issues_with_profile_and_answers_ari() {
     assert_eq!(ca.replaced(), vec![cert_id.clone()]);
     let orders = ca.orders();
     assert_eq!(orders.len(), 2);
-    assert_eq!((orders[0].requested_profile.as_deref(), orders[1].requested_profile.as_deref()), (Some("shortlived"), None));
+    assert_eq!(
+        (orders[0].requested_profile.as_deref(), orders[1].requested_profile.as_deref()),
+        (Some("shortlived"), None)
+    );
     assert_eq!((orders[1].profile.as_str(), orders[1].replaces.as_deref()), ("classic", Some(cert_id.as_str())));
     let dup = c.new_order(&names, None, Some(&cert_id));
     assert_eq!((dup.status, dup.problem().as_str()), (409, "alreadyReplaced"));
@@ -314,7 +329,8 @@ fn testca_rejects_bad_requests() {
     let r = c.send(&url, &c.signer.jws(&c.url("newAccount"), Some(&n), c.kid.as_deref(), payload.as_bytes()));
     assert_eq!((r.status, r.problem().as_str()), (401, "unauthorized"));
     let n = c.fresh_nonce();
-    let r = c.send(&url, &c.signer.jws(&url, Some(&n), Some(&format!("{}/acct/99", ca.base_url())), payload.as_bytes()));
+    let r =
+        c.send(&url, &c.signer.jws(&url, Some(&n), Some(&format!("{}/acct/99", ca.base_url())), payload.as_bytes()));
     assert_eq!(r.problem(), "accountDoesNotExist");
     let r = request(&c.cfg, "POST", &url, Some("application/json"), b"{}");
     assert_eq!(r.status, 415);
@@ -376,7 +392,8 @@ fn challenge_server(port: u16, token: String, keyauth: String) {
             let mut buf = [0u8; 2048];
             let n = s.read(&mut buf).unwrap_or(0);
             let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let ok = req.starts_with(&format!("GET /.well-known/acme-challenge/{token} ")) && req.contains("Host: f.example.com");
+            let ok = req.starts_with(&format!("GET /.well-known/acme-challenge/{token} "))
+                && req.contains("Host: f.example.com");
             let (status, body) = if ok { ("200 OK", keyauth.as_str()) } else { ("404 Not Found", "") };
             let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         }
@@ -394,7 +411,8 @@ fn testca_validates_http01_when_not_auto_valid() {
     let r = c.post(order["finalize"].as_str().unwrap(), Some(&json!({"csr": "AAAA"})));
     assert_eq!((r.status, r.problem().as_str()), (403, "orderNotReady"));
 
-    let authz_urls: Vec<String> = order["authorizations"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().into()).collect();
+    let authz_urls: Vec<String> =
+        order["authorizations"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().into()).collect();
     let authz = c.post(&authz_urls[0], None).json();
     assert_eq!(authz["identifier"]["value"], "f.example.com");
     let ch = authz["challenges"].as_array().unwrap().iter().find(|c| c["type"] == "http-01").unwrap().clone();
