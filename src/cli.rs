@@ -105,7 +105,102 @@ pub struct Args {
     pub version: bool,
 }
 
+/// What the command line asks for, in the order it is checked: the first
+/// flag of the list that is given decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    ShowConfig,
+    Replay,
+    Audit,
+    ExportClient,
+    /// Writing runs: they take the lock and open the journal.
+    Recover,
+    Register,
+    Revoke,
+    AccountKeyRollover,
+    /// The main job: authorizations, keys, certificates, TLSA, services.
+    Main,
+}
+
+/// What a writing run needs of the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Private key names to process (all when empty).
+    pub key_names: Vec<String>,
+    pub renew: bool,
+    pub force: bool,
+    pub rollover: bool,
+    pub accept: bool,
+    pub revoke_reason: Option<String>,
+    pub operations: Operations,
+    /// `--auth` was given (not only implied by no operation flag).
+    pub auth_only: bool,
+    /// `--tlsa`, `--sct`, `--ocsp`, `--verify` as given.
+    pub tlsa: bool,
+    pub sct: bool,
+    pub ocsp: bool,
+    pub verify: bool,
+    /// `--warning-exit-code` / `--no-warning-exit-code`, when given.
+    pub warning_exit_code: Option<bool>,
+    /// The command line as journaled (`--pass`'s value redacted).
+    pub journal_args: Vec<String>,
+}
+
 impl Args {
+    /// What the console shows: `None` for `--quiet` (warnings and errors only).
+    pub fn console_level(&self) -> Option<tracing::Level> {
+        if self.detail || self.debug {
+            Some(tracing::Level::TRACE)
+        } else if self.verbose {
+            Some(tracing::Level::DEBUG)
+        } else if self.quiet {
+            None
+        } else {
+            Some(tracing::Level::INFO)
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        [
+            (self.show_config, Mode::ShowConfig),
+            (self.replay, Mode::Replay),
+            (self.audit, Mode::Audit),
+            (self.export_client, Mode::ExportClient),
+            (self.recover, Mode::Recover),
+            (self.register, Mode::Register),
+            (self.revoke, Mode::Revoke),
+            (self.account_key_rollover, Mode::AccountKeyRollover),
+        ]
+        .into_iter()
+        .find_map(|(on, m)| on.then_some(m))
+        .unwrap_or(Mode::Main)
+    }
+
+    /// `raw`: the arguments as given, for the journal.
+    pub fn options(&self, raw: &[String]) -> Options {
+        let warning_exit_code = match (self.warning_exit_code, self.no_warning_exit_code) {
+            (_, true) => Some(false),
+            (true, false) => Some(true),
+            _ => None,
+        };
+        Options {
+            key_names: self.private_key_names.clone(),
+            renew: self.renew,
+            force: self.force,
+            rollover: self.rollover,
+            accept: self.accept,
+            revoke_reason: self.revoke_reason.clone(),
+            operations: self.operations(),
+            auth_only: self.auth,
+            tlsa: self.tlsa,
+            sct: self.sct,
+            ocsp: self.ocsp,
+            verify: self.verify,
+            warning_exit_code,
+            journal_args: Args::journal_form(raw),
+        }
+    }
+
     /// The flags as recorded in the journal: never the passphrase.
     pub fn journal_form(raw: &[String]) -> Vec<String> {
         let mut out = Vec::new();
@@ -143,7 +238,7 @@ impl Args {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Operations {
     pub auth: bool,
     pub certs: bool,

@@ -7,9 +7,145 @@ use std::process::{Command, Stdio};
 
 use crate::format;
 
+/// The deployment hooks of the manual, by the names the configuration and
+/// the journal use for them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Hook {
+    SetDnsChallenge,
+    ClearDnsChallenge,
+    DnsZoneUpdate,
+    SetHttpChallenge,
+    ClearHttpChallenge,
+    PrivateKeyRollover,
+    PrivateKeyInstalled,
+    BackupKeyInstalled,
+    PreviousKeyInstalled,
+    HpkpHeaderInstalled,
+    CertificateInstalled,
+    FullCertificateInstalled,
+    ChainInstalled,
+    FullKeyInstalled,
+    ParamsInstalled,
+    SctInstalled,
+    OcspInstalled,
+}
+
+impl Hook {
+    pub const ALL: [Hook; 17] = [
+        Hook::SetDnsChallenge,
+        Hook::ClearDnsChallenge,
+        Hook::DnsZoneUpdate,
+        Hook::SetHttpChallenge,
+        Hook::ClearHttpChallenge,
+        Hook::PrivateKeyRollover,
+        Hook::PrivateKeyInstalled,
+        Hook::BackupKeyInstalled,
+        Hook::PreviousKeyInstalled,
+        Hook::HpkpHeaderInstalled,
+        Hook::CertificateInstalled,
+        Hook::FullCertificateInstalled,
+        Hook::ChainInstalled,
+        Hook::FullKeyInstalled,
+        Hook::ParamsInstalled,
+        Hook::SctInstalled,
+        Hook::OcspInstalled,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::SetDnsChallenge => "set_dns_challenge",
+            Hook::ClearDnsChallenge => "clear_dns_challenge",
+            Hook::DnsZoneUpdate => "dns_zone_update",
+            Hook::SetHttpChallenge => "set_http_challenge",
+            Hook::ClearHttpChallenge => "clear_http_challenge",
+            Hook::PrivateKeyRollover => "private_key_rollover",
+            Hook::PrivateKeyInstalled => "private_key_installed",
+            Hook::BackupKeyInstalled => "backup_key_installed",
+            Hook::PreviousKeyInstalled => "previous_key_installed",
+            Hook::HpkpHeaderInstalled => "hpkp_header_installed",
+            Hook::CertificateInstalled => "certificate_installed",
+            Hook::FullCertificateInstalled => "full_certificate_installed",
+            Hook::ChainInstalled => "chain_installed",
+            Hook::FullKeyInstalled => "full_key_installed",
+            Hook::ParamsInstalled => "params_installed",
+            Hook::SctInstalled => "sct_installed",
+            Hook::OcspInstalled => "ocsp_installed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Hook> {
+        Hook::ALL.into_iter().find(|h| h.name() == name)
+    }
+
+    /// The fields the manual documents for this hook.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Hook::SetDnsChallenge | Hook::ClearDnsChallenge => &["domain", "zone", "challenge"],
+            Hook::DnsZoneUpdate => &["zone"],
+            Hook::SetHttpChallenge | Hook::ClearHttpChallenge => &["domain", "challenge_file"],
+            Hook::PrivateKeyRollover => {
+                &["key_name", "key_type", "backup_key_file", "private_key_file", "previous_key_file", "passphrase"]
+            }
+            Hook::PrivateKeyInstalled => &["key_name", "key_type", "private_key_file", "passphrase"],
+            Hook::BackupKeyInstalled => &["key_name", "key_type", "backup_key_file", "passphrase"],
+            Hook::PreviousKeyInstalled => &["key_name", "key_type", "previous_key_file", "passphrase"],
+            Hook::HpkpHeaderInstalled => &["key_name", "server", "header", "hpkp_file"],
+            Hook::CertificateInstalled => &["key_name", "key_type", "certificate_name", "certificate_file"],
+            Hook::FullCertificateInstalled => &["key_name", "key_type", "certificate_name", "full_certificate_file"],
+            Hook::ChainInstalled => &["key_name", "key_type", "certificate_name", "chain_file"],
+            Hook::FullKeyInstalled => &["key_name", "key_type", "certificate_name", "full_key_file"],
+            Hook::ParamsInstalled => &["key_name", "certificate_name", "params_file"],
+            Hook::SctInstalled => &["key_name", "key_type", "certificate_name", "ct_log_name", "sct_file"],
+            Hook::OcspInstalled => &["key_name", "key_type", "certificate_name", "ocsp_file"],
+        }
+    }
+}
+
+impl std::fmt::Display for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for Hook {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Hook {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hook, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Hook::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown hook {s:?}")))
+    }
+}
+
+/// Why a hook, service or zone reload command could not run.
+#[derive(Debug)]
+pub enum CommandError {
+    /// The configured command line does not split into words.
+    Syntax(String),
+    /// A `{field}` in it cannot be filled in.
+    Field(format::FormatError),
+    /// The program could not be started.
+    Spawn { program: String, source: std::io::Error },
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::Syntax(s) => f.write_str(s),
+            CommandError::Field(e) => e.fmt(f),
+            CommandError::Spawn { program, source } => write!(f, "cannot run {program}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
 /// Splits a command line into words: whitespace separates, single and double
 /// quotes group, backslash escapes (outside single quotes). No expansion.
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+pub fn split_words(line: &str) -> Result<Vec<String>, CommandError> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -22,7 +158,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated single quote in {line:?}")),
+                        None => return Err(CommandError::Syntax(format!("unterminated single quote in {line:?}"))),
                     }
                 }
             }
@@ -33,10 +169,10 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                         Some('"') => break,
                         Some('\\') => match chars.next() {
                             Some(ch) => cur.push(ch),
-                            None => return Err(format!("trailing backslash in {line:?}")),
+                            None => return Err(CommandError::Syntax(format!("trailing backslash in {line:?}"))),
                         },
                         Some(ch) => cur.push(ch),
-                        None => return Err(format!("unterminated double quote in {line:?}")),
+                        None => return Err(CommandError::Syntax(format!("unterminated double quote in {line:?}"))),
                     }
                 }
             }
@@ -44,7 +180,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                 in_word = true;
                 match chars.next() {
                     Some(ch) => cur.push(ch),
-                    None => return Err(format!("trailing backslash in {line:?}")),
+                    None => return Err(CommandError::Syntax(format!("trailing backslash in {line:?}"))),
                 }
             }
             c if c.is_whitespace() => {
@@ -66,12 +202,12 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
 }
 
 /// A command ready to run: program and arguments with the fields filled in.
-pub fn prepare(pattern: &str, fields: &[(&str, &str)]) -> Result<Vec<String>, String> {
+pub fn prepare(pattern: &str, fields: &[(&str, &str)]) -> Result<Vec<String>, CommandError> {
     let words = split_words(pattern)?;
     if words.is_empty() {
-        return Err(format!("empty command {pattern:?}"));
+        return Err(CommandError::Syntax(format!("empty command {pattern:?}")));
     }
-    words.iter().map(|w| format::render(w, fields).map_err(|e| e.to_string())).collect()
+    words.iter().map(|w| format::render(w, fields).map_err(CommandError::Field)).collect()
 }
 
 pub struct Ran {
@@ -80,13 +216,13 @@ pub struct Ran {
 }
 
 /// Runs argv with stdin closed, capturing stdout and stderr together.
-pub fn run(argv: &[String], env: &[(&str, &str)]) -> Result<Ran, String> {
+pub fn run(argv: &[String], env: &[(&str, &str)]) -> Result<Ran, CommandError> {
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", argv[0]))?;
+    let out = cmd.output().map_err(|source| CommandError::Spawn { program: argv[0].clone(), source })?;
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stderr));
     Ok(Ran { exit_code: out.status.code(), output })

@@ -11,6 +11,8 @@ use std::sync::Mutex;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata, Subscriber};
 
+use crate::time::ClockRef;
+
 pub struct Output {
     pub console: Option<Level>,
     late: Mutex<Late>,
@@ -23,6 +25,7 @@ struct Late {
     color: bool,
     log_level: Option<Level>,
     log_path: Option<PathBuf>,
+    clock: Option<ClockRef>,
 }
 
 impl Output {
@@ -30,9 +33,27 @@ impl Output {
         Output { console, late: Mutex::new(Late::default()), log_file: Mutex::new(None) }
     }
 
+    /// Applies the configuration's output settings (`color_output`,
+    /// `log_level`, the log file) and the command line's color flags.
+    pub fn configure_from(&self, cfg: &crate::config::Config, args: &crate::cli::Args, clock: ClockRef) {
+        use crate::config::{FileKind, LogLevel, SCRIPT_NAME};
+        let color = if args.no_color {
+            false
+        } else {
+            args.color || (cfg.settings.color_output && std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        };
+        let log_level = cfg.settings.log_level.map(|l| match l {
+            LogLevel::Normal => Level::INFO,
+            LogLevel::Verbose => Level::DEBUG,
+            LogLevel::Debug | LogLevel::Detail => Level::TRACE,
+        });
+        let log_path = cfg.file_path(FileKind::Log, SCRIPT_NAME, None).ok().flatten();
+        self.configure(color, log_level, log_path, clock);
+    }
+
     /// Applies the configuration's output settings.
-    pub fn configure(&self, color: bool, log_level: Option<Level>, log_path: Option<PathBuf>) {
-        *self.late.lock().unwrap() = Late { color, log_level, log_path };
+    pub fn configure(&self, color: bool, log_level: Option<Level>, log_path: Option<PathBuf>, clock: ClockRef) {
+        *self.late.lock().unwrap() = Late { color, log_level, log_path, clock: Some(clock) };
     }
 
     fn max_level(&self) -> Level {
@@ -91,9 +112,9 @@ impl Subscriber for Subscriber_ {
             Level::INFO => ("", "\x1b[32m"),
             _ => ("", "\x1b[2m"),
         };
-        let (color_on, log_level, log_path) = {
+        let (color_on, log_level, log_path, clock) = {
             let late = self.out.late.lock().unwrap();
-            (late.color, late.log_level, late.log_path.clone())
+            (late.color, late.log_level, late.log_path.clone(), late.clock)
         };
         let console_on = match self.out.console {
             Some(max) => level <= max,
@@ -118,8 +139,8 @@ impl Subscriber for Subscriber_ {
                         *file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok();
                     }
                 }
-                if let Some(f) = file.as_mut() {
-                    let _ = writeln!(f, "{} {}{}", crate::time::rfc3339(crate::time::now()), prefix, text);
+                if let (Some(f), Some(clock)) = (file.as_mut(), clock) {
+                    let _ = writeln!(f, "{} {}{}", crate::time::rfc3339(clock.now().secs()), prefix, text);
                 }
             }
         }

@@ -1,17 +1,181 @@
-//! UTC timestamps without a calendar crate. The clock is always passed in:
-//! nothing below reads the system time except [`now`], used by the outer layer.
+//! UTC time without a calendar crate, and the clock of a run.
+//!
+//! Two representations: [`Timestamp`] (whole seconds since the epoch) for the
+//! pure decisions (renewal windows, key ages, CT shards), and [`Time`]
+//! (microseconds) for the journal, whose lines carry when they were written to
+//! the sub-second. Nothing reads the system time except [`SystemClock`]; a run
+//! gets one [`Clock`] from [`process_clock`] and passes it down.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, UTC.
 pub type Timestamp = i64;
 
-/// The real clock; only the command-line layer calls this.
-pub fn now() -> Timestamp {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+pub const DAY: i64 = 86_400;
+
+/// An instant to the microsecond, UTC. Serialized as RFC 3339: whole seconds
+/// without a fraction (so certificate times and old journal lines keep their
+/// form), otherwise with six fraction digits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(i64);
+
+impl Time {
+    pub const EPOCH: Time = Time(0);
+
+    pub fn from_secs(secs: Timestamp) -> Time {
+        Time(secs.saturating_mul(1_000_000))
+    }
+
+    pub fn from_micros(micros: i64) -> Time {
+        Time(micros)
+    }
+
+    /// Whole seconds (rounded down).
+    pub fn secs(self) -> Timestamp {
+        self.0.div_euclid(1_000_000)
+    }
+
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+
+    pub fn plus_secs(self, secs: i64) -> Time {
+        Time(self.0.saturating_add(secs.saturating_mul(1_000_000)))
+    }
+
+    /// RFC 3339 with six fraction digits always (the journal's `ts`).
+    pub fn rfc3339_micros(self) -> String {
+        format!("{}.{:06}Z", &rfc3339(self.secs())[..19], self.0.rem_euclid(1_000_000))
+    }
+
+    pub fn parse(s: &str) -> Option<Time> {
+        parse_rfc3339_micros(s).map(Time)
+    }
 }
 
-pub const DAY: i64 = 86_400;
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.rem_euclid(1_000_000) == 0 {
+            f.write_str(&rfc3339(self.secs()))
+        } else {
+            f.write_str(&self.rfc3339_micros())
+        }
+    }
+}
+
+impl serde::Serialize for Time {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Time {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Time::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not an RFC 3339 time")))
+    }
+}
+
+/// Where a run gets the time from and how it waits: the system clock in
+/// production, a shifted one in end-to-end tests (`test-clock` feature), a
+/// manual one in unit tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Time;
+    fn sleep(&self, d: Duration);
+}
+
+/// Clocks live for the whole process.
+pub type ClockRef = &'static dyn Clock;
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Time {
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(d) => Time(d.as_micros() as i64),
+            Err(e) => Time(-(e.duration().as_micros() as i64)),
+        }
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// The system clock shifted by a fixed offset (`ACMEBOT_TEST_CLOCK`, only with
+/// the `test-clock` feature): the real binary can run "100 days later".
+#[cfg(feature = "test-clock")]
+pub struct OffsetClock {
+    pub offset_micros: i64,
+}
+
+#[cfg(feature = "test-clock")]
+impl Clock for OffsetClock {
+    fn now(&self) -> Time {
+        Time(SystemClock.now().0 + self.offset_micros)
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// Parses a test clock offset: `+100d`, `-2h`, `+90s`, or `@<RFC 3339>` (the
+/// clock starts at that instant and runs on).
+#[cfg(feature = "test-clock")]
+pub fn parse_clock_offset(spec: &str, real_now: Time) -> Option<i64> {
+    if let Some(at) = spec.strip_prefix('@') {
+        return Time::parse(at).map(|t| t.0 - real_now.0);
+    }
+    let (sign, rest) = match spec.as_bytes().first()? {
+        b'+' => (1, &spec[1..]),
+        b'-' => (-1, &spec[1..]),
+        _ => (1, spec),
+    };
+    let unit = match rest.chars().last()? {
+        'd' => DAY,
+        'h' => 3600,
+        'm' => 60,
+        's' => 1,
+        _ => return None,
+    };
+    let n: i64 = rest[..rest.len() - 1].parse().ok()?;
+    Some(sign * n * unit * 1_000_000)
+}
+
+/// The clock of this process: the system clock, or with the `test-clock`
+/// feature and `ACMEBOT_TEST_CLOCK` set, the system clock shifted by it.
+pub fn process_clock() -> Result<ClockRef, String> {
+    #[cfg(feature = "test-clock")]
+    if let Some(spec) = std::env::var("ACMEBOT_TEST_CLOCK").ok().filter(|s| !s.is_empty()) {
+        let offset = parse_clock_offset(&spec, SystemClock.now())
+            .ok_or_else(|| format!("ACMEBOT_TEST_CLOCK={spec:?}: use +100d, -2h, +90s or @2027-03-01T00:00:00Z"))?;
+        return Ok(Box::leak(Box::new(OffsetClock { offset_micros: offset })));
+    }
+    Ok(&SystemClock)
+}
+
+/// A clock that only moves when told to, or when slept on (unit tests).
+#[cfg(test)]
+pub struct ManualClock(std::sync::Mutex<Time>);
+
+#[cfg(test)]
+impl ManualClock {
+    pub fn at(t: Time) -> ClockRef {
+        Box::leak(Box::new(ManualClock(std::sync::Mutex::new(t))))
+    }
+}
+
+#[cfg(test)]
+impl Clock for ManualClock {
+    fn now(&self) -> Time {
+        *self.0.lock().unwrap()
+    }
+    fn sleep(&self, d: Duration) {
+        let mut t = self.0.lock().unwrap();
+        *t = Time(t.0 + d.as_micros() as i64);
+    }
+}
 
 // Howard Hinnant's days_from_civil / civil_from_days (public domain algorithms).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -59,6 +223,11 @@ pub fn archive_stamp(t: Timestamp) -> String {
 
 /// Parses RFC 3339 (`Z` or `±hh:mm` offset, optional fraction, which is dropped).
 pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+    parse_rfc3339_micros(s).map(|m| m.div_euclid(1_000_000))
+}
+
+/// Parses RFC 3339 to microseconds (fraction digits beyond six are dropped).
+fn parse_rfc3339_micros(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
@@ -69,16 +238,23 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse::<i64>().ok() };
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse::<i64>().ok())?
+    };
     let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
     let mut rest = &s[19..];
+    let mut micros = 0i64;
     if let Some(r) = rest.strip_prefix('.') {
         let n = r.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 {
             return None;
+        }
+        for (i, c) in r[..n].bytes().take(6).enumerate() {
+            micros += i64::from(c - b'0') * 10i64.pow(5 - i as u32);
         }
         rest = &r[n..];
     }
@@ -96,7 +272,8 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
         }
         _ => return None,
     };
-    Some(days_from_civil(y, mo as u32, d as u32) * DAY + h * 3600 + mi * 60 + se - offset)
+    let secs = days_from_civil(y, mo as u32, d as u32) * DAY + h * 3600 + mi * 60 + se - offset;
+    Some(secs * 1_000_000 + micros)
 }
 
 #[cfg(test)]
@@ -113,5 +290,50 @@ mod tests {
         assert_eq!(parse_rfc3339("2000-02-29T00:00:00Z").map(rfc3339).as_deref(), Some("2000-02-29T00:00:00Z"));
         assert_eq!(parse_rfc3339("garbage"), None);
         assert_eq!(parse_rfc3339("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("2026-+1-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn times_keep_microseconds_and_print_seconds_when_whole() {
+        let t = Time::parse("2026-11-29T16:02:26.123456Z").unwrap();
+        assert_eq!(t.secs(), 1_795_968_146);
+        assert_eq!(t.micros() % 1_000_000, 123_456);
+        assert_eq!(t.to_string(), "2026-11-29T16:02:26.123456Z");
+        assert_eq!(Time::parse("2026-11-29T16:02:26.1Z").unwrap().to_string(), "2026-11-29T16:02:26.100000Z");
+        assert_eq!(Time::parse("2026-11-29T16:02:26.1234567Z").unwrap().micros() % 1_000_000, 123_456);
+        let whole = Time::from_secs(1_795_968_146);
+        assert_eq!(whole.to_string(), "2026-11-29T16:02:26Z");
+        assert_eq!(whole.rfc3339_micros(), "2026-11-29T16:02:26.000000Z");
+        assert_eq!(serde_json::to_string(&whole).unwrap(), "\"2026-11-29T16:02:26Z\"");
+        assert_eq!(
+            serde_json::from_str::<Time>("\"2026-11-29T16:02:26.5Z\"").unwrap(),
+            Time::from_micros(whole.micros() + 500_000)
+        );
+        assert!(serde_json::from_str::<Time>("\"yesterday\"").is_err());
+        assert!(
+            Time::from_micros(-1).secs() == -1
+                && Time::from_micros(-1).to_string().starts_with("1969-12-31T23:59:59.999999")
+        );
+    }
+
+    #[cfg(feature = "test-clock")]
+    #[test]
+    fn test_clock_offsets() {
+        let now = Time::from_secs(1_000_000);
+        assert_eq!(parse_clock_offset("+100d", now), Some(100 * DAY * 1_000_000));
+        assert_eq!(parse_clock_offset("-2h", now), Some(-7200 * 1_000_000));
+        assert_eq!(parse_clock_offset("90s", now), Some(90 * 1_000_000));
+        assert_eq!(
+            parse_clock_offset("@1970-01-12T13:46:41Z", now),
+            Some(1_000_001 * 1_000_000 - 1_000_000 * 1_000_000)
+        );
+        assert_eq!(parse_clock_offset("soon", now), None);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_when_slept_on() {
+        let c = ManualClock::at(Time::from_secs(100));
+        c.sleep(Duration::from_millis(1500));
+        assert_eq!(c.now(), Time::from_micros(101_500_000));
     }
 }

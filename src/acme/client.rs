@@ -1,5 +1,5 @@
 //! The ACME v2 client (RFC 8555): nonces, signed requests, retries and polling.
-//! Everything it sends goes through [`Transport`]; every wait through [`Sleeper`],
+//! Everything it sends goes through [`Transport`]; every wait through the run's [`Clock`](crate::time::Clock),
 //! so tests and later issues (ACME v1, ARI) reuse the same flow.
 
 use std::sync::Mutex;
@@ -10,25 +10,7 @@ use serde_json::{json, Value};
 use super::types::*;
 use crate::crypto::{self, PrivateKey};
 use crate::http::{HttpError, Response, Transport};
-use crate::time::Timestamp;
-
-/// The clock as the protocol layer sees it.
-pub trait Sleeper: Sync {
-    fn now(&self) -> Timestamp;
-    fn sleep(&self, d: Duration);
-}
-
-/// The real clock.
-pub struct SystemClock;
-
-impl Sleeper for SystemClock {
-    fn now(&self) -> Timestamp {
-        crate::time::now()
-    }
-    fn sleep(&self, d: Duration) {
-        std::thread::sleep(d)
-    }
-}
+use crate::time::{Clock, Timestamp};
 
 #[derive(Debug)]
 pub enum AcmeError {
@@ -100,7 +82,7 @@ const MAX_RETRY_AFTER: u64 = 120;
 
 pub struct AcmeClient<'a> {
     transport: &'a dyn Transport,
-    clock: &'a dyn Sleeper,
+    clock: &'a dyn Clock,
     pub directory_url: String,
     pub directory: Directory,
     key: &'a PrivateKey,
@@ -112,7 +94,7 @@ impl<'a> AcmeClient<'a> {
     /// Fetches the directory (RFC 8555 §7.1.1).
     pub fn connect(
         transport: &'a dyn Transport,
-        clock: &'a dyn Sleeper,
+        clock: &'a dyn Clock,
         directory_url: &str,
         key: &'a PrivateKey,
     ) -> Result<AcmeClient<'a>, AcmeError> {
@@ -145,7 +127,7 @@ impl<'a> AcmeClient<'a> {
         self.kid.lock().unwrap().clone()
     }
 
-    pub fn clock(&self) -> &dyn Sleeper {
+    pub fn clock(&self) -> &dyn Clock {
         self.clock
     }
 
@@ -213,7 +195,7 @@ impl<'a> AcmeClient<'a> {
                 continue;
             }
             if response.status == 503 && attempt <= 3 && short != "rateLimited" {
-                if let Some(wait) = retry_after_secs(&response, self.clock.now()) {
+                if let Some(wait) = retry_after_secs(&response, self.clock.now().secs()) {
                     if wait <= MAX_RETRY_AFTER {
                         tracing::debug!("{url} answered 503; retrying after {wait} s");
                         self.clock.sleep(Duration::from_secs(wait.max(1)));
@@ -300,7 +282,7 @@ impl<'a> AcmeClient<'a> {
         }
         let info: RenewalInfo = serde_json::from_slice(&response.body)
             .map_err(|e| self.protocol(&url, format!("not a RenewalInfo object: {e}")))?;
-        Ok(Some((info, retry_after_secs(&response, self.clock.now()))))
+        Ok(Some((info, retry_after_secs(&response, self.clock.now().secs()))))
     }
 
     /// keyChange (RFC 8555 §7.3.5): the account is moved to `new_key`. The
@@ -345,7 +327,7 @@ impl<'a> AcmeClient<'a> {
         budget: Duration,
         max_delay: Duration,
     ) -> Result<Authorization, AcmeError> {
-        let start = self.clock.now();
+        let start = self.clock.now().secs();
         let mut delay = FIRST_POLL.min(max_delay);
         let mut waited = Duration::ZERO;
         loop {
@@ -368,12 +350,12 @@ impl<'a> AcmeClient<'a> {
             server: self.directory_url.clone(),
             url: url.into(),
             what: "authorization is still pending".into(),
-            waited_secs: (self.clock.now() - start).max(0) as u64,
+            waited_secs: (self.clock.now().secs() - start).max(0) as u64,
         })
     }
 
     fn poll_delay(&self, response: &Response, delay: Duration) -> Duration {
-        match retry_after_secs(response, self.clock.now()) {
+        match retry_after_secs(response, self.clock.now().secs()) {
             Some(s) => Duration::from_secs(s.min(MAX_RETRY_AFTER)).max(delay.min(Duration::from_secs(1))),
             None => delay,
         }
@@ -400,7 +382,7 @@ impl<'a> AcmeClient<'a> {
         mut response: Response,
         poll_secs: u64,
     ) -> Result<Order, AcmeError> {
-        let start = self.clock.now();
+        let start = self.clock.now().secs();
         let mut delay = FIRST_POLL;
         loop {
             match order.status {
@@ -418,7 +400,7 @@ impl<'a> AcmeClient<'a> {
                 Status::Processing | Status::Ready | Status::Pending => {}
                 _ => return Err(self.protocol(order_url, format!("order has unexpected status {:?}", order.status))),
             }
-            let waited = (self.clock.now() - start).max(0) as u64;
+            let waited = (self.clock.now().secs() - start).max(0) as u64;
             if waited >= poll_secs {
                 return Err(AcmeError::Timeout {
                     server: self.directory_url.clone(),

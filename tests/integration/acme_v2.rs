@@ -71,7 +71,7 @@ fn revoke_archives_and_the_next_run_rolls_over_to_the_backup_key() {
     assert_ne!(new_backup, backup, "a new backup key");
     let new_cert = leaf(&site, "ssl/certs/r.example.test.ecdsa.pem");
     assert!(crypto::key_matches_cert(&primary, &new_cert));
-    assert_eq!(site.events_of("key_rolled_over").len(), 1);
+    assert_eq!(site.effects_of("key_rolled_over").len(), 1);
     let replay = site.run(&["--replay"]);
     let state: serde_json::Value = serde_json::from_str(&replay.stdout).unwrap();
     assert_eq!(state["keys"]["r.example.test/ecdsa/primary"]["spki_sha256"], backup.as_str());

@@ -35,7 +35,7 @@ pub(crate) fn output(cmd: &mut Command) -> String {
 }
 
 fn now() -> i64 {
-    acmebot::time::now()
+    acmebot::time::Clock::now(&acmebot::time::SystemClock).secs()
 }
 
 fn zone_file() -> String {

@@ -20,6 +20,49 @@ fn key(site: &Site, rel: &str) -> PrivateKey {
     PrivateKey::from_pem(&std::fs::read(site.path(rel)).unwrap()).unwrap()
 }
 
+/// An auditor reading the journal top to bottom can trust order and time:
+/// `ts` never goes back and has sub-second precision; a run starts with
+/// `run_started` and ends with `run_finished`; every key is journaled as
+/// generated before any certificate is issued for it and before the
+/// transaction that installs it, whose lines follow in protocol order.
+pub fn check_causal_order(journal: &[serde_json::Value]) {
+    use acmebot::time::Time;
+    let ts: Vec<Time> = journal.iter().map(|e| Time::parse(e["ts"].as_str().unwrap()).unwrap()).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "ts goes back: {ts:?}");
+    assert!(journal.iter().all(|e| e["ts"].as_str().unwrap().contains('.')), "sub-second ts");
+    assert_eq!(journal.first().unwrap()["type"], "run_started");
+    assert_eq!(journal.last().unwrap()["type"], "run_finished");
+    let line_of = |pred: &dyn Fn(&serde_json::Value) -> bool| journal.iter().position(pred);
+    for (i, generated) in journal.iter().enumerate().filter(|(_, e)| e["type"] == "key_generated") {
+        let spki = &generated["spki_sha256"];
+        if let Some(issued) = line_of(&|e| e["type"] == "certificate_issued" && &e["spki_sha256"] == spki) {
+            assert!(i < issued, "key_generated (line {}) after certificate_issued (line {})", i + 1, issued + 1);
+        }
+        let begun = line_of(&|e| {
+            e["type"] == "txn_begun"
+                && e["effects"]
+                    .as_array()
+                    .is_some_and(|fx| fx.iter().any(|f| f["type"] == "key_installed" && &f["spki_sha256"] == spki))
+        })
+        .unwrap_or_else(|| panic!("no transaction installs the key of line {}", i + 1));
+        assert!(i < begun, "key_generated (line {}) after its txn_begun (line {})", i + 1, begun + 1);
+        let txn = &journal[begun]["txn"];
+        let steps: Vec<(usize, &str)> = journal
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| &e["txn"] == txn)
+            .map(|(n, e)| (n, e["type"].as_str().unwrap()))
+            .collect();
+        let rank = |t: &str| {
+            ["txn_begun", "file_archived", "file_installed", "file_removed", "txn_committed"]
+                .iter()
+                .position(|x| *x == t)
+        };
+        assert!(steps.windows(2).all(|w| rank(w[0].1) <= rank(w[1].1)), "transaction lines out of order: {steps:?}");
+        assert_eq!(steps.last().unwrap().1, "txn_committed");
+    }
+}
+
 #[test]
 fn first_issuance_installs_everything_and_second_run_is_silent() {
     let site = Site::new("first", example());
@@ -82,11 +125,13 @@ fn first_issuance_installs_everything_and_second_run_is_silent() {
         "file_installed",
         "txn_committed",
         "key_generated",
-        "certificate_installed",
         "run_finished",
     ] {
         assert!(types.iter().any(|x| x == t), "journal lacks {t}: {types:?}");
     }
+    assert_eq!(site.effects_of("certificate_installed").len(), 2);
+    assert_eq!(site.effects_of("key_installed").len(), 4);
+    check_causal_order(&site.journal());
     let generated = site.events_of("key_generated");
     assert_eq!(generated.len(), 4, "primary and backup for rsa and ecdsa");
     let issued = site.events_of("certificate_issued");

@@ -64,7 +64,7 @@ fn rollover_waits_for_the_hpkp_window_unless_forced_and_promotes_the_backup() {
         assert!(crypto::key_matches_cert(&key, &cert), "{kt}: reissued for the new primary key");
     }
     assert_eq!(site.events_of("certificate_issued").len(), issued + 2);
-    assert_eq!(site.events_of("key_rolled_over").len(), 2);
+    assert_eq!(site.effects_of("key_rolled_over").len(), 2);
     assert!(forced.stdout.contains("Rolling RSA private key example.test over to its backup key"), "{forced:?}");
     // HPKP: new primaries, new backups, then the previous keys: six pins
     let apache = std::fs::read_to_string(site.path("ssl/hpkp/example.test.apache")).unwrap();
@@ -81,6 +81,6 @@ fn rollover_waits_for_the_hpkp_window_unless_forced_and_promotes_the_backup() {
     assert_eq!(second.code, 0, "{second:?}");
     assert!(second.stderr.is_empty(), "{second:?}");
     assert_eq!(spki(&site, "ssl/previous/example.test_previous.rsa.key"), second_primary);
-    assert_eq!(site.events_of("key_rolled_over").len(), 4);
+    assert_eq!(site.effects_of("key_rolled_over").len(), 4);
     assert_eq!(site.run(&["--audit"]).code, 0);
 }

@@ -113,6 +113,23 @@ impl Site {
     pub fn events_of(&self, kind: &str) -> Vec<Value> {
         self.journal().into_iter().filter(|e| e["type"] == kind).collect()
     }
+
+    /// The effects of `kind` (`key_installed`, `key_rolled_over`,
+    /// `certificate_installed`, `key_archived`) of committed transactions.
+    pub fn effects_of(&self, kind: &str) -> Vec<Value> {
+        effects_of(&self.journal(), kind)
+    }
+}
+
+/// The effects of `kind` declared in `txn_begun` lines whose transaction committed.
+pub fn effects_of(journal: &[Value], kind: &str) -> Vec<Value> {
+    let committed: Vec<&Value> = journal.iter().filter(|e| e["type"] == "txn_committed").map(|e| &e["txn"]).collect();
+    journal
+        .iter()
+        .filter(|e| e["type"] == "txn_begun" && committed.contains(&&e["txn"]))
+        .flat_map(|e| e["effects"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["type"] == kind)
+        .collect()
 }
 
 /// Runs the binary under test; with `ACMEBOT_TEST_RUNNER` set (cross/test sets

@@ -1,0 +1,352 @@
+//! Answering authorizations (http-01 and dns-01), authorization-only orders
+//! (`--auth`, the `authorizations` section) and follower mode.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::ctx::Ctx;
+use super::dns01::{clear_dns_challenges, set_dns_challenges, DnsChallenge};
+use super::error::AppError;
+use super::hooks::run_hook;
+use crate::acme::{AcmeClient, Authorization, Challenge, Status};
+use crate::config::{Config, PrivateKeySpec};
+use crate::crypto;
+use crate::hooks::Hook;
+use crate::journal::Event;
+use crate::time::DAY;
+
+/// Journaled authorizations closer than this to expiry are obtained again.
+const AUTHORIZATION_MARGIN: i64 = DAY;
+
+/// Every configured name and the zone it belongs to.
+fn zone_map(config: &Config) -> BTreeMap<String, String> {
+    let mut zones = BTreeMap::new();
+    let cert_zones = config.private_keys.iter().flat_map(|k| k.certificates.iter()).flat_map(|c| c.alt_names.iter());
+    for z in cert_zones.chain(config.authorizations.iter()) {
+        for f in &z.fqdns {
+            zones.entry(f.clone()).or_insert_with(|| z.zone.clone());
+        }
+    }
+    zones
+}
+
+/// The names to authorize without issuing: the `authorizations` section's
+/// names whose journaled authorization is missing or about to expire; with an
+/// explicit `--auth`, every name of the selected keys and the section.
+pub fn authorization_names(ctx: &Ctx<'_>, selected: &[&PrivateKeySpec]) -> Vec<String> {
+    let explicit = ctx.opts.auth_only;
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |n: &String| {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    };
+    if explicit {
+        for spec in selected {
+            for cert in &spec.certificates {
+                cert.all_names().iter().for_each(&mut add);
+            }
+        }
+    }
+    for z in &ctx.config.authorizations {
+        z.fqdns.iter().for_each(&mut add);
+    }
+    if explicit {
+        return names;
+    }
+    let now = ctx.now.secs();
+    names
+        .into_iter()
+        .filter(|n| {
+            let expires = ctx.state().authorizations.get(n.as_str()).and_then(|a| a.expires);
+            expires.map(|e| e.secs() - now < AUTHORIZATION_MARGIN).unwrap_or(true)
+        })
+        .collect()
+}
+
+/// Authorization-only orders, at most `max_domains_per_order` names each; the
+/// orders are never finalized.
+pub fn authorize_only(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, names: &[String]) {
+    let per_order = (ctx.config.settings.max_domains_per_order as usize).max(1);
+    let mut urls: Vec<String> = Vec::new();
+    for group in names.chunks(per_order) {
+        let group = group.to_vec();
+        match client.new_order(&group, None, None) {
+            Ok((order_url, order)) => {
+                tracing::debug!("Authorization order {order_url} for {}", group.join(", "));
+                for u in order.authorizations {
+                    if !urls.contains(&u) {
+                        urls.push(u);
+                    }
+                }
+            }
+            Err(e) => {
+                let name = format!("authorization order for {}", group.join(", "));
+                ctx.report.error(AppError::Auth { name, detail: e.to_string() })
+            }
+        }
+    }
+    let failed = authorize(ctx, client, &urls);
+    let ok: Vec<&str> =
+        names.iter().filter(|n| !failed.contains(n.trim_start_matches("*."))).map(String::as_str).collect();
+    if !ok.is_empty() && ctx.opts.auth_only {
+        tracing::info!("Authorized {}", ok.join(", "));
+    }
+}
+
+/// One pending authorization, its challenge answered in this run.
+struct Pending {
+    url: String,
+    authz: Authorization,
+    challenge_url: String,
+    /// The http-01 challenge file; None for dns-01.
+    file: Option<PathBuf>,
+    /// The answering round (local DNS zones hold one value per name at a time).
+    round: usize,
+}
+
+/// Answers every pending authorization: all challenge files first, then all
+/// responses, then polling. Returns the names that failed. In follower mode
+/// nothing is answered: a pending authorization is an error naming the names.
+pub fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[String]) -> BTreeSet<String> {
+    let mut failed = BTreeSet::new();
+    let (mut pending, mut dns_items) = prepare(ctx, client, urls, &mut failed);
+    assign_rounds(ctx.config, &mut pending, &mut dns_items);
+    let rounds = pending.iter().map(|p| p.round + 1).max().unwrap_or(0);
+    for round in 0..rounds {
+        let round_dns: Vec<DnsChallenge> =
+            dns_items.iter().filter(|(_, r)| *r == round).map(|(c, _)| c.clone()).collect();
+        let round_pending: Vec<&Pending> = pending.iter().filter(|p| p.round == round).collect();
+        // Every DNS record first (one update per zone, propagation checked), then answers.
+        failed.extend(set_dns_challenges(ctx, &round_dns));
+        for p in &round_pending {
+            if failed.contains(&p.authz.identifier.value) {
+                continue;
+            }
+            if let Err(e) = client.respond(&p.challenge_url) {
+                let name = p.authz.identifier.value.clone();
+                ctx.report.error(AppError::Auth {
+                    name: name.clone(),
+                    detail: format!("answering challenge {}: {e}", p.challenge_url),
+                });
+                failed.insert(name);
+            }
+        }
+        for p in &round_pending {
+            if !failed.contains(&p.authz.identifier.value) {
+                if let Err(name) = wait_valid(ctx, client, p) {
+                    failed.insert(name);
+                }
+            }
+        }
+        for p in &round_pending {
+            let Some(file) = &p.file else { continue };
+            if std::fs::remove_file(file).is_ok() {
+                tracing::debug!("Removed http-01 challenge file {}", file.display());
+            }
+            let (domain, file) = (p.authz.identifier.value.as_str(), file.display().to_string());
+            run_hook(ctx, Hook::ClearHttpChallenge, &[("domain", domain), ("challenge_file", &file)]);
+        }
+        clear_dns_challenges(ctx, &round_dns);
+    }
+    failed
+}
+
+/// Fetches every authorization: valid ones are journaled (reused), pending ones
+/// get their http-01 file written or their dns-01 record listed.
+fn prepare(
+    ctx: &mut Ctx<'_>,
+    client: &AcmeClient<'_>,
+    urls: &[String],
+    failed: &mut BTreeSet<String>,
+) -> (Vec<Pending>, Vec<(DnsChallenge, usize)>) {
+    let zones = zone_map(ctx.config);
+    let follower = ctx.config.settings.follower_mode;
+    let mut unauthorized: Vec<String> = Vec::new();
+    let mut pending = Vec::new();
+    let mut dns_items = Vec::new();
+    for url in urls {
+        let authz = match client.authorization(url) {
+            Ok(a) => a,
+            Err(e) => {
+                ctx.report.error(AppError::Auth { name: format!("authorization {url}"), detail: e.to_string() });
+                continue;
+            }
+        };
+        let name = authz.identifier.value.clone();
+        if authz.status == Status::Valid {
+            let event = Event::AuthorizationObtained {
+                name: name.clone(),
+                challenge: "reused".into(),
+                url: url.clone(),
+                expires: authz.expires.as_deref().and_then(crate::time::Time::parse),
+            };
+            if let Err(e) = ctx.record(event) {
+                ctx.report.error(e);
+                failed.insert(name);
+            }
+            continue;
+        }
+        if authz.status != Status::Pending {
+            ctx.report.error(AppError::Auth {
+                name: name.clone(),
+                detail: format!("authorization {url} is {:?}", authz.status),
+            });
+            failed.insert(name);
+            continue;
+        }
+        let fqdn = if authz.wildcard { format!("*.{name}") } else { name.clone() };
+        if follower {
+            unauthorized.push(fqdn);
+            failed.insert(name);
+            continue;
+        }
+        let zone = zones.get(&fqdn).cloned().unwrap_or_else(|| name.clone());
+        let dir = if authz.wildcard { None } else { ctx.config.http_challenge_dir(&name, &zone) };
+        let kind = if dir.is_some() { "http-01" } else { "dns-01" };
+        let (challenge, token) = match pick_challenge(&authz, kind, url) {
+            Ok(c) => c,
+            Err(detail) => {
+                let who = if dir.is_some() { name.clone() } else { fqdn };
+                ctx.report.error(AppError::Auth { name: who, detail });
+                failed.insert(name);
+                continue;
+            }
+        };
+        let file = match dir {
+            // dns-01: the records of every zone are set together afterwards.
+            None => {
+                let value = crypto::dns01_txt_value(&token, client.key());
+                dns_items.push((DnsChallenge { name: name.clone(), fqdn, zone, value }, 0));
+                None
+            }
+            Some(dir) => match write_http_challenge(ctx, client, &name, &dir, &token) {
+                Some(file) => Some(file),
+                None => {
+                    failed.insert(name);
+                    continue;
+                }
+            },
+        };
+        pending.push(Pending { url: url.clone(), authz, challenge_url: challenge.url, file, round: 0 });
+    }
+    if !unauthorized.is_empty() {
+        let detail = format!(
+            "not authorized: {}; the master must obtain these authorizations first (its authorizations section)",
+            unauthorized.join(", ")
+        );
+        ctx.report.error(AppError::Auth { name: "follower mode".into(), detail });
+    }
+    (pending, dns_items)
+}
+
+/// Writes the key authorization where the web server serves it.
+fn write_http_challenge(
+    ctx: &mut Ctx<'_>,
+    client: &AcmeClient<'_>,
+    name: &str,
+    dir: &std::path::Path,
+    token: &str,
+) -> Option<PathBuf> {
+    let file = dir.join(token);
+    let write = std::fs::create_dir_all(dir)
+        .and_then(|_| std::fs::write(&file, crypto::key_authorization(token, client.key())));
+    if let Err(e) = write {
+        let e = AppError::file(&file, "write the http-01 challenge file")(e).about(name.to_string());
+        ctx.report.error(e);
+        return None;
+    }
+    tracing::debug!("Wrote http-01 challenge for {name} to {}", file.display());
+    run_hook(ctx, Hook::SetHttpChallenge, &[("domain", name), ("challenge_file", &file.display().to_string())]);
+    Some(file)
+}
+
+/// Local DNS updates hold one value per name (the zone's challenge file is an
+/// object keyed by name), so a second authorization of the same name (another
+/// order's) waits for a later round; remote and http-01: round 0.
+fn assign_rounds(config: &Config, pending: &mut [Pending], dns_items: &mut [(DnsChallenge, usize)]) {
+    let mut per_name: BTreeMap<String, usize> = BTreeMap::new();
+    let mut items = dns_items.iter_mut();
+    for p in pending.iter_mut() {
+        if p.file.is_some() {
+            continue;
+        }
+        let Some((item, round)) = items.next() else { break };
+        if !config.zone_update_keys.contains_key(item.zone.trim_end_matches('.')) {
+            let n = per_name.entry(item.fqdn.clone()).or_insert(0);
+            *round = *n;
+            *n += 1;
+        }
+        p.round = *round;
+    }
+}
+
+/// Polls one answered authorization until it is valid; journals the outcome.
+/// `Err(name)` when it failed (the error is reported).
+fn wait_valid(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, p: &Pending) -> Result<(), String> {
+    let name = p.authz.identifier.value.clone();
+    let s = &ctx.config.settings;
+    let max_delay = Duration::from_secs(s.authorization_delay.max(1) as u64);
+    let budget = max_delay * s.max_authorization_attempts.max(1);
+    let kind = if p.file.is_some() { "http-01" } else { "dns-01" };
+    match client.wait_authorization(&p.url, budget, max_delay) {
+        Ok(done) if done.status == Status::Valid => {
+            let expires = done.expires.as_deref().and_then(crate::time::Time::parse);
+            let event = Event::AuthorizationObtained {
+                name: name.clone(),
+                challenge: kind.into(),
+                url: p.url.clone(),
+                expires,
+            };
+            if let Err(e) = ctx.record(event) {
+                ctx.report.error(e);
+                return Err(name);
+            }
+            tracing::debug!("Authorization for {name} is valid");
+            Ok(())
+        }
+        Ok(done) => {
+            let detail = done
+                .challenges
+                .iter()
+                .find(|c| c.url == p.challenge_url)
+                .and_then(|c| c.error.as_ref())
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| format!("authorization is {:?}", done.status));
+            let message = format!("{kind} challenge {} failed: {detail}", p.challenge_url);
+            ctx.report.error(AppError::Auth { name: name.clone(), detail: message });
+            let event = Event::ChallengeFailed {
+                name: name.clone(),
+                challenge: kind.into(),
+                url: p.url.clone(),
+                error: detail,
+            };
+            if let Err(e) = ctx.record(event) {
+                ctx.report.error(e);
+            }
+            Err(name)
+        }
+        Err(e) => {
+            ctx.report.error(AppError::Auth { name: name.clone(), detail: e.to_string() });
+            Err(name)
+        }
+    }
+}
+
+/// The challenge of `kind` and its token, which must be base64url (RFC 8555
+/// §8.1): it becomes a file name and part of a DNS record.
+fn pick_challenge(authz: &Authorization, kind: &str, url: &str) -> Result<(Challenge, String), String> {
+    let challenge = authz
+        .challenges
+        .iter()
+        .find(|c| c.kind == kind)
+        .cloned()
+        .ok_or_else(|| format!("the server offers no {kind} challenge ({url})"))?;
+    let token = challenge
+        .token
+        .clone()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .ok_or_else(|| format!("{kind} challenge {} has a missing or unsafe token", challenge.url))?;
+    Ok((challenge, token))
+}

@@ -1,0 +1,322 @@
+//! Inspecting one private key: what is on disk, what the journal knows, what
+//! has to be generated, adopted, rolled over or issued.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::ari::{ari_reason, replaces_id};
+use super::ctx::Ctx;
+use super::error::{AppError, R};
+use super::hpkp;
+use crate::cli::WarningCode;
+use crate::config::{CertificateSpec, FileKind, Passphrase, PrivateKeySpec};
+use crate::crypto::{self, PrivateKey};
+use crate::journal::{CertFacts, CertState, Event};
+use crate::renew::{self, Reason};
+use crate::rollover;
+use crate::time::{Time, DAY};
+use crate::types::{sha256_hex, KeyRole, KeyType};
+
+/// A file as found on disk.
+pub struct Found {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub sha256: String,
+}
+
+pub fn read_optional(path: &Path) -> R<Option<Found>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(Found { path: path.to_path_buf(), sha256: sha256_hex(&bytes), bytes })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(AppError::file(path, "read")(e)),
+    }
+}
+
+/// A key of one type and role: loaded, adopted, or to be generated.
+pub struct KeySlot {
+    pub path: PathBuf,
+    pub spki_sha256: String,
+    /// Parsed lazily: only a run that issues or writes needs the key itself.
+    pub key: Option<PrivateKey>,
+    /// The file has to be written (a generated key, or a promoted backup).
+    pub is_new: bool,
+    /// A primary key that is the former backup key (rollover), with the SPKI
+    /// digest of the primary it replaces, if that is known.
+    pub promoted: Option<Option<String>>,
+    /// On a rollover of a primary key that was installed: its PEM, written to
+    /// `directories.previous_key` (when set) in the same transaction.
+    pub previous_pem: Option<Vec<u8>>,
+}
+
+impl KeySlot {
+    fn missing(path: PathBuf) -> KeySlot {
+        KeySlot { path, spki_sha256: String::new(), key: None, is_new: true, promoted: None, previous_pem: None }
+    }
+}
+
+/// What one certificate of one key type needs.
+pub struct CertWork {
+    pub cert: CertificateSpec,
+    pub key_type: KeyType,
+    pub reason: Reason,
+    /// ARI certificate identifier of the certificate this one replaces.
+    pub replaces: Option<String>,
+}
+
+pub struct KeyPlan<'c> {
+    pub spec: &'c PrivateKeySpec,
+    pub slots: BTreeMap<(KeyType, KeyRole), KeySlot>,
+    pub work: Vec<CertWork>,
+    /// The HPKP header files are missing or out of date with keys that are
+    /// all installed already (nothing else may need doing).
+    pub hpkp_stale: bool,
+}
+
+impl KeyPlan<'_> {
+    /// Whether the key's transaction has anything to install.
+    pub fn needs_install(&self) -> bool {
+        !self.work.is_empty() || self.slots.values().any(|s| s.is_new) || self.hpkp_stale
+    }
+}
+
+pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan<'c>> {
+    let roll = rollover_decision(ctx, spec) == rollover::Decision::Roll;
+    let mut slots = BTreeMap::new();
+    for &kt in &spec.key_types {
+        for role in [KeyRole::Primary, KeyRole::Backup] {
+            let kind = if role == KeyRole::Primary { FileKind::PrivateKey } else { FileKind::BackupKey };
+            let Some(path) = ctx.config.file_path(kind, &spec.name, Some(kt))? else { continue };
+            let slot = match read_optional(&path)? {
+                Some(found) => known_or_adopted_key(ctx, spec, kt, role, found)?,
+                None => KeySlot::missing(path),
+            };
+            slots.insert((kt, role), slot);
+        }
+        promote_backup(ctx, spec, kt, roll, &mut slots)?;
+    }
+    if slots.values().any(|s| s.is_new) && !matches!(spec.key_passphrase, Passphrase::None) {
+        return Err(AppError::Unsupported(
+            "key_passphrase is set, but writing encrypted private keys is not implemented yet".into(),
+        ));
+    }
+    let mut work = Vec::new();
+    for cert in &spec.certificates {
+        for &kt in &cert.key_types {
+            let Some(primary) = slots.get(&(kt, KeyRole::Primary)) else { continue };
+            let reason = if primary.promoted.is_some() {
+                Some(Reason::KeyRolledOver)
+            } else if primary.is_new {
+                Some(Reason::Missing)
+            } else {
+                let spki = primary.spki_sha256.clone();
+                cert_reason(ctx, spec, cert, kt, &spki)?
+            };
+            if let Some(reason) = reason {
+                let replaces = replaces_id(ctx.state(), &cert.name, kt);
+                work.push(CertWork { cert: cert.clone(), key_type: kt, reason, replaces });
+            }
+        }
+    }
+    let mut plan = KeyPlan { spec, slots, work, hpkp_stale: false };
+    plan.hpkp_stale = hpkp::stale(ctx.config, &plan)?;
+    Ok(plan)
+}
+
+/// No primary key but a backup (after --revoke, or a primary removed by hand),
+/// or a rollover (--rollover, auto_rollover): the backup becomes the primary,
+/// a new backup is made, the old primary becomes the previous key.
+fn promote_backup(
+    ctx: &Ctx<'_>,
+    spec: &PrivateKeySpec,
+    kt: KeyType,
+    roll: bool,
+    slots: &mut BTreeMap<(KeyType, KeyRole), KeySlot>,
+) -> R<()> {
+    let primary_missing = slots.get(&(kt, KeyRole::Primary)).is_some_and(|s| s.is_new);
+    let backup_present = slots.get(&(kt, KeyRole::Backup)).is_some_and(|s| !s.is_new);
+    if !(primary_missing || roll) || !backup_present {
+        return Ok(());
+    }
+    let previous_pem = match slots.get(&(kt, KeyRole::Primary)) {
+        Some(p) if !p.is_new => Some(std::fs::read(&p.path).map_err(AppError::file(&p.path, "read"))?),
+        _ => None,
+    };
+    let mut backup = slots.remove(&(kt, KeyRole::Backup)).expect("backup slot");
+    let key = match backup.key.take() {
+        Some(k) => k,
+        None => {
+            let bytes = std::fs::read(&backup.path).map_err(AppError::file(&backup.path, "read"))?;
+            PrivateKey::from_pem(&bytes).map_err(AppError::key(&backup.path))?
+        }
+    };
+    let previous = ctx.state().key(&spec.name, kt, KeyRole::Primary).map(|k| k.spki_sha256.clone());
+    let primary = slots.get_mut(&(kt, KeyRole::Primary)).expect("primary slot");
+    primary.spki_sha256 = backup.spki_sha256.clone();
+    primary.key = Some(key);
+    primary.promoted = Some(previous);
+    primary.is_new = true;
+    primary.previous_pem = previous_pem;
+    tracing::info!("Rolling {} private key {} over to its backup key", kt.as_str().to_uppercase(), spec.name);
+    slots.insert((kt, KeyRole::Backup), KeySlot::missing(backup.path));
+    Ok(())
+}
+
+/// A key file the journal installed is trusted as it is; any other is parsed
+/// and, if the journal did not know it, adopted (journaled, never regenerated).
+fn known_or_adopted_key(
+    ctx: &mut Ctx<'_>,
+    spec: &PrivateKeySpec,
+    kt: KeyType,
+    role: KeyRole,
+    found: Found,
+) -> R<KeySlot> {
+    let known = ctx.state().key(&spec.name, kt, role).cloned();
+    let file_known = ctx.state().file(&found.path).is_some_and(|f| f.sha256 == found.sha256);
+    if let (Some(k), true) = (&known, file_known) {
+        let slot = KeySlot::missing(found.path);
+        return Ok(KeySlot { spki_sha256: k.spki_sha256.clone(), is_new: false, ..slot });
+    }
+    let key = PrivateKey::from_pem(&found.bytes)
+        .map_err(|source| AppError::Key { path: found.path.clone(), source })
+        .map_err(|e| e.about(format!("{} key file", role.as_str())))?;
+    if key.key_type() != kt {
+        let detail = format!("holds a {} key where a {kt} key belongs", key.key_type());
+        return Err(AppError::KeyMismatch { path: found.path, detail });
+    }
+    let spki = key.spki_sha256_hex();
+    // The same key, its file rewritten (e.g. re-encoded): nothing to record.
+    if known.as_ref().map(|k| k.spki_sha256 != spki).unwrap_or(true) {
+        tracing::info!(
+            "Adopted existing {} {} key {} ({})",
+            kt.as_str().to_uppercase(),
+            role.as_str(),
+            spec.name,
+            found.path.display()
+        );
+        ctx.record(Event::KeyAdopted {
+            key: spec.name.clone(),
+            key_type: kt,
+            role,
+            spki_sha256: spki.clone(),
+            path: found.path.display().to_string(),
+            sha256: found.sha256.clone(),
+        })?;
+    }
+    Ok(KeySlot { spki_sha256: spki, key: Some(key), is_new: false, ..KeySlot::missing(found.path) })
+}
+
+/// Why the installed certificate of one name and key type must be issued
+/// again, if it must.
+fn cert_reason(
+    ctx: &mut Ctx<'_>,
+    spec: &PrivateKeySpec,
+    cert: &CertificateSpec,
+    kt: KeyType,
+    key_spki: &str,
+) -> R<Option<Reason>> {
+    let names = cert.all_names();
+    let (renewal_days, forced, now) = (ctx.config.settings.renewal_days, ctx.opts.renew, ctx.now.secs());
+    let Some(path) = ctx.config.file_path(FileKind::Certificate, &cert.name, Some(kt))? else {
+        return Ok(None);
+    };
+    let Some(found) = read_optional(&path)? else {
+        return Ok(renew::reason(None, &cert.common_name, &names, key_spki, renewal_days, forced, now));
+    };
+    let known = ctx.state().certificate(&cert.name, kt).cloned();
+    let file_known = ctx.state().file(&path).is_some_and(|f| f.sha256 == found.sha256);
+    let view = match (known, file_known) {
+        (Some(c), true) => c,
+        (known, _) => match adopt_certificate(ctx, spec, cert, kt, &found, known)? {
+            Some(c) => c,
+            None => return Ok(Some(Reason::Missing)),
+        },
+    };
+    let installed = renew::Installed {
+        common_name: view.common_name.as_deref(),
+        sans: &view.sans,
+        spki_sha256: &view.spki_sha256,
+        not_before: view.not_before.secs(),
+        not_after: view.not_after.secs(),
+    };
+    let reason = renew::reason(Some(&installed), &cert.common_name, &names, key_spki, renewal_days, forced, now);
+    Ok(reason.or_else(|| ari_reason(ctx.state(), ctx.now, &cert.name, kt, &view.serial)))
+}
+
+/// A certificate file the journal did not install: parsed and journaled as
+/// adopted. `None` when the file holds no certificate.
+fn adopt_certificate(
+    ctx: &mut Ctx<'_>,
+    spec: &PrivateKeySpec,
+    cert: &CertificateSpec,
+    kt: KeyType,
+    found: &Found,
+    known: Option<CertState>,
+) -> R<Option<CertState>> {
+    let ders = crypto::pem_to_ders(&found.bytes).map_err(AppError::key(&found.path))?;
+    let Some(leaf) = ders.first() else { return Ok(None) };
+    let info = crypto::parse_cert(leaf).map_err(AppError::key(&found.path))?;
+    if let Some(k) = known.filter(|k| k.serial == info.serial_hex) {
+        // Adopted before (the journal has no file record of it): nothing new.
+        return Ok(Some(k));
+    }
+    let what = kt.as_str().to_uppercase();
+    tracing::info!("Adopted existing {what} certificate {} ({})", cert.name, found.path.display());
+    let facts = CertFacts {
+        cert: cert.name.clone(),
+        key: spec.name.clone(),
+        key_type: kt,
+        serial: info.serial_hex.clone(),
+        common_name: info.subject_cn.clone(),
+        not_before: Time::from_secs(info.not_before),
+        not_after: Time::from_secs(info.not_after),
+        sans: info.sans.clone(),
+        issuer: info.issuer.clone(),
+        order_url: None,
+        spki_sha256: sha256_hex(&info.spki_der),
+    };
+    let path = found.path.display().to_string();
+    ctx.record(Event::CertificateAdopted { facts, path, sha256: found.sha256.clone() })?;
+    Ok(ctx.state().certificate(&cert.name, kt).cloned())
+}
+
+/// Whether `spec` rolls over this run (see `rollover`); warns when a wanted
+/// rollover waits for the HPKP window, or the key expired with nobody asking.
+pub fn rollover_decision(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec) -> rollover::Decision {
+    let now = ctx.now.secs();
+    let ages: Vec<i64> = spec
+        .key_types
+        .iter()
+        .filter_map(|&kt| ctx.state().key(&spec.name, kt, KeyRole::Backup))
+        .map(|k| (now - k.since.secs()).max(0) / DAY)
+        .collect();
+    let input = rollover::Input {
+        requested: ctx.opts.rollover,
+        force: ctx.opts.force,
+        auto_rollover: spec.auto_rollover,
+        key_provided: spec.key_provided,
+        expiration_days: spec.expiration_days,
+        hpkp_days: spec.hpkp_days,
+        oldest_backup_days: ages.iter().copied().max(),
+        youngest_backup_days: ages.iter().copied().min(),
+    };
+    let decision = rollover::decide(&input);
+    match decision {
+        rollover::Decision::Refused { younger_by_days } => {
+            let by =
+                if younger_by_days > 0 { format!(" by {}", rollover::days(younger_by_days)) } else { String::new() };
+            let message = format!(
+                "A backup private key for {} is younger than the HPKP duration ({}){by}, rollover skipped. \
+                 Use \"--force\" to force the rollover; note that this can brick a web site where HPKP is deployed",
+                spec.name,
+                rollover::days(i64::from(spec.hpkp_days.unwrap_or(0))),
+            );
+            ctx.report.warn(WarningCode::Key, message)
+        }
+        rollover::Decision::Expired => ctx.report.warn(
+            WarningCode::Key,
+            format!("Private key for {} has expired. Use \"--rollover\" to replace", spec.name),
+        ),
+        rollover::Decision::Keep | rollover::Decision::Roll => {}
+    }
+    decision
+}

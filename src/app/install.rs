@@ -1,0 +1,236 @@
+//! Installing: one file transaction per private key, declaring what it makes
+//! true (keys installed or rolled over, certificates installed), then its
+//! hooks.
+
+use super::account::archive_root;
+use super::ctx::Ctx;
+use super::error::R;
+use super::hooks::{run_hook, Services};
+use super::hpkp;
+use super::inspect::{read_optional, KeyPlan, KeySlot};
+use super::issue::Issued;
+use crate::config::{Config, FileKind};
+use crate::crypto::{self, PrivateKey};
+use crate::hooks::Hook;
+use crate::journal::{Effect, KeyRollover};
+use crate::txn::{Action, FileOp, Plan};
+use crate::types::{KeyRole, KeyType};
+
+/// A hook to run after the transaction, with its fields.
+type HookCall = (Hook, Vec<(&'static str, String)>);
+
+/// What one private key's transaction writes, makes true and announces.
+#[derive(Default)]
+struct Install {
+    ops: Vec<FileOp>,
+    effects: Vec<Effect>,
+    hooks: Vec<HookCall>,
+    hpkp_files: Vec<String>,
+}
+
+impl Install {
+    fn write(&mut self, path: std::path::PathBuf, kind: &str, contents: Vec<u8>, mode: u32) {
+        self.ops.push(FileOp { path, kind: kind.into(), action: Action::Write { contents, mode } });
+    }
+}
+
+/// Builds and commits the one transaction of a private key: new keys and every
+/// file of every issued certificate; then runs the hooks and notes services.
+pub fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>, services: &mut Services) -> R<()> {
+    let cfg = ctx.config;
+    let mut inst = Install::default();
+    for (&(kt, role), slot) in plan.slots.iter().filter(|(_, s)| s.is_new) {
+        add_key(cfg, plan, kt, role, slot, &mut inst)?;
+    }
+    for item in &issued {
+        let key = plan.slots[&(item.key_type, KeyRole::Primary)].key.as_ref().expect("primary key loaded");
+        add_certificate(cfg, &plan.spec.name, key, item, &mut inst)?;
+        services.add(&item.cert.services);
+    }
+    // HPKP header files, whenever their text changes (new keys, a rollover,
+    // a previous key added or removed, settings changed, a file lost).
+    for file in hpkp::wanted(cfg, plan)?.unwrap_or_default() {
+        if !hpkp::differs(&file)? {
+            continue;
+        }
+        let hpkp_file = file.path.display().to_string();
+        inst.write(file.path.clone(), "hpkp", file.contents.into_bytes(), 0o644);
+        let fields = vec![
+            ("key_name", plan.spec.name.clone()),
+            ("server", file.server),
+            ("header", file.header),
+            ("hpkp_file", hpkp_file.clone()),
+        ];
+        inst.hooks.push((Hook::HpkpHeaderInstalled, fields));
+        inst.hpkp_files.push(hpkp_file);
+    }
+    if !inst.hpkp_files.is_empty() {
+        // Servers send the header: every certificate of the key reloads.
+        for cert in &plan.spec.certificates {
+            services.add(&cert.services);
+        }
+    }
+    if inst.ops.is_empty() && inst.effects.is_empty() {
+        return Ok(());
+    }
+    let owner = cfg.file_owner()?;
+    let txn_plan = Plan {
+        key_name: plan.spec.name.clone(),
+        ops: inst.ops,
+        owner: Some(owner),
+        archive_root: archive_root(cfg)?,
+        effects: inst.effects,
+    };
+    ctx.commit(&txn_plan)?;
+    ctx.report.changed = true;
+    say_installed(plan, &issued, &inst.hpkp_files);
+    for (hook, fields) in inst.hooks {
+        let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_hook(ctx, hook, &f);
+    }
+    Ok(())
+}
+
+/// A new key (generated, or the backup promoted by a rollover) and, on a
+/// rollover, the primary it replaces kept as the previous key.
+fn add_key(cfg: &Config, plan: &KeyPlan<'_>, kt: KeyType, role: KeyRole, slot: &KeySlot, inst: &mut Install) -> R<()> {
+    let name = &plan.spec.name;
+    let key = slot.key.as_ref().expect("generated key");
+    let kind = if role == KeyRole::Primary { "private_key" } else { "backup_key" };
+    inst.write(slot.path.clone(), kind, key.to_pkcs8_pem().into_bytes(), 0o640);
+    // The primary key a rollover replaced, kept as the previous key (its pins
+    // and TLSA records stay published while it is there).
+    let mut previous_file = String::new();
+    if let (Some(pem), Some(path)) = (&slot.previous_pem, cfg.file_path(FileKind::PreviousKey, name, Some(kt))?) {
+        inst.write(path.clone(), "previous_key", pem.clone(), 0o600);
+        previous_file = path.display().to_string();
+        let fields = vec![
+            ("key_name", name.clone()),
+            ("key_type", kt.to_string()),
+            ("previous_key_file", previous_file.clone()),
+            ("passphrase", String::new()),
+        ];
+        inst.hooks.push((Hook::PreviousKeyInstalled, fields));
+    }
+    let path = slot.path.display().to_string();
+    match &slot.promoted {
+        Some(previous) => {
+            let rollover = KeyRollover {
+                key: name.clone(),
+                key_type: kt,
+                spki_sha256: slot.spki_sha256.clone(),
+                path: path.clone(),
+                previous_spki_sha256: previous.clone(),
+            };
+            inst.effects.push(Effect::KeyRolledOver(rollover));
+            let backup_file =
+                plan.slots.get(&(kt, KeyRole::Backup)).map(|b| b.path.display().to_string()).unwrap_or_default();
+            let fields = vec![
+                ("key_name", name.clone()),
+                ("key_type", kt.to_string()),
+                ("backup_key_file", backup_file),
+                ("private_key_file", path.clone()),
+                ("previous_key_file", previous_file),
+                ("passphrase", String::new()),
+            ];
+            inst.hooks.push((Hook::PrivateKeyRollover, fields));
+        }
+        None => inst.effects.push(Effect::KeyInstalled {
+            key: name.clone(),
+            key_type: kt,
+            role,
+            spki_sha256: slot.spki_sha256.clone(),
+            path: path.clone(),
+        }),
+    }
+    let (hook, file_field) = match role {
+        KeyRole::Primary => (Hook::PrivateKeyInstalled, "private_key_file"),
+        _ => (Hook::BackupKeyInstalled, "backup_key_file"),
+    };
+    let fields = vec![
+        ("key_name", name.clone()),
+        ("key_type", kt.to_string()),
+        (file_field, path),
+        ("passphrase", String::new()),
+    ];
+    inst.hooks.push((hook, fields));
+    Ok(())
+}
+
+/// Every file of an issued certificate: certificate + chain, chain, key +
+/// certificate + chain, and certificate + chain + root when the root is there.
+fn add_certificate(cfg: &Config, key_name: &str, key: &PrivateKey, item: &Issued, inst: &mut Install) -> R<()> {
+    let kt = item.key_type;
+    let leaf_pem = crypto::ders_to_pem(std::slice::from_ref(&item.leaf.der));
+    let chain_pem = crypto::ders_to_pem(&item.chain);
+    let name = &item.cert.name;
+    let fields = |extra: (&'static str, String)| -> Vec<(&'static str, String)> {
+        vec![
+            ("key_name", key_name.to_string()),
+            ("key_type", kt.to_string()),
+            ("certificate_name", name.clone()),
+            extra,
+        ]
+    };
+    if let Some(path) = cfg.file_path(FileKind::Certificate, name, Some(kt))? {
+        inst.write(path.clone(), "certificate", format!("{leaf_pem}{chain_pem}").into_bytes(), 0o644);
+        inst.hooks.push((Hook::CertificateInstalled, fields(("certificate_file", path.display().to_string()))));
+    }
+    if !item.chain.is_empty() {
+        if let Some(path) = cfg.file_path(FileKind::Chain, name, Some(kt))? {
+            inst.write(path.clone(), "chain", chain_pem.clone().into_bytes(), 0o644);
+            inst.hooks.push((Hook::ChainInstalled, fields(("chain_file", path.display().to_string()))));
+        }
+    }
+    if let Some(path) = cfg.file_path(FileKind::FullKey, name, Some(kt))? {
+        let contents = format!("{}{leaf_pem}{chain_pem}", key.to_pkcs8_pem());
+        inst.write(path.clone(), "full_key", contents.into_bytes(), 0o640);
+        inst.hooks.push((Hook::FullKeyInstalled, fields(("full_key_file", path.display().to_string()))));
+    }
+    if let Some(root) = read_optional(&cfg.root_cert_path(kt))? {
+        if let Some(path) = cfg.file_path(FileKind::FullCertificate, name, Some(kt))? {
+            let mut root_pem = String::from_utf8_lossy(&root.bytes).into_owned();
+            if !root_pem.ends_with('\n') {
+                root_pem.push('\n');
+            }
+            inst.write(
+                path.clone(),
+                "full_certificate",
+                format!("{leaf_pem}{chain_pem}{root_pem}").into_bytes(),
+                0o644,
+            );
+            inst.hooks
+                .push((Hook::FullCertificateInstalled, fields(("full_certificate_file", path.display().to_string()))));
+        }
+    }
+    let serial = item.leaf.serial_hex.clone();
+    inst.effects.push(Effect::CertificateInstalled { cert: name.clone(), key_type: kt, serial });
+    Ok(())
+}
+
+fn say_installed(plan: &KeyPlan<'_>, issued: &[Issued], hpkp_files: &[String]) {
+    for item in issued {
+        tracing::info!(
+            "Installed {} certificate {} (serial {}, valid until {})",
+            item.key_type.as_str().to_uppercase(),
+            item.cert.name,
+            item.leaf.serial_hex,
+            crate::time::rfc3339(item.leaf.not_after)
+        );
+    }
+    for path in hpkp_files {
+        tracing::info!("Installed HPKP header file {path} for private key {}", plan.spec.name);
+    }
+    for (&(kt, role), slot) in &plan.slots {
+        let what = kt.as_str().to_uppercase();
+        if slot.promoted.is_some() {
+            tracing::info!(
+                "Installed the former backup key as {what} primary key {} ({})",
+                plan.spec.name,
+                slot.path.display()
+            );
+        } else if slot.is_new {
+            tracing::info!("Installed new {what} {} key {} ({})", role.as_str(), plan.spec.name, slot.path.display());
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The journal's own modes: `--replay`, `--audit`, `--recover`, and
+//! `--export-client` for a follower.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use super::ctx::Ctx;
+use super::error::{AppError, R};
+use crate::cli::ErrorCode;
+use crate::config::Config;
+use crate::crypto;
+use crate::journal::{self, ChainReport};
+use crate::txn::{self, Restored};
+
+/// `--replay`: the state replayed from the journal, as JSON on stdout.
+pub fn replay(config: &Config) -> i32 {
+    let path = config.journal_path();
+    match journal::read(path) {
+        Ok(outcome) => {
+            for p in &outcome.scanned.problems {
+                tracing::warn!("journal {}: {p}", path.display());
+            }
+            println!("{}", serde_json::to_string_pretty(&outcome.state).expect("the state serializes"));
+            if outcome.scanned.problems.is_empty() {
+                0
+            } else {
+                ErrorCode::Journal as i32
+            }
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ErrorCode::Journal as i32
+        }
+    }
+}
+
+/// `--audit`: the hash chain, then every installed file against the journal.
+pub fn audit(config: &Config) -> i32 {
+    let path = config.journal_path();
+    let read = journal::read(path);
+    let chain = ChainReport::of(path, &read);
+    let mut ok = chain.is_ok();
+    println!("{chain}");
+    let Ok(outcome) = read else { return ErrorCode::Journal as i32 };
+    let installed = &outcome.state.files;
+    let problems = txn::audit_files(installed);
+    if problems.is_empty() {
+        println!("files: all {} installed files match the journal", installed.len());
+    } else {
+        ok = false;
+        println!("files: {} of {} installed files differ from the journal:", problems.len(), installed.len());
+        for p in &problems {
+            println!("  {p}");
+        }
+    }
+    if ok {
+        0
+    } else {
+        ErrorCode::Journal as i32
+    }
+}
+
+/// `--recover`: missing or altered installed files put back from their copies.
+pub fn recover(ctx: &mut Ctx<'_>) {
+    let problems = txn::audit_files(&ctx.state().files);
+    if problems.is_empty() {
+        return;
+    }
+    let restored = match txn::restore(&mut ctx.journal, &problems) {
+        Ok(r) => r,
+        Err(e) => return ctx.report.error(AppError::Txn(e)),
+    };
+    for r in restored {
+        match r {
+            Restored::Done { path, from, archived_to, .. } => {
+                let kept =
+                    archived_to.map(|a| format!("; the altered file was kept in {}", a.display())).unwrap_or_default();
+                tracing::info!("Restored {} from {}{kept}", path.display(), from.display());
+                ctx.report.changed = true;
+            }
+            Restored::Failed { path, reason } => {
+                ctx.report.error(AppError::Restore { path, reason });
+            }
+        }
+    }
+}
+
+/// `--export-client`: what a follower needs, in the current directory, mode
+/// 0600, never overwriting: `acmebot_client_key.pem` (the original's export),
+/// and `acmebot_client_key.json` / `acmebot_registration.json` to copy into
+/// the follower's resource directory as `client_key.json` / `registration.json`.
+pub fn export_client(config: &Config) -> R<Vec<PathBuf>> {
+    let resource = config.resource_dir();
+    let read = |name: &str| -> R<Vec<u8>> {
+        let p = resource.join(name);
+        std::fs::read(&p).map_err(|e| AppError::KeyMismatch {
+            path: p.clone(),
+            detail: format!("cannot read it: {e} (run acmebot once to register first)"),
+        })
+    };
+    let key_json = read("client_key.json")?;
+    let registration = read("registration.json")?;
+    let key = crypto::account_key_from_json(&key_json).map_err(AppError::key(resource.join("client_key.json")))?;
+    let outputs = [
+        (PathBuf::from("acmebot_client_key.pem"), key.to_pkcs8_pem().into_bytes()),
+        (PathBuf::from("acmebot_client_key.json"), key_json),
+        (PathBuf::from("acmebot_registration.json"), registration),
+    ];
+    let mut written = Vec::new();
+    for (out, bytes) in outputs {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&out)
+            .map_err(AppError::file(&out, "create"))?;
+        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(AppError::file(&out, "write"))?;
+        written.push(out);
+    }
+    Ok(written)
+}

@@ -1,0 +1,250 @@
+//! One run of acmebot, the outer layer: it reads the clock once, opens the
+//! journal under the run lock, inspects the files on disk against the
+//! replayed state, and drives the ACME client and the file transactions.
+//!
+//! The main job, phase by phase: [`inspect`] every selected key (adopt what
+//! is on disk, decide rollovers and what to issue), ask [`ari`] for renewal
+//! windows, then with the [`account`]: [`authz`] (http-01, [`dns01`]),
+//! [`issue`] (keys generated meanwhile, see [`keys`]), [`install`] one
+//! transaction per key, [`tlsa`] records, and the services' reloads
+//! ([`hooks`]). [`revoke`] and [`maintenance`] are the other modes.
+
+mod account;
+mod ari;
+mod authz;
+mod ctx;
+mod dns01;
+mod error;
+mod hooks;
+mod hpkp;
+mod inspect;
+mod install;
+mod issue;
+mod keys;
+mod maintenance;
+mod report;
+mod revoke;
+mod tlsa;
+mod zones;
+
+use std::collections::BTreeMap;
+
+pub use ctx::VERSION;
+
+use self::account::{account_key_rollover, archive_root, with_acme};
+use self::ari::{ari_due, check_ari};
+use self::authz::{authorization_names, authorize_only};
+use self::ctx::Ctx;
+use self::error::{AppError, R};
+use self::hooks::{reload_services, Services};
+use self::inspect::{inspect_key, KeyPlan};
+use self::install::install;
+use self::issue::{issue_all, Issued};
+use self::keys::generate_keys;
+use self::tlsa::sync_tlsa;
+use crate::cli::{Mode, Options, WarningCode};
+use crate::config::{Config, PrivateKeySpec};
+use crate::time::ClockRef;
+
+/// Runs what the command line asked for (everything but `--version` and
+/// `--show-config`) and returns the exit code.
+pub fn run(config: &Config, opts: &Options, mode: Mode, clock: ClockRef) -> i32 {
+    match mode {
+        Mode::Replay => return maintenance::replay(config),
+        Mode::Audit => return maintenance::audit(config),
+        Mode::ExportClient => {
+            return match maintenance::export_client(config) {
+                Ok(paths) => {
+                    for p in paths {
+                        tracing::info!("Client exported to {}", p.display());
+                    }
+                    0
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    e.code() as i32
+                }
+            }
+        }
+        _ => {}
+    }
+    let mut ctx = match Ctx::open(config, opts, clock) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return e.code() as i32;
+        }
+    };
+    match mode {
+        Mode::Recover => maintenance::recover(&mut ctx),
+        Mode::Register => {
+            if let Err(e) = with_acme(&mut ctx, true, |_, _| Ok(())) {
+                ctx.report.error(e);
+            }
+        }
+        Mode::AccountKeyRollover => {
+            if let Err(e) = account_key_rollover(&mut ctx) {
+                ctx.report.error(e);
+            }
+        }
+        Mode::Revoke => match select_keys(config, &opts.key_names) {
+            Ok(selected) => revoke::revoke(&mut ctx, &selected),
+            Err(e) => ctx.report.error(e),
+        },
+        _ => main_job(&mut ctx),
+    }
+    ctx.finish()
+}
+
+/// The main job: authorizations, keys, certificates, TLSA records, services.
+fn main_job(ctx: &mut Ctx<'_>) {
+    let opts = ctx.opts;
+    let unimplemented: Vec<&str> = [(opts.sct, "--sct"), (opts.ocsp, "--ocsp"), (opts.verify, "--verify")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
+    if !unimplemented.is_empty() {
+        return ctx.report.error(AppError::Unsupported(format!("{} not implemented yet", unimplemented.join(", "))));
+    }
+    let selected = match select_keys(ctx.config, &opts.key_names) {
+        Ok(s) => s,
+        Err(e) => return ctx.report.error(e),
+    };
+    let ops = opts.operations;
+    let follower = ctx.config.settings.follower_mode;
+    if opts.tlsa && !ops.certs && !ops.auth {
+        let names: Vec<String> = selected.iter().map(|k| k.name.clone()).collect();
+        return sync_tlsa(ctx, &names);
+    }
+    // Names to authorize on their own: the `authorizations` section (when its
+    // journaled authorizations run out), and with --auth every configured name.
+    let auth_names = if ops.auth && !follower { authorization_names(ctx, &selected) } else { Vec::new() };
+    if !ops.certs && auth_names.is_empty() {
+        if opts.auth_only && follower {
+            ctx.report
+                .warn(WarningCode::Auth, "--auth does nothing in follower mode: the master obtains authorizations");
+        }
+        return;
+    }
+    // Inspect every selected key: adopt what is on disk, decide what to issue.
+    let mut plans = Vec::new();
+    for &spec in selected.iter().filter(|_| ops.certs) {
+        match inspect_key(ctx, spec) {
+            Ok(p) => plans.push(p),
+            Err(e) => ctx.report.error(e.about(format!("private key {}", spec.name))),
+        }
+    }
+    let mut services = Services::default();
+    let installed_keys = match act(ctx, &mut plans, &auth_names, &mut services) {
+        Ok(keys) => keys,
+        Err(e) => return ctx.report.error(e),
+    };
+    if !installed_keys.is_empty() {
+        sync_tlsa(ctx, &installed_keys);
+    }
+    reload_services(ctx, services);
+}
+
+/// Asks the CA for what is due (authorizations, renewal windows, certificates)
+/// and installs; returns the names of the keys whose files changed.
+fn act(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>], auth_names: &[String], services: &mut Services) -> R<Vec<String>> {
+    // Certificates whose ARI window is due to be asked for (journaled windows
+    // with a Retry-After still ahead are not asked again).
+    let due = ari_due(ctx, plans, false);
+    let any_work = |plans: &[KeyPlan<'_>]| plans.iter().any(|p| !p.work.is_empty());
+    let needs_install = |plans: &[KeyPlan<'_>]| plans.iter().any(KeyPlan::needs_install);
+    let only_ari = !any_work(plans) && auth_names.is_empty() && !due.is_empty();
+    let needs_acme = any_work(plans) || !auth_names.is_empty() || !due.is_empty();
+    if !needs_acme && !needs_install(plans) {
+        return Ok(Vec::new());
+    }
+    // Validate what installing needs before asking the CA for anything.
+    let ready_to_install = |ctx: &Ctx<'_>| -> R<()> {
+        ctx.config.file_owner()?;
+        archive_root(ctx.config).map(|_| ())
+    };
+    if needs_install(plans) {
+        ready_to_install(ctx)?;
+    }
+    if !needs_acme {
+        generate_keys(ctx, plans)?;
+        return Ok(install_all(ctx, plans, BTreeMap::new(), services));
+    }
+    let mut installed_keys = Vec::new();
+    let result = with_acme(ctx, false, |ctx, client| {
+        authorize_only(ctx, client, auth_names);
+        check_ari(ctx, client, plans, &due)?;
+        if needs_install(plans) {
+            ready_to_install(ctx)?;
+            let issued = issue_all(ctx, client, plans)?;
+            installed_keys = install_all(ctx, plans, issued, services);
+            // Ask for the new certificates' renewal windows now, while connected,
+            // so the next run has nothing to ask.
+            let fresh = ari_due(ctx, plans, true);
+            check_ari(ctx, client, plans, &fresh)?;
+        }
+        Ok(())
+    });
+    match result {
+        // Asking for renewal windows is a courtesy: an unreachable CA then is a
+        // warning, and the certificates are still renewed by the fallback rule.
+        Err(e) if only_ari && !matches!(e, AppError::Journal(_)) => {
+            ctx.report.warn(WarningCode::General, format!("renewal information not checked: {e}"));
+            Ok(installed_keys)
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(installed_keys),
+    }
+}
+
+/// Installs every key's transaction; a key whose certificates were not all
+/// issued installs nothing (so keys and certificates stay consistent).
+/// Returns the names of the keys that changed.
+fn install_all(
+    ctx: &mut Ctx<'_>,
+    plans: &[KeyPlan<'_>],
+    mut issued: BTreeMap<String, Vec<Issued>>,
+    services: &mut Services,
+) -> Vec<String> {
+    let mut changed = Vec::new();
+    for plan in plans {
+        let got = issued.remove(&plan.spec.name).unwrap_or_default();
+        if got.len() < plan.work.len() && !got.is_empty() {
+            let detail = "not all certificates were issued; nothing of it was installed".to_string();
+            ctx.report.error(AppError::Issue { what: format!("private key {}", plan.spec.name), detail });
+            continue;
+        }
+        if got.is_empty() && !plan.work.is_empty() {
+            continue; // errors already reported
+        }
+        if !plan.needs_install() {
+            continue;
+        }
+        match install(ctx, plan, got, services) {
+            Ok(()) => changed.push(plan.spec.name.clone()),
+            Err(e) => ctx.report.error(e.about(format!("private key {}", plan.spec.name))),
+        }
+    }
+    changed
+}
+
+/// The private keys named on the command line, or all of them.
+fn select_keys<'c>(config: &'c Config, names: &[String]) -> R<Vec<&'c PrivateKeySpec>> {
+    if names.is_empty() {
+        return Ok(config.private_keys.iter().collect());
+    }
+    let mut out = Vec::new();
+    for n in names {
+        match config.private_keys.iter().find(|k| &k.name == n) {
+            Some(k) => out.push(k),
+            None => {
+                let known: Vec<&str> = config.private_keys.iter().map(|k| k.name.as_str()).collect();
+                let detail =
+                    format!("no private key or certificate named {n:?} is configured (known: {})", known.join(", "));
+                return Err(AppError::setting("private key names", detail));
+            }
+        }
+    }
+    Ok(out)
+}

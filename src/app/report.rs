@@ -1,0 +1,42 @@
+//! What a run tells its user: errors and warnings (printed as they happen,
+//! to stderr), the exit code they add up to, and whether anything changed.
+
+use std::fmt::Display;
+
+use super::error::AppError;
+use crate::cli::{ErrorCode, WarningCode};
+
+#[derive(Default, Debug)]
+pub struct Report {
+    pub error: Option<ErrorCode>,
+    pub warning: Option<WarningCode>,
+    /// Something was installed, registered, restored or updated.
+    pub changed: bool,
+}
+
+impl Report {
+    /// Prints the error and remembers its code (the first error's code wins).
+    pub fn error(&mut self, e: AppError) {
+        tracing::error!("{e}");
+        if self.error.is_none() {
+            self.error = Some(e.code());
+        }
+    }
+
+    pub fn warn(&mut self, code: WarningCode, message: impl Display) {
+        tracing::warn!("{message}");
+        if self.warning.is_none() {
+            self.warning = Some(code);
+        }
+    }
+
+    pub fn exit_code(&self, warning_exit_code: bool) -> i32 {
+        if let Some(e) = self.error {
+            return e as i32;
+        }
+        match self.warning {
+            Some(w) if warning_exit_code => w as i32,
+            _ => 0,
+        }
+    }
+}

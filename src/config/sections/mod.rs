@@ -1,0 +1,200 @@
+//! Validation and resolution, one module per section of the file. The
+//! [`Builder`] carries the problems and warnings found so far; each section's
+//! `impl Builder` turns its JSON into the typed model, and every problem names
+//! its JSON path and what is allowed.
+
+mod account;
+mod certificate;
+mod commands;
+mod ct_logs;
+mod files;
+mod keys;
+mod settings;
+mod tlsa;
+mod verify;
+mod zones;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::check::{as_object, join, show, warn_unknown, Ck};
+use super::defaults::defaults;
+use super::{Config, Dir, PrivateKeySpec};
+
+pub(super) const TOP_LEVEL: &[&str] = &[
+    "account",
+    "settings",
+    "directories",
+    "key_type_suffixes",
+    "file_names",
+    "hpkp_headers",
+    "services",
+    "ct_logs",
+    "hooks",
+    "zone_update_keys",
+    "http_challenges",
+    "authorizations",
+    "certificates",
+    "private_keys",
+];
+
+/// Options that belong to the private key.
+pub(super) const KEY_OPTIONS: &[&str] = &[
+    "key_types",
+    "key_size",
+    "key_curve",
+    "key_cipher",
+    "key_passphrase",
+    "key_provided",
+    "expiration_days",
+    "auto_rollover",
+    "hpkp_days",
+    "pin_subdomains",
+    "hpkp_report_uri",
+];
+
+/// Certificate options that default from the private key object, then settings.
+pub(super) const INHERITED_CERT_OPTIONS: &[&str] = &[
+    "services",
+    "dhparam_size",
+    "ecparam_curve",
+    "ocsp_must_staple",
+    "ocsp_responder_urls",
+    "ct_submit_logs",
+    "verify",
+    "profile",
+    "preferred_chain",
+];
+
+/// Certificate-only options.
+pub(super) const CERT_ONLY_OPTIONS: &[&str] = &["common_name", "alt_names", "tlsa_records", "key_types"];
+
+/// One level of option lookup.
+pub(super) struct Layer<'a> {
+    pub(super) path: String,
+    pub(super) map: &'a Map<String, Value>,
+}
+
+pub(super) static NULL: Value = Value::Null;
+
+/// The first layer that sets `key`: its JSON path and value.
+pub(super) fn pick<'a>(layers: &[Layer<'a>], key: &str) -> (String, &'a Value) {
+    for layer in layers {
+        if let Some(v) = layer.map.get(key) {
+            return (join(&layer.path, key), v);
+        }
+    }
+    (key.to_string(), &NULL)
+}
+
+pub(crate) struct Builder<'c> {
+    pub(crate) ck: &'c mut Ck,
+    pub(crate) config_dir: PathBuf,
+}
+
+impl Builder<'_> {
+    pub(crate) fn build(mut self, root: Value, path: &Path) -> Option<Config> {
+        let Value::Object(mut root) = root else {
+            self.ck.err("", "the configuration must be a JSON object");
+            return None;
+        };
+        warn_unknown(self.ck, "", &root, TOP_LEVEL, "section");
+
+        self.merge_defaults(&mut root);
+        let mut sections: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+        for name in TOP_LEVEL {
+            let m = match root.get(*name) {
+                None => Map::new(),
+                Some(v) => as_object(self.ck, name, v).cloned().unwrap_or_default(),
+            };
+            sections.insert(name, m);
+        }
+        let section = |name: &str| -> &Map<String, Value> { &sections[name] };
+        let account = self.account(section("account"));
+        let settings_map = section("settings");
+        let services = self.services(section("services"));
+        let ct_logs = self.ct_logs(section("ct_logs"));
+        let settings = self.settings(settings_map, &services, &ct_logs);
+        let (directories, journal) = self.directories(section("directories"));
+        let key_type_suffixes = self.key_type_suffixes(section("key_type_suffixes"));
+        let file_names = self.file_names(section("file_names"));
+        let hpkp_headers = self.hpkp_headers(section("hpkp_headers"));
+        let hooks = self.hooks(section("hooks"));
+        let update_key_dir = directories[Dir::UpdateKey as usize].clone();
+        let zone_update_keys = self.zone_update_keys(section("zone_update_keys"), update_key_dir);
+        let http_challenges = self.http_challenges(section("http_challenges"));
+        let authorizations = self.authorizations(section("authorizations"));
+        let shared = keys::Shared { settings: settings_map, services: &services, ct_logs: &ct_logs };
+        let private_keys = self.private_keys(section("private_keys"), section("certificates"), &shared);
+
+        self.warn_not_implemented(&directories, &private_keys);
+
+        Some(Config {
+            path: path.to_path_buf(),
+            config_dir: self.config_dir,
+            account,
+            settings,
+            directories,
+            journal,
+            key_type_suffixes,
+            file_names,
+            hpkp_headers,
+            services,
+            ct_logs,
+            hooks,
+            zone_update_keys,
+            http_challenges,
+            authorizations,
+            private_keys,
+        })
+    }
+
+    /// Merges the defaults key by key into each defaulted section.
+    fn merge_defaults(&mut self, root: &mut Map<String, Value>) {
+        for (section, default) in defaults() {
+            let Value::Object(default) = default else {
+                continue;
+            };
+            match root.get_mut(&section) {
+                None | Some(Value::Null) => {
+                    root.insert(section, Value::Object(default));
+                }
+                Some(Value::Object(user)) => {
+                    if section == "settings" && !user.contains_key("follower_mode") {
+                        if let Some(v) = user.get("slave_mode").cloned() {
+                            user.insert("follower_mode".into(), v);
+                        }
+                    }
+                    for (k, v) in default {
+                        if !user.contains_key(&k) {
+                            user.insert(k, v);
+                        }
+                    }
+                }
+                Some(other) => {
+                    let shown = show(other);
+                    self.ck.err(&section, format!("{shown} is not allowed; use an object"));
+                    root.insert(section, Value::Object(default));
+                }
+            }
+        }
+    }
+
+    /// Settings that are off by default and that a user turned on, for features
+    /// not implemented yet: warned on every run, so nobody believes responses
+    /// are stapled or installations checked when they are not. (Features on by
+    /// default, DH parameters and SCTs, are listed in the README instead: a
+    /// warning on every default run would make acmebot loud when nothing changes.)
+    fn warn_not_implemented(&mut self, directories: &[Option<String>], keys: &[PrivateKeySpec]) {
+        if directories[Dir::Ocsp as usize].is_some() {
+            self.ck.warn("directories.ocsp is set, but OCSP responses are not implemented yet: none are fetched");
+        }
+        let verified = keys.iter().flat_map(|k| &k.certificates).any(|c| !c.verify.is_empty());
+        if verified {
+            self.ck
+                .warn("verify is configured, but installation verification is not implemented yet: nothing is checked");
+        }
+    }
+}

@@ -1,0 +1,575 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::hooks::Hook;
+use crate::time::parse_rfc3339;
+use crate::types::{Curve, KeyType};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "acmebot-config-{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn load_text(text: &str) -> Result<Loaded, ConfigError> {
+    from_json_str(text, Path::new("/etc/acmebot/acmebot.json"))
+}
+
+fn ok(text: &str) -> Loaded {
+    match load_text(text) {
+        Ok(l) => l,
+        Err(e) => panic!("unexpected error:\n{e}"),
+    }
+}
+
+fn err(text: &str) -> String {
+    match load_text(text) {
+        Ok(_) => panic!("expected an error for {text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const MINIMAL: &str = r#"{
+    "account": {"email": "admin@example.com"},
+    "certificates": {"example.com": {"alt_names": {"example.com": ["@", "www"]}}}
+}"#;
+
+fn p(s: &str) -> Option<PathBuf> {
+    Some(PathBuf::from(s))
+}
+
+#[test]
+fn features_turned_on_but_not_implemented_are_warned() {
+    let l = ok(r#"{
+        "account": {"email": "admin@example.com"},
+        "directories": {"hpkp": "/etc/ssl/hpkp", "ocsp": "/etc/ssl/ocsp"},
+        "settings": {"auto_rollover": true},
+        "certificates": {"example.com": {"alt_names": {"example.com": ["@"]}, "verify": [443]}}
+    }"#);
+    let w = l.warnings.join("\n");
+    assert!(w.contains("directories.ocsp is set, but OCSP responses are not implemented yet"), "{w}");
+    assert!(w.contains("verify is configured, but installation verification is not implemented yet"), "{w}");
+    assert_eq!(l.warnings.len(), 2, "{w}");
+}
+
+#[test]
+fn minimal_config_resolves_names_and_default_paths() {
+    let l = ok(MINIMAL);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = &l.config;
+    assert_eq!(c.account.email.as_deref(), Some("admin@example.com"));
+    assert_eq!(c.private_keys.len(), 1);
+    let key = &c.private_keys[0];
+    assert_eq!(key.name, "example.com");
+    assert_eq!(key.key_types, vec![KeyType::Rsa, KeyType::Ecdsa]);
+    assert_eq!(key.rsa_key_size, Some(4096));
+    assert_eq!(key.ecdsa_curve, Some(Curve::P384));
+    assert_eq!(key.key_cipher.as_deref(), Some("blowfish"));
+    assert_eq!(key.key_passphrase, Passphrase::None);
+    assert_eq!(key.expiration_days, Some(730));
+    assert_eq!(key.hpkp_days, Some(60));
+    assert!(key.pin_subdomains && !key.auto_rollover);
+    let cert = &key.certificates[0];
+    assert_eq!(cert.common_name, "example.com");
+    assert_eq!(cert.all_names(), vec!["example.com", "www.example.com"]);
+    assert_eq!(
+        cert.alt_names,
+        vec![ZoneNames { zone: "example.com".into(), fqdns: vec!["example.com".into(), "www.example.com".into()] }]
+    );
+    assert_eq!(cert.key_types, vec![KeyType::Rsa, KeyType::Ecdsa]);
+    assert_eq!(cert.dhparam_size, Some(2048));
+    assert_eq!(cert.ct_submit_logs, vec!["google_argon", "google_xenon"]);
+    assert!(cert.services.is_empty() && cert.verify.is_empty() && cert.tlsa_records.is_empty());
+    assert!(!cert.ocsp_must_staple);
+
+    let s = &c.settings;
+    assert_eq!(s.log_level, Some(LogLevel::Debug));
+    assert_eq!(s.renewal_days, 30);
+    assert_eq!(s.max_dns_lookup_attempts, 30);
+    assert_eq!(s.acme_directory_url, "https://acme-v02.api.letsencrypt.org/directory");
+    assert_eq!(s.file_group, "ssl-cert");
+    assert!(s.dns_resolvers.is_empty() && s.ca_bundle.is_none());
+
+    let rsa = Some(KeyType::Rsa);
+    let ec = Some(KeyType::Ecdsa);
+    let fp = |k, kt| c.file_path(k, "example.com", kt).unwrap();
+    assert_eq!(fp(FileKind::PrivateKey, rsa), p("/etc/ssl/private/example.com.rsa.key"));
+    assert_eq!(fp(FileKind::BackupKey, ec), p("/etc/ssl/private/example.com_backup.ecdsa.key"));
+    assert_eq!(fp(FileKind::PreviousKey, rsa), None);
+    assert_eq!(fp(FileKind::FullKey, rsa), p("/etc/ssl/private/example.com_full.rsa.key"));
+    assert_eq!(fp(FileKind::Certificate, ec), p("/etc/ssl/certs/example.com.ecdsa.pem"));
+    assert_eq!(fp(FileKind::FullCertificate, rsa), p("/etc/ssl/certs/example.com+root.rsa.pem"));
+    assert_eq!(fp(FileKind::Chain, rsa), p("/etc/ssl/certs/example.com_chain.rsa.pem"));
+    assert_eq!(fp(FileKind::Param, None), p("/etc/ssl/params/example.com_param.pem"));
+    assert_eq!(fp(FileKind::Hpkp, None), None);
+    assert_eq!(fp(FileKind::Ocsp, rsa), None);
+    assert_eq!(
+        c.file_path_with(FileKind::Sct, "example.com", rsa, &[("ct_log_name", "google_argon")]).unwrap(),
+        p("/etc/ssl/scts/example.com/rsa/google_argon.sct")
+    );
+    assert_eq!(c.file_path(FileKind::Challenge, "example.com", None).unwrap(), p("/etc/ssl/challenges/example.com"));
+    assert_eq!(c.file_path(FileKind::Log, SCRIPT_NAME, None).unwrap(), p("/var/log/acmebot/acmebot.log"));
+    assert_eq!(
+        c.file_path(FileKind::Certificate, "*.example.com", rsa).unwrap(),
+        p("/etc/ssl/certs/_.example.com.rsa.pem")
+    );
+    assert_eq!(c.resource_dir(), PathBuf::from("/var/local/acmebot"));
+    assert_eq!(c.journal_path(), Path::new("/var/local/acmebot/journal.jsonl"));
+    assert_eq!(c.dir(Dir::Pid, &[]).unwrap(), p("/var/run"));
+    assert_eq!(c.dir(Dir::Temp, &[]).unwrap(), None);
+    assert_eq!(c.dir(Dir::Archive, &[]).unwrap(), p("/etc/ssl/archive"));
+    assert_eq!(c.root_cert_path(KeyType::Ecdsa), PathBuf::from("/etc/acmebot/root_cert.ecdsa.pem"));
+    assert_eq!(c.http_challenge_dir("www.example.com", "example.com"), None);
+    assert_eq!(c.hpkp_headers.len(), 2);
+    assert!(c.ct_logs.contains_key("google_argon") && c.ct_logs.len() == 16);
+    assert!(c.services.contains_key("nginx"));
+    assert_eq!(c.certificate("example.com").unwrap().0.name, "example.com");
+}
+
+#[test]
+fn inheritance_across_three_levels() {
+    let l = ok(r#"{
+        "settings": {"key_size": 2048, "dhparam_size": 3072, "ocsp_must_staple": true, "key_passphrase": true,
+                     "services": ["nginx"], "verify": [443]},
+        "private_keys": {
+            "shared": {
+                "key_curve": "secp256r1", "hpkp_days": 0, "dhparam_size": 0, "services": ["apache"],
+                "certificates": {
+                    "Example.COM": {"alt_names": {"example.com": ["@", "WWW"]}, "ocsp_must_staple": false},
+                    "mail.example.com": {"alt_names": {"example.com": ["mail"]}, "key_types": "ecdsa",
+                                          "services": ["dovecot", "postfix"], "verify": [{"port": 993, "hosts": "mail.example.com"}]}
+                }
+            }
+        },
+        "certificates": {
+            "other.org": {"key_size": 3072, "key_curve": null, "auto_rollover": true, "key_passphrase": "pw"}
+        }
+    }"#);
+    let c = &l.config;
+    let names: Vec<&str> = c.private_keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["shared", "other.org"], "private_keys first, then certificates");
+    let shared = &c.private_keys[0];
+    assert_eq!(shared.rsa_key_size, Some(2048));
+    assert_eq!(shared.ecdsa_curve, Some(Curve::P256));
+    assert_eq!(shared.hpkp_days, None);
+    assert_eq!(shared.key_passphrase, Passphrase::Prompt);
+    assert_eq!(shared.key_types, vec![KeyType::Rsa, KeyType::Ecdsa]);
+    let www = &shared.certificates[0];
+    assert_eq!(www.name, "Example.COM");
+    assert_eq!(www.common_name, "example.com");
+    assert_eq!(www.all_names(), ["example.com", "www.example.com"]);
+    assert!(!www.ocsp_must_staple, "certificate overrides settings");
+    assert_eq!(www.dhparam_size, None, "private key object overrides settings");
+    assert_eq!(www.services, ["apache"]);
+    assert_eq!(www.verify.len(), 1);
+    assert_eq!(www.verify[0].port, 443);
+    let mail = &shared.certificates[1];
+    assert_eq!(mail.key_types, [KeyType::Ecdsa]);
+    assert_eq!(mail.common_name, "mail.example.com");
+    assert!(mail.ocsp_must_staple, "settings value when neither level sets it");
+    assert_eq!(mail.services, ["dovecot", "postfix"]);
+    assert_eq!(mail.verify[0].hosts, ["mail.example.com"]);
+
+    let other = &c.private_keys[1];
+    assert_eq!(other.rsa_key_size, Some(3072));
+    assert_eq!(other.ecdsa_curve, None);
+    assert_eq!(other.key_types, [KeyType::Rsa]);
+    assert!(other.auto_rollover);
+    assert_eq!(other.key_passphrase, Passphrase::Value("pw".into()));
+    assert_eq!(other.certificates[0].key_types, [KeyType::Rsa]);
+    assert_eq!(other.certificates[0].dhparam_size, Some(3072));
+    assert_eq!(other.certificates[0].alt_names[0].fqdns, ["other.org"]);
+}
+
+#[test]
+fn key_option_on_certificate_in_private_key_is_warned() {
+    let l = ok(r#"{"private_keys": {"k": {"certificates": {"a.example": {"key_size": 2048}}}}}"#);
+    assert!(
+        l.warnings.iter().any(|w| w.contains("private_keys.k.certificates.a.example.key_size is a private key option")),
+        "{:?}",
+        l.warnings
+    );
+    assert_eq!(l.config.private_keys[0].rsa_key_size, Some(4096));
+}
+
+#[test]
+fn same_name_in_certificates_and_private_keys_is_an_error() {
+    let e = err(r#"{
+        "private_keys": {"example.com": {"certificates": {"example.com": {}}}},
+        "certificates": {"example.com": {}}
+    }"#);
+    assert!(e.contains("certificates.example.com: \"example.com\" is also configured in private_keys"), "{e}");
+    let e = err(r#"{
+        "private_keys": {"k": {"certificates": {"example.com": {}}}},
+        "certificates": {"example.com": {}}
+    }"#);
+    assert!(e.contains("already configured at private_keys.k.certificates.example.com"), "{e}");
+}
+
+#[test]
+fn unknown_keys_are_warnings_with_paths() {
+    let l = ok(r#"{"settings": {"colour_output": false}, "colours": 1, "directories": {"certs": "/x"},
+                   "certificates": {"example.com": {"alt_name": {}}}}"#);
+    let w = &l.warnings;
+    assert!(w.contains(&"unknown setting settings.colour_output (ignored)".to_string()), "{w:?}");
+    assert!(w.contains(&"unknown section colours (ignored)".to_string()), "{w:?}");
+    assert!(w.contains(&"unknown key directories.certs (ignored)".to_string()), "{w:?}");
+    assert!(w.contains(&"unknown certificate option certificates.example.com.alt_name (ignored)".to_string()), "{w:?}");
+}
+
+#[test]
+fn bad_enum_values_name_path_and_allowed_values() {
+    let e = err(r#"{"settings": {"key_curve": "secp999r1"}, "certificates": {"example.com": {}}}"#);
+    assert_eq!(
+        e.lines().next().unwrap(),
+        r#"/etc/acmebot/acmebot.json: settings.key_curve: "secp999r1" is not allowed; use one of "secp256r1", "secp384r1", "secp521r1" or null"#
+    );
+    assert_eq!(e.lines().count(), 1, "deduplicated: {e}");
+    let e = err(r#"{"settings": {"log_level": "loud"}}"#);
+    assert!(
+        e.contains(
+            r#"settings.log_level: "loud" is not allowed; use one of "normal", "verbose", "debug", "detail" or null"#
+        ),
+        "{e}"
+    );
+    let e = err(r#"{"certificates": {"example.com": {"key_types": ["rsa", "dsa"]}}}"#);
+    assert!(
+        e.contains(r#"certificates.example.com.key_types[1]: "dsa" is not allowed; use one of "rsa", "ecdsa""#),
+        "{e}"
+    );
+    let e = err(r#"{"certificates": {"example.com": {"tlsa_records": {"example.com": [{"usage": "x"}]}}}}"#);
+    assert!(e.contains(r#"certificates.example.com.tlsa_records.example.com[0].usage: "x" is not allowed; use one of "pkix-ta", "pkix-ee", "dane-ta", "dane-ee""#), "{e}");
+    let e = err(r#"{"certificates": {"example.com": {"verify": [{"port": 25, "starttls": "smtps"}]}}}"#);
+    assert!(e.contains(r#"certificates.example.com.verify[0].starttls: "smtps" is not allowed"#), "{e}");
+}
+
+#[test]
+fn all_errors_are_collected() {
+    let e = err(r#"{"settings": {"key_size": "big", "renewal_days": -1, "follower_mode": "yes"},
+                    "certificates": {"example.com": {"services": ["nope"], "ct_submit_logs": ["google_pilot"]}}}"#);
+    assert!(e.contains("settings.key_size: \"big\" is not allowed"), "{e}");
+    assert!(e.contains("settings.renewal_days: -1 is not allowed; use a non-negative integer"), "{e}");
+    assert!(e.contains("settings.follower_mode: \"yes\" is not allowed; use true or false"), "{e}");
+    assert!(e.contains("certificates.example.com.services: unknown service \"nope\""), "{e}");
+    assert!(
+        e.contains("certificates.example.com.ct_submit_logs: unknown certificate transparency log \"google_pilot\""),
+        "{e}"
+    );
+    assert!(e.lines().count() >= 5);
+}
+
+#[test]
+fn unknown_format_fields_are_config_errors() {
+    let e = err(r#"{"file_names": {"certificate": "{nmae}.pem"}}"#);
+    assert!(
+        e.contains(r#"file_names.certificate: unknown field {nmae} in "{nmae}.pem" (available: name, key_type, suffix, server)"#),
+        "{e}"
+    );
+    let e = err(r#"{"directories": {"http_challenge": "/var/www/{name}"}}"#);
+    assert!(e.contains("directories.http_challenge: unknown field {name}"), "{e}");
+    let e = err(r#"{"hooks": {"certificate_installed": "scp {certificate_fle} x:"}}"#);
+    assert!(e.contains("hooks.certificate_installed: unknown field {certificate_fle}"), "{e}");
+    let e = err(r#"{"hooks": {"cert_installed": "true"}}"#);
+    assert!(e.contains("hooks.cert_installed: unknown hook \"cert_installed\""), "{e}");
+    let e = err(r#"{"hpkp_headers": {"caddy": "{hdr"}}"#);
+    assert!(e.contains("hpkp_headers.caddy: unclosed '{'"), "{e}");
+    let l = ok(r#"{"hooks": {"sct_installed": "echo {ct_log_name} {sct_file}", "dns_zone_update": null}}"#);
+    assert_eq!(l.config.hook(Hook::SctInstalled), Some("echo {ct_log_name} {sct_file}"));
+    assert_eq!(l.config.hook(Hook::DnsZoneUpdate), None);
+}
+
+#[test]
+fn null_directory_or_file_name_disables_the_file() {
+    let l = ok(r#"{"directories": {"chain": null, "hpkp": "/etc/ssl/hpkp"}, "file_names": {"full_key": null},
+                   "hpkp_headers": {"apache": null}}"#);
+    let c = &l.config;
+    assert_eq!(c.file_path(FileKind::Chain, "a", Some(KeyType::Rsa)).unwrap(), None);
+    assert!(!c.dir_enabled(Dir::Chain));
+    assert_eq!(c.file_path(FileKind::FullKey, "a", Some(KeyType::Rsa)).unwrap(), None);
+    assert_eq!(
+        c.file_path_with(FileKind::Hpkp, "a", None, &[("server", "nginx")]).unwrap(),
+        p("/etc/ssl/hpkp/a.nginx")
+    );
+    assert_eq!(c.hpkp_headers.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["nginx"]);
+}
+
+#[test]
+fn relative_directories_resolve_against_config_dir() {
+    let dir = tmpdir("relative");
+    let path = dir.join("acmebot.json");
+    std::fs::write(
+        &path,
+        r#"{"directories": {"certificate": "certs/{key_type}", "resource": "./state/../res", "journal": "j/journal.jsonl",
+            "http_challenge": "www/{zone}/{host}"},
+            "settings": {"ca_bundle": "ca.pem"},
+            "zone_update_keys": {"example.com": "k.key", "example.org": {"file": "/abs/o.key", "server": "ns1.example.org"}},
+            "http_challenges": {"Example.NET": "htdocs", "dns.example.com": null}}"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    std::fs::write(dir.join("conf.d/10-extra.json"), r#"{"directories": {"param": "params"}}"#).unwrap();
+    let l = load(&path).unwrap();
+    let c = &l.config;
+    assert_eq!(c.config_dir, dir);
+    assert_eq!(
+        c.file_path(FileKind::Certificate, "a", Some(KeyType::Ecdsa)).unwrap(),
+        Some(dir.join("certs/ecdsa/a.ecdsa.pem"))
+    );
+    assert_eq!(c.file_path(FileKind::Param, "a", None).unwrap(), Some(dir.join("params/a_param.pem")), "conf.d merged");
+    assert_eq!(c.resource_dir(), dir.join("res"));
+    assert_eq!(c.journal_path(), dir.join("j/journal.jsonl"));
+    assert_eq!(c.settings.ca_bundle, Some(dir.join("ca.pem")));
+    assert_eq!(c.zone_update_keys["example.com"].file, PathBuf::from("/etc/ssl/update_keys/k.key"));
+    assert_eq!(c.zone_update_keys["example.com"].port, 53);
+    assert_eq!(c.zone_update_keys["example.org"].file, PathBuf::from("/abs/o.key"));
+    assert_eq!(c.zone_update_keys["example.org"].server.as_deref(), Some("ns1.example.org"));
+    assert_eq!(c.http_challenge_dir("example.net", "example.net"), Some(dir.join("htdocs")));
+    assert_eq!(c.http_challenge_dir("dns.example.com", "example.com"), None);
+    assert_eq!(c.http_challenge_dir("example.com", "example.com"), Some(dir.join("www/example.com/.")));
+    assert_eq!(c.http_challenge_dir("a.b.example.com", "example.com"), Some(dir.join("www/example.com/a.b")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unsafe_names_are_rejected() {
+    for name in ["../evil", ".hidden", "a/b", "", "bad\u{1}name", "a\\b"] {
+        let text = json!({"certificates": {name: {"alt_names": {"example.com": ["@"]}, "common_name": "example.com"}}})
+            .to_string();
+        let e = err(&text);
+        assert!(e.contains(&format!("certificate name {name:?} is not allowed")), "{name:?}: {e}");
+        let text = json!({"private_keys": {name: {"certificates": {"ok.example": {}}}}}).to_string();
+        let e = err(&text);
+        assert!(e.contains(&format!("private key name {name:?} is not allowed")), "{name:?}: {e}");
+        let text = json!({"private_keys": {"k": {"certificates": {name: {"common_name": "example.com"}}}}}).to_string();
+        assert!(err(&text).contains("is not allowed because"), "{name:?}");
+    }
+}
+
+#[test]
+fn common_name_must_be_an_alt_name() {
+    let e = err(r#"{"certificates": {"example.com": {"alt_names": {"example.com": ["www"]}}}}"#);
+    assert!(
+        e.contains(
+            r#"certificates.example.com: common name "example.com" is not among the alt_names (www.example.com)"#
+        ),
+        "{e}"
+    );
+    let e = err(r#"{"certificates": {"example.com": {"alt_names": {"example.com": ["@", "*", "www"]}}}}"#);
+    assert!(e.contains(r#"alt name "*.example.com" conflicts with "www.example.com""#), "{e}");
+    let l = ok(r#"{"certificates": {"wild": {"common_name": "example.com", "alt_names": {"@": ["@", "*"]}}}}"#);
+    assert_eq!(l.config.private_keys[0].certificates[0].all_names(), ["example.com", "*.example.com"]);
+    let e = err(r#"{"certificates": {"example.com": {"verify": [{"port": 443, "hosts": ["other.com"]}]}}}"#);
+    assert!(e.contains("certificates.example.com.verify[0].hosts: host \"other.com\" is not an alt name"), "{e}");
+}
+
+#[test]
+fn dns_resolvers_are_parsed() {
+    let l =
+        ok(r#"{"settings": {"dns_resolvers": ["192.0.2.1", "192.0.2.2:5353", "::1", "[2001:db8::1]:5300", "[::2]"]}}"#);
+    let r: Vec<String> = l.config.settings.dns_resolvers.iter().map(|a| a.to_string()).collect();
+    assert_eq!(r, ["192.0.2.1:53", "192.0.2.2:5353", "[::1]:53", "[2001:db8::1]:5300", "[::2]:53"]);
+    let e = err(r#"{"settings": {"dns_resolvers": ["resolver.example"]}}"#);
+    assert!(e.contains("settings.dns_resolvers[0]: \"resolver.example\" is not allowed"), "{e}");
+    assert_eq!(parse_resolver("10.0.0.1:99"), Some("10.0.0.1:99".parse().unwrap()));
+    assert_eq!(parse_resolver("10.0.0.1:"), None);
+}
+
+#[test]
+fn show_config_redacts_secrets() {
+    let l = ok(r#"{"account": {"email": "a@example.com", "eab_kid": "kid-1", "eab_hmac_key": "hm4c-s3cret"},
+                   "settings": {"key_passphrase": "pa55-s3cret"},
+                   "private_keys": {"k": {"key_passphrase": "other-s3cret", "certificates": {"example.com": {}}}},
+                   "certificates": {"example.org": {"tlsa_records": {"example.org": ["@", {"host": "mail", "port": 25, "usage": "dane-ee"}]}}}}"#);
+    let v = l.config.to_effective_json();
+    let text = serde_json::to_string_pretty(&v).unwrap();
+    assert!(!text.contains("s3cret"), "{text}");
+    assert_eq!(v["account"]["eab_hmac_key"], REDACTED);
+    assert_eq!(v["account"]["eab_kid"], "kid-1");
+    assert_eq!(v["settings"]["key_passphrase"], REDACTED);
+    assert_eq!(v["private_keys"]["k"]["key_passphrase"], REDACTED);
+    assert_eq!(v["private_keys"]["k"]["certificates"]["example.com"]["alt_names"]["example.com"][0], "example.com");
+    assert_eq!(
+        v["private_keys"]["example.org"]["certificates"]["example.org"]["tlsa_records"]["example.org"][1]["usage"],
+        "dane-ee"
+    );
+    assert_eq!(v["directories"]["journal"], "/var/local/acmebot/journal.jsonl");
+    assert_eq!(v["settings"]["key_curve"], "secp384r1");
+    assert_eq!(v["ct_logs"]["google_argon"][0]["start"], "2025-01-01T00:00:00Z");
+    let debug = format!("{:?}", l.config);
+    assert!(!debug.contains("s3cret"), "Debug leaks secrets: {debug}");
+    // A passphrase of the wrong type is never echoed either.
+    let e = err(r#"{"settings": {"key_passphrase": 12345678}}"#);
+    assert!(!e.contains("12345678"), "{e}");
+}
+
+#[test]
+fn locate_search_order() {
+    let root = tmpdir("locate");
+    let (cwd, sys, exe) = (root.join("cwd"), root.join("sys"), root.join("exe"));
+    for d in [&cwd, &sys, &exe] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let e = locate_in(None, &cwd, &sys, Some(&exe)).unwrap_err();
+    match &e {
+        ConfigError::NotFound { tried, .. } => {
+            assert_eq!(tried, &[cwd.join("acmebot.json"), sys.join("acmebot.json"), exe.join("acmebot.json")])
+        }
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().starts_with("configuration file acmebot.json not found (tried: "), "{e}");
+    std::fs::write(exe.join("acmebot.json"), "{}").unwrap();
+    assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), exe.join("acmebot.json"));
+    std::fs::write(sys.join("acmebot.json"), "{}").unwrap();
+    assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), sys.join("acmebot.json"));
+    std::fs::write(cwd.join("acmebot.json"), "{}").unwrap();
+    assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), cwd.join("acmebot.json"));
+    std::fs::write(sys.join("other.json"), "{}").unwrap();
+    assert_eq!(locate_in(Some("other.json"), &cwd, &sys, Some(&exe)).unwrap(), sys.join("other.json"));
+    assert_eq!(locate_in(Some("other"), &cwd, &sys, None).unwrap(), sys.join("other.json"));
+    let abs = exe.join("acmebot.json");
+    assert_eq!(locate_in(Some(abs.to_str().unwrap()), &cwd, &sys, None).unwrap(), abs);
+    let missing = root.join("missing.json");
+    let e = locate_in(Some(missing.to_str().unwrap()), &cwd, &sys, Some(&exe)).unwrap_err();
+    assert!(matches!(e, ConfigError::NotFound { ref tried, .. } if tried == std::slice::from_ref(&missing)), "{e}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn json_errors_give_line_and_column() {
+    let e = load_text("{\n  \"settings\": {,}\n}").unwrap_err();
+    match &e {
+        ConfigError::Parse { line, column, .. } => assert_eq!((*line, *column), (2, 16)),
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().starts_with("/etc/acmebot/acmebot.json:2:16: invalid JSON: "), "{e}");
+    let e = err("[1]");
+    assert!(e.contains("the configuration must be a JSON object"), "{e}");
+}
+
+#[test]
+fn ct_logs_accept_old_and_new_forms() {
+    let l = ok(r#"{"ct_logs": {
+        "old": {"url": "https://ct.example/old", "id": "pLkJkLQYWBSHuxOizGdwCjw1mAT5G9+443fNDsgN3BA="},
+        "google_argon": null,
+        "new": [{"log_id": "KTxRllTIOWW6qlD8WAfUt2+/WHopctykwwz05UVH9Hg=", "url": "https://ct.example/2026/",
+                 "start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"}]},
+        "settings": {"ct_submit_logs": ["old", "new"]}}"#);
+    let c = &l.config;
+    assert!(!c.ct_logs.contains_key("google_argon"));
+    assert_eq!(c.ct_logs["old"].shards[0].url, "https://ct.example/old");
+    assert_eq!(c.ct_logs["old"].shards[0].key, None);
+    let new = &c.ct_logs["new"];
+    let t = parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
+    assert!(new.shard_for(t).is_some());
+    assert!(new.shard_for(parse_rfc3339("2028-01-01T00:00:00Z").unwrap()).is_none());
+    let e = err(r#"{"ct_logs": {"x": {"url": "u", "log_id": "not base64!"}}}"#);
+    assert!(e.contains("ct_logs.x.log_id: \"not base64!\" is not a base64 SHA-256 log ID"), "{e}");
+}
+
+#[test]
+fn tlsa_and_verify_are_resolved() {
+    let l = ok(r#"{"certificates": {"example.com": {
+        "alt_names": {"example.com": ["@", "mail"]},
+        "tlsa_records": {"example.com": ["@", {"host": "mail", "port": 25, "usage": "dane-ee", "selector": "cert", "ttl": 60}]},
+        "verify": [{"port": 443, "protocol": "http"}, {"port": "25", "starttls": "smtp", "hosts": "mail.example.com", "key_types": "rsa"}, 993]}}}"#);
+    let cert = &l.config.private_keys[0].certificates[0];
+    let z = &cert.tlsa_records[0];
+    assert_eq!(z.zone, "example.com");
+    assert_eq!(
+        z.records[0],
+        TlsaRecord {
+            host: "@".into(),
+            fqdn: "example.com".into(),
+            port: 443,
+            usage: TlsaUsage::PkixEe,
+            selector: TlsaSelector::Spki,
+            protocol: "tcp".into(),
+            ttl: 300
+        }
+    );
+    assert_eq!(z.records[1].fqdn, "mail.example.com");
+    assert_eq!((z.records[1].usage.number(), z.records[1].selector.number(), z.records[1].ttl), (3, 0, 60));
+    assert_eq!(cert.verify.len(), 3);
+    assert_eq!(cert.verify[0].protocol, Some(VerifyProtocol::Http));
+    assert_eq!(
+        cert.verify[1],
+        VerifySpec {
+            port: 25,
+            starttls: Some(StartTls::Smtp),
+            protocol: None,
+            hosts: vec!["mail.example.com".into()],
+            key_types: vec![KeyType::Rsa]
+        }
+    );
+    assert_eq!(cert.verify[2].port, 993);
+    let e = err(r#"{"settings": {"verify": [{"starttls": "smtp"}, 0, 70000, "x"]}}"#);
+    assert!(e.contains("settings.verify[0]: missing \"port\""), "{e}");
+    assert!(e.contains("settings.verify[1]: 0 is not allowed; use a port number from 1 to 65535"), "{e}");
+    assert!(e.contains("settings.verify[2]: 70000 is not allowed; use a port number"), "{e}");
+    assert!(e.contains("settings.verify[3]: \"x\" is not allowed; use a non-negative integer"), "{e}");
+}
+
+#[test]
+fn key_types_disabled_by_size_and_curve() {
+    let e = err(r#"{"settings": {"key_size": 0, "key_curve": null}, "certificates": {"example.com": {}}}"#);
+    assert!(e.contains("certificates.example.com: no key type is enabled"), "{e}");
+    let e = err(r#"{"settings": {"key_size": 1000}}"#);
+    assert!(e.contains("settings.key_size: 1000 is not allowed"), "{e}");
+    let l = ok(r#"{"settings": {"key_size": null}, "certificates": {"example.com": {"key_types": ["rsa", "ecdsa"]}}}"#);
+    let key = &l.config.private_keys[0];
+    assert_eq!(key.key_types, [KeyType::Ecdsa]);
+    assert_eq!(key.rsa_key_size, None);
+    assert!(
+        l.warnings.iter().any(|w| w.contains("certificates.example.com.key_types: rsa is not enabled")),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
+fn file_owner_reports_missing_users() {
+    let l = ok(r#"{"settings": {"file_user": "root", "file_group": "no-such-group-acmebot-test"}}"#);
+    let e = l.config.file_owner().unwrap_err();
+    assert_eq!(e.to_string(), "settings.file_group: \"no-such-group-acmebot-test\": no such group on this system");
+    let l = ok(r#"{"settings": {"file_user": "root", "file_group": "0"}}"#);
+    assert_eq!(l.config.file_owner().unwrap(), (0, 0));
+}
+
+#[test]
+fn legacy_slave_mode_and_placeholder_email() {
+    let l = ok(r#"{"account": {"email": "<admin@example.com>"}, "settings": {"slave_mode": true}}"#);
+    assert!(l.config.settings.follower_mode);
+    assert!(l.warnings.iter().any(|w| w.contains("placeholder")), "{:?}", l.warnings);
+}
+
+#[test]
+fn example_file_loads_and_matches_defaults() {
+    let text = include_str!("../../acmebot.example.json");
+    let l = ok(text);
+    // the example shows `verify`, which is warned about until it is implemented
+    assert!(
+        l.warnings.iter().all(|w| w.contains("placeholder") || w.contains("not implemented yet")),
+        "{:?}",
+        l.warnings
+    );
+    // Every default setting appears in the example with the same value.
+    let example: Value = serde_json::from_str(text).unwrap();
+    for (section, default) in defaults::defaults() {
+        let Value::Object(default) = default else {
+            continue;
+        };
+        for (k, v) in default {
+            assert_eq!(example[&section].get(&k), Some(&v), "{section}.{k} differs from the default");
+        }
+    }
+}

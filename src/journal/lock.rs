@@ -1,0 +1,105 @@
+//! The run lock: one writing run at a time, `<directories.pid>/acmebot.pid`
+//! holding an exclusive `flock` and the holder's pid.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::JournalError;
+use crate::platform;
+
+/// The lock (pid) file name inside the pid directory.
+pub const LOCK_FILE_NAME: &str = "acmebot.pid";
+
+/// Holds the run lock; released when dropped (the pid file itself is left in place).
+#[derive(Debug)]
+pub struct LockGuard {
+    file: File,
+    path: PathBuf,
+}
+
+impl LockGuard {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        platform::unlock(&self.file);
+    }
+}
+
+/// Takes the run lock `<pid_dir>/acmebot.pid` (flock, non-blocking) and writes our pid.
+pub fn lock(pid_dir: &Path) -> Result<LockGuard, JournalError> {
+    if !pid_dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(pid_dir)
+            .map_err(|e| JournalError::io(pid_dir, "create directory", e))?;
+    }
+    let path = pid_dir.join(LOCK_FILE_NAME);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| JournalError::io(&path, "open lock file", e))?;
+    if !platform::try_lock_exclusive(&file).map_err(|e| JournalError::io(&path, "lock", e))? {
+        let mut s = String::new();
+        let _ = file.read_to_string(&mut s);
+        let pid = s.trim().parse::<u32>().ok();
+        return Err(JournalError::Locked { path, pid });
+    }
+    let pid = std::process::id();
+    file.set_len(0).map_err(|e| JournalError::io(&path, "truncate lock file", e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| JournalError::io(&path, "seek", e))?;
+    file.write_all(format!("{pid}\n").as_bytes()).map_err(|e| JournalError::io(&path, "write pid", e))?;
+    Ok(LockGuard { file, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn lock_contention() {
+        let d = std::env::temp_dir().join(format!("acmebot-lock-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        let g = lock(&d).unwrap();
+        let pid_path = d.join(LOCK_FILE_NAME);
+        assert_eq!(fs::read_to_string(&pid_path).unwrap(), format!("{}\n", std::process::id()));
+        assert_eq!(fs::metadata(&pid_path).unwrap().permissions().mode() & 0o777, 0o644);
+        let err = lock(&d).unwrap_err();
+        match &err {
+            JournalError::Locked { path, pid } => {
+                assert_eq!(path, &pid_path);
+                assert_eq!(*pid, Some(std::process::id()));
+            }
+            e => panic!("{e}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "another acmebot run (pid {}) holds {}; try again when it has finished",
+                std::process::id(),
+                pid_path.display()
+            )
+        );
+        // The failed attempt did not clobber the pid.
+        assert_eq!(fs::read_to_string(&pid_path).unwrap(), format!("{}\n", std::process::id()));
+        drop(g);
+        // Stale file (lock released): fine.
+        fs::write(&pid_path, "999999\n").unwrap();
+        let g2 = lock(&d).unwrap();
+        assert_eq!(fs::read_to_string(&pid_path).unwrap(), format!("{}\n", std::process::id()));
+        drop(g2);
+        assert!(pid_path.exists());
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,614 @@
+//! State is a projection of the journal: applying the records in order gives
+//! what acmebot believes about its account, keys, certificates and files.
+//! [`State::apply`] is the one replay: the only code that decides which
+//! transactions committed, rolled back or are still open, and so which
+//! effects and installed files count. The run checks this belief against the
+//! files on disk before acting.
+//!
+//! The JSON form (`--replay`) is a documented, stable schema (README, "The
+//! journal"); what the run needs beyond it is not serialized.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::Path;
+
+use serde::{Serialize, Serializer};
+
+use super::event::{CertFacts, DnsRecord, Effect, Event, FileInstalled, KeyArchived, KeyRollover, Mode, TxnBegun};
+use super::Record;
+use crate::time::Time;
+use crate::types::{KeyRole, KeyType};
+
+pub const SCHEMA: u32 = 1;
+
+/// How many committed transaction ids are remembered, for events of journals
+/// written before 0.2 that refer to their transaction after its commit line.
+const RECENT_COMMITS: usize = 16;
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AccountState {
+    pub directory_url: String,
+    pub account_url: String,
+    pub thumbprint: String,
+    pub registered_at: Time,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct KeyState {
+    pub key: String,
+    pub key_type: KeyType,
+    pub role: KeyRole,
+    pub spki_sha256: String,
+    pub path: String,
+    /// When this key was made (or first seen, when adopted): key age counts from here.
+    pub since: Time,
+    pub adopted: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct CertState {
+    pub cert: String,
+    pub key: String,
+    pub key_type: KeyType,
+    pub serial: String,
+    pub common_name: Option<String>,
+    pub not_before: Time,
+    pub not_after: Time,
+    pub sans: Vec<String>,
+    pub issuer: String,
+    pub spki_sha256: String,
+    pub order_url: Option<String>,
+    pub since: Time,
+    pub adopted: bool,
+}
+
+impl CertState {
+    fn from_facts(f: CertFacts, since: Time, adopted: bool) -> CertState {
+        CertState {
+            cert: f.cert,
+            key: f.key,
+            key_type: f.key_type,
+            serial: f.serial,
+            common_name: f.common_name,
+            not_before: f.not_before,
+            not_after: f.not_after,
+            sans: f.sans,
+            issuer: f.issuer,
+            spki_sha256: f.spki_sha256,
+            order_url: f.order_url,
+            since,
+            adopted,
+        }
+    }
+}
+
+/// A file installed by a committed transaction.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FileState {
+    pub sha256: String,
+    pub mode: Mode,
+    pub kind: String,
+    pub txn: String,
+    pub installed_copy: Option<String>,
+    #[serde(skip)]
+    pub uid: u32,
+    #[serde(skip)]
+    pub gid: u32,
+    /// Seq of the `file_installed` line.
+    #[serde(skip)]
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct AuthzState {
+    pub challenge: String,
+    pub url: String,
+    pub expires: Option<Time>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AriState {
+    pub serial: String,
+    pub cert_id: String,
+    pub window_start: Time,
+    pub window_end: Time,
+    pub renew_at: Time,
+    pub next_check: Time,
+}
+
+/// A transaction begun and neither committed nor rolled back: what recovery
+/// needs to finish it or undo it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenTxn {
+    pub begun: TxnBegun,
+    pub seq: u64,
+    /// (path, archived_to) of every `file_archived` so far.
+    pub archived: Vec<(String, String)>,
+    /// `file_installed` lines so far.
+    pub installed: Vec<(FileInstalled, u64)>,
+    /// (path, archived_to) of every `file_removed` so far.
+    pub removed: Vec<(String, Option<String>)>,
+    /// Events of journals written before 0.2 that named this transaction
+    /// before it committed.
+    legacy: Vec<(Event, Time)>,
+}
+
+impl OpenTxn {
+    /// Paths whose `file_installed` / `file_removed` is journaled.
+    pub fn done(&self) -> BTreeSet<&str> {
+        self.installed
+            .iter()
+            .map(|(f, _)| f.path.as_str())
+            .chain(self.removed.iter().map(|(p, _)| p.as_str()))
+            .collect()
+    }
+}
+
+/// A DNS record acmebot added and has not removed: (zone, owner, type, value digest).
+pub type DnsKey = (String, String, String, String);
+
+/// The replayed state. Map keys are strings so the JSON form is plain.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct State {
+    pub schema: u32,
+    pub last_seq: u64,
+    pub runs: u64,
+    pub account: Option<AccountState>,
+    /// `"<key name>/<key type>/<role>"` → key.
+    pub keys: BTreeMap<String, KeyState>,
+    /// `"<certificate name>/<key type>"` → installed certificate.
+    pub certificates: BTreeMap<String, CertState>,
+    /// Installed file path → what was installed.
+    pub files: BTreeMap<String, FileState>,
+    /// DNS name → the newest authorization obtained.
+    pub authorizations: BTreeMap<String, AuthzState>,
+    /// Issued but not (yet) installed: `"<certificate>/<key type>/<serial>"`.
+    pub issued: BTreeMap<String, CertState>,
+    /// `"<certificate>/<key type>"` → the newest ARI renewal window.
+    pub renewal_info: BTreeMap<String, AriState>,
+    /// Directory URLs without ARI.
+    pub ari_unsupported: BTreeSet<String>,
+    /// Transactions begun and neither committed nor rolled back.
+    #[serde(rename = "open_transactions", serialize_with = "ids_only")]
+    pub open: BTreeMap<String, OpenTxn>,
+    /// SPKI digest → when a key not yet installed was generated.
+    #[serde(skip)]
+    pub generated: BTreeMap<String, Time>,
+    /// DNS records acmebot added and has not removed.
+    #[serde(skip)]
+    pub dns_records: BTreeSet<DnsKey>,
+    /// The time of the last line (the journal's clock never runs back).
+    #[serde(skip)]
+    pub last_ts: Option<Time>,
+    #[serde(skip)]
+    recent_commits: VecDeque<String>,
+}
+
+fn ids_only<S: Serializer>(open: &BTreeMap<String, OpenTxn>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(open.keys())
+}
+
+pub fn key_id(key: &str, key_type: KeyType, role: KeyRole) -> String {
+    format!("{key}/{key_type}/{}", role.as_str())
+}
+
+pub fn cert_id(cert: &str, key_type: KeyType) -> String {
+    format!("{cert}/{key_type}")
+}
+
+pub fn dns_key(r: &DnsRecord) -> DnsKey {
+    (r.zone.clone(), r.name.clone(), r.rtype.clone(), r.value_sha256.clone())
+}
+
+impl State {
+    pub fn new() -> State {
+        State { schema: SCHEMA, ..State::default() }
+    }
+
+    /// Replays records in order (tests and tools; the journal applies each
+    /// record as it reads or writes it).
+    pub fn replay<'a>(records: impl IntoIterator<Item = &'a Record>) -> State {
+        let mut state = State::new();
+        for r in records {
+            state.apply(r);
+        }
+        state
+    }
+
+    /// Applies one record. Effects, installed files and (in journals written
+    /// before 0.2) key and certificate lines that name a transaction take
+    /// effect when that transaction commits; a rolled-back one's are dropped.
+    pub fn apply(&mut self, record: &Record) {
+        self.last_seq = record.seq;
+        self.last_ts = Some(record.ts);
+        let ts = record.ts;
+        match &record.event {
+            Event::TxnBegun(b) => {
+                let open = OpenTxn {
+                    begun: b.clone(),
+                    seq: record.seq,
+                    archived: Vec::new(),
+                    installed: Vec::new(),
+                    removed: Vec::new(),
+                    legacy: Vec::new(),
+                };
+                self.open.insert(b.txn.clone(), open);
+            }
+            Event::FileArchived { txn, path, archived_to, .. } => {
+                if let Some(o) = self.open.get_mut(txn) {
+                    o.archived.push((path.clone(), archived_to.clone()));
+                }
+            }
+            Event::FileInstalled(f) => {
+                if let Some(o) = self.open.get_mut(&f.txn) {
+                    o.installed.push((f.clone(), record.seq));
+                }
+            }
+            Event::FileRemoved { txn, path, archived_to } => {
+                if let Some(o) = self.open.get_mut(txn) {
+                    o.removed.push((path.clone(), archived_to.clone()));
+                }
+            }
+            Event::TxnCommitted { txn, .. } => self.commit(txn, ts),
+            Event::TxnRolledBack { txn, .. } => {
+                self.open.remove(txn);
+            }
+            Event::KeyGenerated { txn: Some(txn), .. }
+            | Event::CertificateInstalled { txn, .. }
+            | Event::KeyRolledOver { txn, .. } => self.legacy(txn, record.event.clone(), ts),
+            other => self.apply_fact(other, ts),
+        }
+    }
+
+    fn commit(&mut self, txn: &str, ts: Time) {
+        let Some(open) = self.open.remove(txn) else { return };
+        for (f, seq) in open.installed {
+            self.files.insert(
+                f.path.clone(),
+                FileState {
+                    sha256: f.sha256,
+                    mode: f.mode,
+                    kind: f.kind,
+                    txn: f.txn,
+                    installed_copy: Some(f.installed_copy),
+                    uid: f.uid,
+                    gid: f.gid,
+                    seq,
+                },
+            );
+        }
+        for (path, _) in open.removed {
+            self.files.remove(&path);
+        }
+        for effect in open.begun.effects {
+            self.apply_effect(effect, ts);
+        }
+        for (event, at) in open.legacy {
+            self.apply_fact(&event, at);
+        }
+        self.recent_commits.push_back(txn.to_string());
+        if self.recent_commits.len() > RECENT_COMMITS {
+            self.recent_commits.pop_front();
+        }
+    }
+
+    /// A line of a journal written before 0.2 that names its transaction.
+    fn legacy(&mut self, txn: &str, event: Event, ts: Time) {
+        if let Some(o) = self.open.get_mut(txn) {
+            o.legacy.push((event, ts));
+        } else if self.recent_commits.iter().any(|t| t == txn) {
+            self.apply_fact(&event, ts);
+        }
+    }
+
+    fn apply_effect(&mut self, effect: Effect, ts: Time) {
+        match effect {
+            Effect::KeyInstalled { key, key_type, role, spki_sha256, path } => {
+                let since = self.generated.remove(&spki_sha256).unwrap_or(ts);
+                self.set_key(KeyState { key, key_type, role, spki_sha256, path, since, adopted: false });
+            }
+            Effect::KeyRolledOver(r) => self.roll_over(r, ts),
+            Effect::CertificateInstalled { cert, key_type, serial } => self.install_cert(&cert, key_type, &serial, ts),
+            Effect::KeyArchived(a) => self.archive_key(a),
+        }
+    }
+
+    /// Events that are facts the moment they are journaled (or, for the
+    /// legacy transaction lines, the moment their transaction committed).
+    fn apply_fact(&mut self, event: &Event, ts: Time) {
+        match event.clone() {
+            Event::RunStarted { .. } => self.runs += 1,
+            Event::AccountKeyRolledOver { new_thumbprint, .. } => {
+                if let Some(a) = self.account.as_mut() {
+                    a.thumbprint = new_thumbprint;
+                }
+            }
+            Event::AccountRegistered { directory_url, account_url, thumbprint, .. } => {
+                self.account = Some(AccountState { directory_url, account_url, thumbprint, registered_at: ts });
+            }
+            Event::KeyGenerated { key, key_type, role, spki_sha256, path, txn } => {
+                if txn.is_some() {
+                    self.set_key(KeyState { key, key_type, role, spki_sha256, path, since: ts, adopted: false });
+                } else {
+                    self.generated.insert(spki_sha256, ts);
+                }
+            }
+            Event::KeyAdopted { key, key_type, role, spki_sha256, path, .. } => {
+                self.set_key(KeyState { key, key_type, role, spki_sha256, path, since: ts, adopted: true });
+            }
+            Event::CertificateIssued(f) => {
+                let id = format!("{}/{}", cert_id(&f.cert, f.key_type), f.serial);
+                self.issued.insert(id, CertState::from_facts(f, ts, false));
+            }
+            Event::CertificateAdopted { facts, .. } => {
+                self.certificates.insert(cert_id(&facts.cert, facts.key_type), CertState::from_facts(facts, ts, true));
+            }
+            Event::CertificateInstalled { cert, key_type, serial, .. } => {
+                self.install_cert(&cert, key_type, &serial, ts)
+            }
+            Event::CertificateRevoked { cert, key_type, serial, .. } => {
+                let id = cert_id(&cert, key_type);
+                if self.certificates.get(&id).is_some_and(|c| c.serial == serial) {
+                    self.certificates.remove(&id);
+                }
+            }
+            Event::KeyArchived(a) => self.archive_key(a),
+            Event::KeyRolledOver { rollover, .. } => self.roll_over(rollover, ts),
+            Event::RenewalInfoFetched {
+                cert,
+                key_type,
+                serial,
+                cert_id: ari_id,
+                window_start,
+                window_end,
+                renew_at,
+                next_check,
+                ..
+            } => {
+                self.renewal_info.insert(
+                    cert_id(&cert, key_type),
+                    AriState { serial, cert_id: ari_id, window_start, window_end, renew_at, next_check },
+                );
+            }
+            Event::RenewalInfoUnsupported { directory_url } => {
+                self.ari_unsupported.insert(directory_url);
+            }
+            Event::AuthorizationObtained { name, challenge, url, expires } => {
+                self.authorizations.insert(name, AuthzState { challenge, url, expires });
+            }
+            Event::DnsRecordAdded(r) => {
+                self.dns_records.insert(dns_key(&r));
+            }
+            Event::DnsRecordRemoved(r) => {
+                self.dns_records.remove(&dns_key(&r));
+            }
+            _ => {}
+        }
+    }
+
+    fn install_cert(&mut self, cert: &str, key_type: KeyType, serial: &str, ts: Time) {
+        if let Some(mut c) = self.issued.remove(&format!("{}/{serial}", cert_id(cert, key_type))) {
+            c.since = ts;
+            self.certificates.insert(cert_id(cert, key_type), c);
+        }
+    }
+
+    fn archive_key(&mut self, a: KeyArchived) {
+        let id = key_id(&a.key, a.key_type, a.role);
+        if self.keys.get(&id).is_some_and(|k| k.spki_sha256 == a.spki_sha256) {
+            self.keys.remove(&id);
+        }
+    }
+
+    fn roll_over(&mut self, r: KeyRollover, ts: Time) {
+        // The backup's age carries over: key age counts from when it was made.
+        let backup = self
+            .keys
+            .get(&key_id(&r.key, r.key_type, KeyRole::Backup))
+            .filter(|b| b.spki_sha256 == r.spki_sha256)
+            .cloned();
+        let (since, adopted) = backup.map(|b| (b.since, b.adopted)).unwrap_or((ts, false));
+        let KeyRollover { key, key_type, spki_sha256, path, .. } = r;
+        self.set_key(KeyState { key, key_type, role: KeyRole::Primary, spki_sha256, path, since, adopted });
+    }
+
+    fn set_key(&mut self, k: KeyState) {
+        // A key that becomes primary stops being the backup it was (rollover).
+        if k.role == KeyRole::Primary {
+            let backup = key_id(&k.key, k.key_type, KeyRole::Backup);
+            if self.keys.get(&backup).is_some_and(|b| b.spki_sha256 == k.spki_sha256) {
+                self.keys.remove(&backup);
+            }
+        }
+        self.keys.insert(key_id(&k.key, k.key_type, k.role), k);
+    }
+
+    pub fn key(&self, key: &str, key_type: KeyType, role: KeyRole) -> Option<&KeyState> {
+        self.keys.get(&key_id(key, key_type, role))
+    }
+
+    pub fn certificate(&self, cert: &str, key_type: KeyType) -> Option<&CertState> {
+        self.certificates.get(&cert_id(cert, key_type))
+    }
+
+    pub fn file(&self, path: &Path) -> Option<&FileState> {
+        self.files.get(path.to_string_lossy().as_ref())
+    }
+
+    /// Whether acmebot added this DNS record and has not removed it.
+    pub fn dns_record_outstanding(&self, zone: &str, name: &str, rtype: &str, value_sha256: &str) -> bool {
+        self.dns_records.contains(&(zone.into(), name.into(), rtype.into(), value_sha256.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::event::{FileAction, TxnFile};
+    use serde_json::json;
+
+    const T0: i64 = 1_795_968_146;
+
+    fn records(events: &[serde_json::Value]) -> Vec<Record> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Record {
+                seq: i as u64 + 1,
+                ts: Time::from_secs(T0 + i as i64),
+                clock: None,
+                event: serde_json::from_value(e.clone()).unwrap_or_else(|err| panic!("{e}: {err}")),
+                hash: String::new(),
+            })
+            .collect()
+    }
+
+    fn begun(txn: &str, effects: serde_json::Value) -> serde_json::Value {
+        json!({"type": "txn_begun", "txn": txn, "key": "k", "archive": "/a", "owner": null, "files": [], "effects": effects})
+    }
+
+    fn issued(serial: &str) -> serde_json::Value {
+        json!({"type": "certificate_issued", "cert": "c", "key": "k", "key_type": "ecdsa", "serial": serial, "common_name": "c",
+               "not_before": "2026-11-29T00:00:00Z", "not_after": "2027-02-27T00:00:00Z", "sans": ["c"], "issuer": "CN=CA",
+               "order_url": "https://ca/o/1", "spki_sha256": "p1"})
+    }
+
+    fn generated(role: &str, spki: &str) -> serde_json::Value {
+        json!({"type": "key_generated", "key": "k", "key_type": "ecdsa", "role": role, "spki_sha256": spki, "path": format!("/k.{role}")})
+    }
+
+    fn installed(role: &str, spki: &str) -> serde_json::Value {
+        json!({"type": "key_installed", "key": "k", "key_type": "ecdsa", "role": role, "spki_sha256": spki, "path": format!("/k.{role}")})
+    }
+
+    #[test]
+    fn effects_count_only_when_their_transaction_commits() {
+        let cert = json!({"type": "certificate_installed", "cert": "c", "key_type": "ecdsa", "serial": "01"});
+        let r = records(&[
+            json!({"type": "run_started", "version": "0", "pid": 1, "args": [], "config": "/c"}),
+            generated("primary", "p1"),
+            generated("backup", "b1"),
+            issued("01"),
+            begun("k@1", json!([installed("primary", "p1"), installed("backup", "b1"), cert])),
+            json!({"type": "txn_committed", "txn": "k@1"}),
+            // Never committed: its backup key does not count.
+            generated("backup", "zz"),
+            begun("k@2", json!([installed("backup", "zz")])),
+            json!({"type": "renewal_info_fetched", "cert": "c", "key_type": "ecdsa", "serial": "01", "cert_id": "a.b",
+                   "window_start": "2027-01-28T00:00:00Z", "window_end": "2027-01-30T00:00:00Z", "renew_at": "2027-01-29T00:00:00Z",
+                   "next_check": "2026-11-29T06:00:00Z", "explanation_url": null}),
+            json!({"type": "some_future_event", "whatever": 1}),
+        ]);
+        let s = State::replay(&r);
+        assert_eq!(s.runs, 1);
+        let primary = s.key("k", KeyType::Ecdsa, KeyRole::Primary).unwrap();
+        assert_eq!(primary.spki_sha256, "p1");
+        assert_eq!(primary.since, Time::from_secs(T0 + 1), "a key's age counts from its generation");
+        assert_eq!(
+            s.key("k", KeyType::Ecdsa, KeyRole::Backup).unwrap().spki_sha256,
+            "b1",
+            "uncommitted backup ignored"
+        );
+        assert_eq!(s.certificate("c", KeyType::Ecdsa).unwrap().serial, "01");
+        assert!(s.open.contains_key("k@2"));
+        assert_eq!(serde_json::to_value(&s).unwrap()["open_transactions"], json!(["k@2"]));
+        assert_eq!(s.renewal_info["c/ecdsa"].renew_at.to_string(), "2027-01-29T00:00:00Z");
+
+        // Rolled back, a revocation, then the rollover to the backup key.
+        let mut more: Vec<serde_json::Value> = r.iter().map(|x| serde_json::to_value(&x.event).unwrap()).collect();
+        more.truncate(8);
+        more.extend([
+            json!({"type": "txn_rolled_back", "txn": "k@2", "reason": "crash"}),
+            json!({"type": "certificate_revoked", "cert": "c", "key": "k", "key_type": "ecdsa", "serial": "01", "reason": "keyCompromise"}),
+            begun("k@3", json!([{"type": "key_archived", "key": "k", "key_type": "ecdsa", "role": "primary", "spki_sha256": "p1", "reason": "revoked"}])),
+            json!({"type": "txn_committed", "txn": "k@3"}),
+            generated("backup", "b2"),
+            begun("k@4", json!([{"type": "key_rolled_over", "key": "k", "key_type": "ecdsa", "spki_sha256": "b1", "path": "/k.primary",
+                                 "previous_spki_sha256": "p1"}, installed("backup", "b2")])),
+            json!({"type": "txn_committed", "txn": "k@4"}),
+        ]);
+        let s = State::replay(&records(&more));
+        assert!(s.open.is_empty());
+        assert!(s.certificate("c", KeyType::Ecdsa).is_none(), "revoked certificate gone");
+        let primary = s.key("k", KeyType::Ecdsa, KeyRole::Primary).unwrap();
+        assert_eq!(primary.spki_sha256, "b1", "the backup became the primary");
+        assert_eq!(primary.since, Time::from_secs(T0 + 2), "key age carries over from the backup");
+        assert_eq!(s.key("k", KeyType::Ecdsa, KeyRole::Backup).unwrap().spki_sha256, "b2");
+        assert!(
+            s.generated.is_empty() || s.generated.keys().all(|k| k == "zz"),
+            "installed keys leave the generated pool"
+        );
+    }
+
+    #[test]
+    fn journals_of_earlier_versions_name_the_transaction_after_it_committed() {
+        let r = records(&[
+            json!({"type": "txn_begun", "txn": "k@1", "key": "k", "archive": "/a", "owner": null, "files": [
+                {"path": "/c", "kind": "certificate", "action": "write", "sha256": "s", "mode": "0644", "old_sha256": null,
+                 "old_mode": null, "temp": "/.c.t"}]}),
+            json!({"type": "file_installed", "txn": "k@1", "path": "/c", "kind": "certificate", "sha256": "s", "mode": "0644",
+                   "uid": 0, "gid": 0, "installed_copy": "/a/installed/c"}),
+            json!({"type": "txn_committed", "txn": "k@1"}),
+            json!({"type": "key_generated", "key": "k", "key_type": "ecdsa", "role": "primary", "spki_sha256": "p1", "path": "/k", "txn": "k@1"}),
+            issued("01"),
+            json!({"type": "certificate_installed", "cert": "c", "key_type": "ecdsa", "serial": "01", "txn": "k@1"}),
+            // A key line naming a transaction that never committed is ignored.
+            json!({"type": "key_generated", "key": "k", "key_type": "ecdsa", "role": "backup", "spki_sha256": "x", "path": "/b", "txn": "k@9"}),
+        ]);
+        let s = State::replay(&r);
+        assert_eq!(s.key("k", KeyType::Ecdsa, KeyRole::Primary).unwrap().since, Time::from_secs(T0 + 3));
+        assert!(s.key("k", KeyType::Ecdsa, KeyRole::Backup).is_none());
+        assert_eq!(s.certificate("c", KeyType::Ecdsa).unwrap().serial, "01");
+        let f = &s.files["/c"];
+        assert_eq!((f.mode, f.seq, f.installed_copy.as_deref()), (Mode(0o644), 2, Some("/a/installed/c")));
+        let text = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            text["files"]["/c"],
+            json!({"sha256": "s", "mode": "0644", "kind": "certificate", "txn": "k@1", "installed_copy": "/a/installed/c"})
+        );
+    }
+
+    #[test]
+    fn open_transactions_keep_what_recovery_needs() {
+        let file = TxnFile {
+            path: "/c".into(),
+            kind: "certificate".into(),
+            action: FileAction::Write,
+            sha256: Some("s".into()),
+            mode: Some(Mode(0o644)),
+            old_sha256: Some("o".into()),
+            old_mode: Some(Mode(0o644)),
+            temp: Some("/.c.t".into()),
+        };
+        let b = TxnBegun {
+            txn: "k@1".into(),
+            key: "k".into(),
+            archive: "/a".into(),
+            owner: None,
+            files: vec![file],
+            effects: vec![],
+        };
+        let r = records(&[
+            serde_json::to_value(Event::TxnBegun(b.clone())).unwrap(),
+            json!({"type": "file_archived", "txn": "k@1", "path": "/c", "archived_to": "/a/c", "sha256": "o"}),
+        ]);
+        let s = State::replay(&r);
+        let o = &s.open["k@1"];
+        assert_eq!(o.begun, b);
+        assert_eq!(o.archived, vec![("/c".to_string(), "/a/c".to_string())]);
+        assert!(o.done().is_empty());
+        assert!(s.files.is_empty());
+    }
+
+    #[test]
+    fn dns_records_outstanding() {
+        let rec = json!({"zone": "z", "name": "_acme-challenge.z.", "rtype": "TXT", "value_sha256": "h", "server": null, "mode": "local"});
+        let mut added = rec.clone();
+        added["type"] = json!("dns_record_added");
+        let mut removed = rec;
+        removed["type"] = json!("dns_record_removed");
+        let s = State::replay(&records(std::slice::from_ref(&added)));
+        assert!(s.dns_record_outstanding("z", "_acme-challenge.z.", "TXT", "h"));
+        let s = State::replay(&records(&[added, removed]));
+        assert!(!s.dns_record_outstanding("z", "_acme-challenge.z.", "TXT", "h"));
+    }
+}

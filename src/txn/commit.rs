@@ -1,0 +1,352 @@
+//! Committing a plan (steps 1-6 of the protocol in the module docs), and the
+//! step 6 that roll-forward recovery shares.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::fs::{
+    archive_file, claim_archive_dir, create_exact, dir_of, ensure_dir, file_name_of, file_sha, on_disk, sync_dirs,
+    unique_names, write_via_rename, OnDisk,
+};
+use super::recover::roll_back;
+use super::{ioe, no_faults, Action, Committed, Fault, FileOp, Plan, Step, TxnError};
+use crate::journal::{sync_dir, Event, FileAction, FileInstalled, Journal, Mode, OpenTxn, TxnBegun, TxnFile};
+use crate::types::sha256_hex;
+
+/// One file of a transaction, as the protocol works with it.
+#[derive(Clone, Debug)]
+pub(super) struct Entry {
+    pub path: PathBuf,
+    pub kind: String,
+    /// Some for a write, None for a removal.
+    pub sha256: Option<String>,
+    pub mode: Option<u32>,
+    pub old_sha256: Option<String>,
+    pub old_mode: Option<u32>,
+    pub temp: Option<PathBuf>,
+    /// Name inside the archive dir and its installed/ subdir.
+    pub name: String,
+}
+
+impl Entry {
+    pub fn is_write(&self) -> bool {
+        self.sha256.is_some()
+    }
+
+    fn journaled(&self) -> TxnFile {
+        TxnFile {
+            path: self.path.to_string_lossy().into_owned(),
+            kind: self.kind.clone(),
+            action: if self.is_write() { FileAction::Write } else { FileAction::Remove },
+            sha256: self.sha256.clone(),
+            mode: self.mode.map(Mode),
+            old_sha256: self.old_sha256.clone(),
+            old_mode: self.old_mode.map(Mode),
+            temp: self.temp.as_ref().map(|t| t.to_string_lossy().into_owned()),
+        }
+    }
+}
+
+/// A transaction as `txn_begun` declares it.
+#[derive(Clone, Debug)]
+pub(super) struct Txn {
+    pub id: String,
+    pub key: String,
+    pub archive: PathBuf,
+    pub files: Vec<Entry>,
+}
+
+impl Txn {
+    pub fn from_begun(b: &TxnBegun) -> Result<Txn, TxnError> {
+        let names = unique_names(b.files.iter().map(|f| Path::new(&f.path)))?;
+        let mut files = Vec::new();
+        for (f, name) in b.files.iter().zip(names) {
+            let write = f.action == FileAction::Write;
+            if write && (f.sha256.is_none() || f.mode.is_none()) {
+                let detail = format!("txn_begun lists {} as written, without its sha256 and mode", f.path);
+                return Err(TxnError::Unrecoverable { txn: b.txn.clone(), detail });
+            }
+            files.push(Entry {
+                path: PathBuf::from(&f.path),
+                kind: f.kind.clone(),
+                sha256: f.sha256.clone().filter(|_| write),
+                mode: f.mode.map(|m| m.0).filter(|_| write),
+                old_sha256: f.old_sha256.clone(),
+                old_mode: f.old_mode.map(|m| m.0),
+                temp: f.temp.as_ref().map(PathBuf::from),
+                name,
+            });
+        }
+        Ok(Txn { id: b.txn.clone(), key: b.key.clone(), archive: PathBuf::from(&b.archive), files })
+    }
+
+    pub fn installed_dir(&self) -> PathBuf {
+        self.archive.join("installed")
+    }
+}
+
+fn validate(plan: &Plan) -> Result<(), TxnError> {
+    let k = &plan.key_name;
+    if k.is_empty() || k == "." || k == ".." || k.contains('/') || k.contains('\0') {
+        return Err(TxnError::Invalid(format!("bad key name {k:?}")));
+    }
+    let mut seen = BTreeSet::new();
+    for op in &plan.ops {
+        if !op.path.is_absolute() {
+            return Err(TxnError::Invalid(format!("{} is not an absolute path", op.path.display())));
+        }
+        file_name_of(&op.path)?;
+        if !seen.insert(&op.path) {
+            return Err(TxnError::Invalid(format!("{} appears twice", op.path.display())));
+        }
+    }
+    Ok(())
+}
+
+/// [`commit_with_faults`] without fault injection.
+pub fn commit(journal: &mut Journal, plan: &Plan) -> Result<Committed, TxnError> {
+    commit_with_faults(journal, plan, &no_faults)
+}
+
+/// Whether a target already is what the op wants.
+fn already_done(op: &FileOp, old: &Option<OnDisk>, owner: Option<(u32, u32)>) -> bool {
+    match (&op.action, old) {
+        (Action::Write { contents, mode }, Some(o)) => {
+            o.mode == mode & 0o7777
+                && o.sha256 == sha256_hex(contents)
+                && owner.is_none_or(|(u, g)| (o.uid, o.gid) == (u, g))
+        }
+        (Action::Write { .. }, None) => false,
+        (Action::Remove, old) => old.is_none(),
+    }
+}
+
+/// Installs all files of `plan` as one transaction. `faults` is called at every
+/// check point; if it returns Err the commit returns `TxnError::Crashed` at once,
+/// without any cleanup, exactly as if the process had died there. On any other error
+/// after `txn_begun`, the transaction is rolled back (best effort) before returning.
+pub fn commit_with_faults(
+    journal: &mut Journal,
+    plan: &Plan,
+    faults: &dyn Fn(Step) -> Result<(), Fault>,
+) -> Result<Committed, TxnError> {
+    validate(plan)?;
+    // 1. What actually has to change.
+    let mut result = Committed::default();
+    let mut todo: Vec<(&FileOp, Option<OnDisk>)> = Vec::new();
+    for op in &plan.ops {
+        let old = on_disk(&op.path)?;
+        if already_done(op, &old, plan.owner) {
+            result.unchanged.push(op.path.clone());
+        } else {
+            todo.push((op, old));
+        }
+    }
+    if todo.is_empty() && plan.effects.is_empty() {
+        return Ok(result);
+    }
+
+    // 2. Claim the archive dir, journal txn_begun.
+    let archive = claim_archive_dir(&plan.archive_root, &plan.key_name, journal.clock().now())?;
+    let txn = plan_txn(plan, &archive, &todo)?;
+    let begun = TxnBegun {
+        txn: txn.id.clone(),
+        key: txn.key.clone(),
+        archive: archive.to_string_lossy().into_owned(),
+        owner: plan.owner,
+        files: txn.files.iter().map(Entry::journaled).collect(),
+        effects: plan.effects.clone(),
+    };
+    journal.append(Event::TxnBegun(begun))?;
+    result.txn = Some(txn.id.clone());
+    result.archive_dir = Some(archive.clone());
+    let crash = |step| faults(step).map_err(TxnError::Crashed);
+    crash(Step::Begun)?;
+
+    match commit_steps(journal, plan, &txn, &todo, &crash, &mut result) {
+        Ok(()) => Ok(result),
+        Err(TxnError::Crashed(f)) => Err(TxnError::Crashed(f)),
+        Err(e) => {
+            // A real error (not a crash): put everything back as it was, best effort.
+            // If this fails too, the next run's recover_interrupted finishes the job.
+            let known = result.archived.clone();
+            if let Err(e2) = roll_back(journal, &txn, None, &known, &format!("commit failed: {e}"), false) {
+                tracing::error!(
+                    "file transaction {} failed ({e}) and could not be rolled back ({e2}); the next run will recover it",
+                    txn.id
+                );
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The transaction's id, entries and temp file names.
+fn plan_txn(plan: &Plan, archive: &Path, todo: &[(&FileOp, Option<OnDisk>)]) -> Result<Txn, TxnError> {
+    let id = format!("{}@{}", plan.key_name, file_name_of(archive)?);
+    let tag = &sha256_hex(id.as_bytes())[..12];
+    let names = unique_names(todo.iter().map(|(op, _)| op.path.as_path()))?;
+    let mut files = Vec::new();
+    for ((op, old), name) in todo.iter().zip(names) {
+        let (sha256, mode, temp) = match &op.action {
+            Action::Write { contents, mode } => {
+                let temp = dir_of(&op.path).join(format!(".{}.acmebot-{}", file_name_of(&op.path)?, tag));
+                (Some(sha256_hex(contents)), Some(mode & 0o7777), Some(temp))
+            }
+            Action::Remove => (None, None, None),
+        };
+        files.push(Entry {
+            path: op.path.clone(),
+            kind: op.kind.clone(),
+            sha256,
+            mode,
+            old_sha256: old.as_ref().map(|o| o.sha256.clone()),
+            old_mode: old.as_ref().map(|o| o.mode),
+            temp,
+            name,
+        });
+    }
+    Ok(Txn { id, key: plan.key_name.clone(), archive: archive.to_path_buf(), files })
+}
+
+fn commit_steps(
+    journal: &mut Journal,
+    plan: &Plan,
+    txn: &Txn,
+    todo: &[(&FileOp, Option<OnDisk>)],
+    crash: &dyn Fn(Step) -> Result<(), TxnError>,
+    result: &mut Committed,
+) -> Result<(), TxnError> {
+    // 3. Temp files, created with their final mode and owner before any byte is written.
+    for ((op, _), f) in todo.iter().zip(&txn.files) {
+        let (Action::Write { contents, mode }, Some(temp)) = (&op.action, &f.temp) else { continue };
+        ensure_dir(dir_of(&op.path), 0o755)?;
+        let mut file = create_exact(temp, *mode, true, plan.owner)?;
+        crash(Step::TempCreated)?;
+        file.write_all(contents).map_err(ioe(temp, "write"))?;
+        file.sync_all().map_err(ioe(temp, "fsync"))?;
+        drop(file);
+        crash(Step::TempWritten)?;
+    }
+
+    // 4. Archive every file that is about to be replaced or removed.
+    let mut archived = Vec::new();
+    for ((_, old), f) in todo.iter().zip(&txn.files) {
+        if old.is_none() {
+            continue;
+        }
+        let (dest, sha) = archive_file(&f.path, &txn.archive, &f.name)?;
+        crash(Step::Archived)?;
+        archived.push((f.path.clone(), dest, sha));
+    }
+    if !archived.is_empty() {
+        sync_dir(&txn.archive).map_err(ioe(&txn.archive, "fsync directory"))?;
+    }
+    for (path, dest, sha256) in archived {
+        journal.append(Event::FileArchived {
+            txn: txn.id.clone(),
+            path: path.to_string_lossy().into_owned(),
+            archived_to: dest.to_string_lossy().into_owned(),
+            sha256,
+        })?;
+        crash(Step::ArchiveJournaled)?;
+        result.archived.push((path, dest));
+    }
+
+    // 5. Replace.
+    for f in &txn.files {
+        match &f.temp {
+            Some(temp) => fs::rename(temp, &f.path).map_err(ioe(&f.path, "rename into place"))?,
+            None => fs::remove_file(&f.path).map_err(ioe(&f.path, "remove"))?,
+        }
+        crash(Step::Replaced)?;
+    }
+    sync_dirs(txn.files.iter().map(|f| dir_of(&f.path)).chain([txn.archive.as_path()]))?;
+    crash(Step::DirsSynced)?;
+
+    // 6. Installed copies, then the events that make the transaction committed.
+    finish(journal, txn, None, crash, false, result)
+}
+
+/// Step 6 (shared by commit and roll-forward): installed copies, `file_installed` /
+/// `file_removed` for files not yet journaled (`open`: what an interrupted
+/// transaction journaled already), `txn_committed`.
+pub(super) fn finish(
+    journal: &mut Journal,
+    txn: &Txn,
+    open: Option<&OpenTxn>,
+    crash: &dyn Fn(Step) -> Result<(), TxnError>,
+    recovered: bool,
+    result: &mut Committed,
+) -> Result<(), TxnError> {
+    let done: BTreeSet<String> = open.map(|o| o.done().into_iter().map(String::from).collect()).unwrap_or_default();
+    let mut archived: BTreeMap<String, String> = open.map(|o| o.archived.iter().cloned().collect()).unwrap_or_default();
+    for (p, a) in &result.archived {
+        archived.insert(p.to_string_lossy().into_owned(), a.to_string_lossy().into_owned());
+    }
+    let copies = installed_copies(txn, crash)?;
+    let mut copies = copies.into_iter();
+    for f in &txn.files {
+        let path_s = f.path.to_string_lossy().into_owned();
+        if f.is_write() {
+            let copy = copies.next().unwrap_or_default();
+            if !done.contains(&path_s) {
+                let md = fs::metadata(&f.path).map_err(ioe(&f.path, "inspect"))?;
+                journal.append(Event::FileInstalled(FileInstalled {
+                    txn: txn.id.clone(),
+                    path: path_s,
+                    kind: f.kind.clone(),
+                    sha256: f.sha256.clone().unwrap_or_default(),
+                    mode: Mode(f.mode.unwrap_or(0)),
+                    uid: md.uid(),
+                    gid: md.gid(),
+                    installed_copy: copy.to_string_lossy().into_owned(),
+                }))?;
+                crash(Step::InstalledJournaled)?;
+            }
+            result.installed.push(f.path.clone());
+        } else {
+            if !done.contains(&path_s) {
+                let archived_to = archived.get(&path_s).cloned();
+                journal.append(Event::FileRemoved { txn: txn.id.clone(), path: path_s, archived_to })?;
+                crash(Step::InstalledJournaled)?;
+            }
+            result.removed.push(f.path.clone());
+        }
+    }
+    journal.append(Event::TxnCommitted { txn: txn.id.clone(), recovered })?;
+    crash(Step::Committed)?;
+    Ok(())
+}
+
+/// Writes (or verifies) `<archive>/installed/<name>` for every written file;
+/// returns their paths in the order of the written files.
+fn installed_copies(txn: &Txn, crash: &dyn Fn(Step) -> Result<(), TxnError>) -> Result<Vec<PathBuf>, TxnError> {
+    let installed_dir = txn.installed_dir();
+    let mut copies = Vec::new();
+    if txn.files.iter().any(Entry::is_write) {
+        ensure_dir(&installed_dir, 0o700)?;
+    }
+    for f in txn.files.iter().filter(|f| f.is_write()) {
+        let (Some(sha), Some(mode)) = (&f.sha256, f.mode) else { continue };
+        let data = fs::read(&f.path).map_err(ioe(&f.path, "read"))?;
+        if &sha256_hex(&data) != sha {
+            let detail = format!("{} does not hold the content just installed", f.path.display());
+            return Err(TxnError::Unrecoverable { txn: txn.id.clone(), detail });
+        }
+        let copy = installed_dir.join(&f.name);
+        let current_mode = fs::metadata(&copy).map(|m| m.mode() & 0o7777).ok();
+        if file_sha(&copy)?.as_ref() != Some(sha) || current_mode != Some(mode) {
+            write_via_rename(&copy, &data, mode, None)?;
+            crash(Step::InstalledCopy)?;
+        }
+        copies.push(copy);
+    }
+    if !copies.is_empty() {
+        sync_dir(&installed_dir).map_err(ioe(&installed_dir, "fsync directory"))?;
+    }
+    Ok(copies)
+}

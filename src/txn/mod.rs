@@ -1,0 +1,145 @@
+//! File transactions: all output files of a run for one private key are installed as
+//! ONE transaction (all or nothing), journaled step by step, and recoverable after a
+//! crash. Replaced files are preserved in `<archive>/<key name>/<YYYY_MM_DD_HHMMSS>/`,
+//! and a copy of every installed file is kept in `<that dir>/installed/` so that
+//! `--recover` can restore files later deleted or altered by hand.
+//!
+//! Commit protocol (each step followed by a fault check point, see [`Step`]):
+//! 1. skip ops whose target already has these contents, mode (and owner); nothing left
+//!    and no effects = no transaction and nothing journaled;
+//! 2. claim the archive dir (mkdir), journal `txn_begun` with every file and the
+//!    transaction's effects (keys and certificates it installs);
+//! 3. create each temp file next to its target with O_EXCL and the final mode, fchown,
+//!    write, fsync;
+//! 4. hard-link (or copy) every file about to be replaced or removed into the archive
+//!    dir, fsync it, journal `file_archived` for each;
+//! 5. rename temps over targets, unlink removed targets, fsync touched directories;
+//! 6. write the installed copies, journal `file_installed` / `file_removed`, then
+//!    `txn_committed`, which makes the effects true (see `journal::State::apply`).
+//!
+//! Which transactions are open, committed or rolled back is decided by the
+//! journal's replay alone; [`recover_interrupted`] finishes or undoes the open
+//! ones from what the replay kept of them.
+//!
+//! Symlinks: targets are read through symlinks, but replaced by renaming, so a target
+//! that is itself a symlink is replaced by a regular file (the link is archived).
+
+mod audit;
+mod commit;
+mod fault;
+mod fs;
+mod recover;
+
+pub use audit::{audit_files, restore, FileProblem, FileProblemKind, Restored};
+pub use commit::{commit, commit_with_faults};
+pub use fault::{env_faults_exit, fault_at, no_faults, parse_fault_spec, Fault, Step};
+pub use recover::{recover_interrupted, Recovery, RecoveryOutcome};
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::journal::{Effect, JournalError};
+
+/// What to do with one output file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Write { contents: Vec<u8>, mode: u32 },
+    Remove,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileOp {
+    pub path: PathBuf,
+    /// e.g. "private_key", "certificate", "chain".
+    pub kind: String,
+    pub action: Action,
+}
+
+/// All output files of one private key, installed as one transaction.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub key_name: String,
+    pub ops: Vec<FileOp>,
+    /// (uid, gid) for written files; None leaves them owned by this process.
+    pub owner: Option<(u32, u32)>,
+    pub archive_root: PathBuf,
+    /// What the transaction makes true once committed (journaled in `txn_begun`).
+    pub effects: Vec<Effect>,
+}
+
+#[derive(Debug)]
+pub enum TxnError {
+    Journal(JournalError),
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: io::Error,
+    },
+    /// The plan is not acceptable (duplicate or relative paths, bad key name).
+    Invalid(String),
+    /// An injected fault fired: the commit stopped as if the process had died.
+    Crashed(Fault),
+    /// An interrupted transaction cannot be brought to all-old or all-new.
+    Unrecoverable {
+        txn: String,
+        detail: String,
+    },
+}
+
+impl fmt::Display for TxnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TxnError::Journal(e) => e.fmt(f),
+            TxnError::Io { path, op, source } => write!(f, "cannot {} {}: {}", op, path.display(), source),
+            TxnError::Invalid(s) => write!(f, "invalid file transaction: {s}"),
+            TxnError::Crashed(fault) => fault.fmt(f),
+            TxnError::Unrecoverable { txn, detail } => {
+                write!(f, "interrupted file transaction {txn} cannot be recovered: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TxnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TxnError::Journal(e) => Some(e),
+            TxnError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<JournalError> for TxnError {
+    fn from(e: JournalError) -> Self {
+        TxnError::Journal(e)
+    }
+}
+
+pub(crate) fn ioe<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> TxnError + 'a {
+    move |source| TxnError::Io { path: path.to_path_buf(), op, source }
+}
+
+/// What a commit did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// None when nothing had to change (and nothing was journaled).
+    pub txn: Option<String>,
+    pub archive_dir: Option<PathBuf>,
+    pub installed: Vec<PathBuf>,
+    pub removed: Vec<PathBuf>,
+    /// (target, archived copy)
+    pub archived: Vec<(PathBuf, PathBuf)>,
+    /// Targets that already were as planned.
+    pub unchanged: Vec<PathBuf>,
+}
+
+impl Committed {
+    pub fn changed(&self) -> bool {
+        self.txn.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests;
