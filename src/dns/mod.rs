@@ -1,18 +1,18 @@
 //! Native DNS: RFC 2136 dynamic updates signed with TSIG (RFC 8945), and plain
 //! lookups for propagation checks. No `nsupdate` or `dig` is run.
 //!
-//! Pure core, thin I/O (as hickory-dns splits `proto` from `net`):
-//! [`tsig`], [`md5`], [`wire`], [`update`] and [`keyfile`]'s parsers compute on
-//! bytes and take the clock (`now`, seconds since the epoch) as an argument;
-//! [`transport`] sends one message over UDP/TCP; [`resolver`] asks questions.
+//! Pure core, thin I/O (as hickory-dns splits `proto` from `net`): [`proto`]
+//! ([`tsig`], [`md5`], [`wire`], [`update`], [`query`] and [`keyfile`]'s
+//! parsers) computes on bytes and takes the clock (`now`, seconds since the
+//! epoch) as an argument; [`net`] sends messages through one small trait,
+//! [`Exchange`] ([`transport`]), and asks questions ([`resolver`]).
 
-pub mod keyfile;
-pub mod md5;
-pub mod resolver;
-pub mod transport;
-pub mod tsig;
-pub mod update;
-pub mod wire;
+pub mod net;
+pub mod proto;
+
+pub use net::transport::{Exchange, Network, NETWORK};
+pub use net::{resolver, transport};
+pub use proto::{keyfile, md5, query, tsig, update, wire};
 
 pub use hickory_proto::rr::RecordType;
 pub use resolver::Resolver;
@@ -112,7 +112,7 @@ pub fn random_id() -> u16 {
     u16::from_be_bytes(b)
 }
 
-/// Sends one RFC 2136 UPDATE for `zone` to `server`: first the `deletes`
+/// Sends one RFC 2136 UPDATE for `zone` to `server` over the network: first the `deletes`
 /// (each a specific RR, by its RDATA: class NONE), then the `adds`, all in one
 /// message, signed with `key` when given. `now` is the TSIG time signed and the
 /// reference for checking the response's.
@@ -129,9 +129,23 @@ pub fn update(
     update_changes(server, zone, key, &changes, now, UPDATE_TIMEOUT)
 }
 
-/// [`update`] with the update section given entry by entry (e.g. with
-/// [`Change::DeleteRrset`]) and an explicit timeout.
+/// [`update_changes`] through the network.
 pub fn update_changes(
+    server: SocketAddr,
+    zone: &str,
+    key: Option<&TsigKey>,
+    changes: &[Change],
+    now: i64,
+    timeout: Duration,
+) -> Result<(), DnsError> {
+    update_via(&NETWORK, server, zone, key, changes, now, timeout)
+}
+
+/// [`update`] with the update section given entry by entry (e.g. with
+/// [`Change::DeleteRrset`]), an explicit timeout, through `net`.
+#[allow(clippy::too_many_arguments)]
+pub fn update_via(
+    net: &dyn Exchange,
     server: SocketAddr,
     zone: &str,
     key: Option<&TsigKey>,
@@ -148,7 +162,7 @@ pub fn update_changes(
         }
         None => (msg, None),
     };
-    let response = transport::exchange(server, &msg, timeout)?;
+    let response = net.exchange(server, &msg, timeout)?;
     let zone_name = if zone.ends_with('.') { zone.to_string() } else { format!("{zone}.") };
     update::check_response(id, &response, key.zip(signature.as_ref()), now).map_err(|p| match p {
         update::ResponseProblem::Malformed(detail) => DnsError::Malformed { server, detail },

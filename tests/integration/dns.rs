@@ -374,7 +374,7 @@ fn dns_bind_large_update_goes_over_tcp() {
     // The answer is larger than 512 bytes: truncated over UDP (TC set), so
     // txt_values falls back to TCP.
     let query =
-        dns::resolver::build_query(0x5151, "_acme-challenge.big.example.test", dns::RecordType::TXT, false).unwrap();
+        dns::query::build_query(0x5151, "_acme-challenge.big.example.test", dns::RecordType::TXT, false).unwrap();
     let udp =
         dns::transport::exchange_udp(bind.server, &query, std::time::Instant::now() + Duration::from_secs(5)).unwrap();
     assert_ne!(udp[2] & 0x02, 0, "TC bit over UDP");

@@ -14,7 +14,7 @@
 //! Errors name the file and never include the secret.
 
 use super::tsig::{Algorithm, TsigKey};
-use super::DnsError;
+use crate::dns::DnsError;
 use base64::Engine;
 use std::path::{Path, PathBuf};
 

@@ -3,10 +3,30 @@
 //! two-byte length prefix) when the response is truncated (TC) or the request
 //! is larger than 512 bytes (RFC 1035 §2.3.4).
 
-use super::DnsError;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
+
+use crate::dns::DnsError;
+
+/// Sending one DNS message to a server and receiving its response: the one
+/// boundary between the DNS code and the network (tests plug canned answers
+/// in here).
+pub trait Exchange: Send + Sync {
+    fn exchange(&self, server: SocketAddr, msg: &[u8], timeout: Duration) -> Result<Vec<u8>, DnsError>;
+}
+
+/// The real network: UDP with a retransmission, TCP when needed.
+pub struct Network;
+
+/// The process's network.
+pub static NETWORK: Network = Network;
+
+impl Exchange for Network {
+    fn exchange(&self, server: SocketAddr, msg: &[u8], timeout: Duration) -> Result<Vec<u8>, DnsError> {
+        exchange(server, msg, timeout)
+    }
+}
 
 /// Largest message sent over UDP without EDNS (RFC 1035 §2.3.4).
 pub const UDP_LIMIT: usize = 512;

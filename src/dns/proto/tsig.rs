@@ -179,7 +179,7 @@ pub fn error_name(code: u16) -> String {
         17 => "BADKEY".into(),
         18 => "BADTIME".into(),
         22 => "BADTRUNC".into(),
-        n => super::rcode_name(n),
+        n => crate::dns::rcode_name(n),
     }
 }
 

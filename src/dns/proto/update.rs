@@ -1,5 +1,5 @@
 //! RFC 2136 dynamic UPDATE messages (pure): building them with hickory-proto
-//! and judging the response. Sending is [`super::transport`]'s job.
+//! and judging the response. Sending is [`crate::dns::transport`]'s job.
 
 use super::tsig::{self, RequestSignature, TsigFailure, TsigKey};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
