@@ -95,12 +95,12 @@ impl KeyRole {
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     const D: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(D[(b >> 4) as usize] as char);
-        s.push(D[(b & 15) as usize] as char);
+        out.push(D[(b >> 4) as usize]);
+        out.push(D[(b & 15) as usize]);
     }
-    s
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
 /// SHA-256 of bytes, as lower-case hex.

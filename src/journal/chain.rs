@@ -22,11 +22,16 @@
 use std::fmt;
 use std::io::{self, BufRead};
 
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::error::Category;
 use serde_json::{Map, Value};
 
 use super::event::Event;
+use super::state::State;
 use crate::time::Time;
-use crate::types::sha256_hex;
 
 /// The journal format version this code writes and reads.
 pub const VERSION: u32 = 1;
@@ -44,8 +49,46 @@ pub struct Record {
     /// The system clock's reading, when it was behind the line before.
     pub clock: Option<Time>,
     pub event: Event,
-    /// SHA-256 hex of this line's bytes (without the newline).
-    pub hash: String,
+    /// SHA-256 of this line's bytes (without the newline).
+    pub hash: LineHash,
+}
+
+/// The SHA-256 of a line, which the next line's `prev` names in hex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineHash(pub [u8; 32]);
+
+impl LineHash {
+    pub const ZERO: LineHash = LineHash([0; 32]);
+
+    pub fn of(line: &[u8]) -> LineHash {
+        let mut h = [0u8; 32];
+        h.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, line).as_ref());
+        LineHash(h)
+    }
+
+    /// From 64 lower-case hex digits.
+    pub fn parse(hex: &str) -> Option<LineHash> {
+        let b = hex.as_bytes();
+        if b.len() != 64 {
+            return None;
+        }
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut h = [0u8; 32];
+        for (i, out) in h.iter_mut().enumerate() {
+            *out = digit(b[2 * i])? << 4 | digit(b[2 * i + 1])?;
+        }
+        Some(LineHash(h))
+    }
+}
+
+impl fmt::Display for LineHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::types::hex(&self.0))
+    }
 }
 
 /// Trailing bytes of an interrupted append.
@@ -127,11 +170,29 @@ pub struct Scanned {
     pub last_seq: u64,
 }
 
+/// Which events [`scan`] reads into their types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Events {
+    /// Every event (`--audit`, `--replay`, tools): one whose fields do not
+    /// read is a problem.
+    All,
+    /// Only those the state is built from ([`State::reads`]); the others are
+    /// checked to be JSON and handed on as [`Event::Other`] (a writing run's
+    /// open: the chain is verified all the same).
+    State,
+}
+
 /// Reads journal lines one at a time, verifying the chain, and hands every
 /// record that could be read to `each` (records after a problem too). Memory
 /// use is one line, whatever the journal's length.
-pub fn scan(mut reader: impl BufRead, mut each: impl FnMut(Record)) -> io::Result<Scanned> {
-    let mut out = Scanned { last_hash: ZERO_HASH.to_string(), ..Scanned::default() };
+pub fn scan(reader: impl BufRead, each: impl FnMut(Record)) -> io::Result<Scanned> {
+    scan_events(reader, Events::All, each)
+}
+
+/// [`scan`], reading the events `events` selects.
+pub fn scan_events(mut reader: impl BufRead, events: Events, mut each: impl FnMut(Record)) -> io::Result<Scanned> {
+    let mut out = Scanned::default();
+    let mut last = LineHash::ZERO;
     let mut expected_seq: u64 = 1;
     let mut offset: u64 = 0;
     let mut buf: Vec<u8> = Vec::new();
@@ -143,9 +204,10 @@ pub fn scan(mut reader: impl BufRead, mut each: impl FnMut(Record)) -> io::Resul
         if n == 0 {
             break;
         }
-        if let Some((_, line)) = deferred.take() {
+        if let Some((_, mut line)) = deferred.take() {
+            line.pop(); // its newline
             out.lines += 1;
-            let detail = serde_json::from_slice::<Value>(&line).err().map(|e| e.to_string()).unwrap_or_default();
+            let detail = serde_json::from_slice::<IgnoredAny>(&line).err().map(|e| e.to_string()).unwrap_or_default();
             out.problems.push(Problem {
                 line_no: out.lines,
                 seq: None,
@@ -153,7 +215,7 @@ pub fn scan(mut reader: impl BufRead, mut each: impl FnMut(Record)) -> io::Resul
                 detail: format!("not valid JSON ({detail})"),
             });
             expected_seq += 1;
-            out.last_hash = sha256_hex(&line);
+            last = LineHash::of(&line);
         }
         let start = offset;
         offset += n as u64;
@@ -162,116 +224,208 @@ pub fn scan(mut reader: impl BufRead, mut each: impl FnMut(Record)) -> io::Resul
             break;
         }
         let line = &buf[..buf.len() - 1];
-        let value: Value = match serde_json::from_slice(line) {
-            Ok(v) => v,
-            Err(_) => {
-                deferred = Some((start, buf.clone()));
-                continue;
-            }
-        };
+        let envelope: Envelope<'_> =
+            match Envelope::as_written(line).map(Ok).unwrap_or_else(|| serde_json::from_slice(line)) {
+                Ok(e) => e,
+                Err(e) if matches!(e.classify(), Category::Syntax | Category::Eof) => {
+                    deferred = Some((start, buf.clone()));
+                    continue;
+                }
+                Err(e) => {
+                    // JSON, but not an object with the envelope's fields as they must be.
+                    out.lines += 1;
+                    let detail = format!("not a journal record ({e})");
+                    out.problems.push(Problem { line_no: out.lines, seq: None, kind: ProblemKind::Malformed, detail });
+                    expected_seq += 1;
+                    last = LineHash::of(line);
+                    continue;
+                }
+            };
         out.lines += 1;
-        let hash = sha256_hex(line);
-        match parse_line(value, out.lines, &out.last_hash, expected_seq, &hash, &mut out.problems) {
-            Some(rec) => {
+        let hash = LineHash::of(line);
+        match parse_line(envelope, line, events, out.lines, last, expected_seq, hash, &mut out.problems) {
+            Parsed::Record(rec) => {
                 expected_seq = rec.seq + 1;
                 out.last_seq = rec.seq;
                 each(rec);
             }
-            None => expected_seq += 1,
+            Parsed::Problem => expected_seq += 1,
+            Parsed::NotJson => {
+                // Only the event's parser saw it: judged like any line that is not JSON.
+                out.lines -= 1;
+                deferred = Some((start, buf.clone()));
+                continue;
+            }
         }
-        out.last_hash = hash;
+        last = hash;
     }
+    out.last_hash = last.to_string();
     if let Some((start, bytes)) = deferred {
         out.torn = Some(TornTail { offset: start, bytes });
     }
     Ok(out)
 }
 
+/// The envelope of a line, read without copying; the event is read from the
+/// same bytes (its deserializer ignores the envelope's fields).
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    v: Option<u64>,
+    seq: Option<u64>,
+    #[serde(borrow)]
+    ts: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    clock: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    prev: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "type")]
+    ty: Option<Cow<'a, str>>,
+}
+
+impl<'a> Envelope<'a> {
+    /// The envelope of a line exactly as [`format_line`] writes it
+    /// (`{"v":1,"seq":N,"ts":"…","type":"…",…[,"clock":"…"],"prev":"<64 hex>"}`,
+    /// no escapes in those values), read without a JSON parser; `None` for any
+    /// other shape, which the JSON parser then reads.
+    fn as_written(line: &'a [u8]) -> Option<Envelope<'a>> {
+        /// Decimal digits, then `delimiter`.
+        fn number<'b>(b: &'b [u8], delimiter: &[u8]) -> Option<(u64, &'b [u8])> {
+            let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            let value = std::str::from_utf8(&b[..n]).ok()?.parse().ok()?;
+            Some((value, b[n..].strip_prefix(delimiter)?))
+        }
+        /// A string value up to its closing quote, without escapes.
+        fn plain(b: &[u8]) -> Option<(&str, &[u8])> {
+            let q = b.iter().position(|&c| c == b'"' || c == b'\\')?;
+            (b[q] == b'"').then_some(())?;
+            Some((std::str::from_utf8(&b[..q]).ok()?, &b[q..]))
+        }
+        const TAIL: usize = 9 + 64 + 2; // ,"prev":"<64 hex>"}
+        const CLOCK: usize = 10 + 27 + 1; // ,"clock":"<27>"
+        let rest = line.strip_prefix(b"{\"v\":")?;
+        let (v, rest) = number(rest, b",\"seq\":")?;
+        let (seq, rest) = number(rest, b",\"ts\":\"")?;
+        let (ts, rest) = plain(rest)?;
+        let (ty, _) = plain(rest.strip_prefix(b"\",\"type\":\"")?)?;
+        let (body, tail) = line.split_at(line.len().checked_sub(TAIL)?);
+        let prev = tail.strip_prefix(b",\"prev\":\"")?.strip_suffix(b"\"}")?;
+        if !prev.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let clock = match body.len().checked_sub(CLOCK).map(|at| &body[at..]) {
+            Some(c) if c.starts_with(b",\"clock\":\"") && c.ends_with(b"\"") => {
+                Some(std::str::from_utf8(&c[10..37]).ok()?)
+            }
+            _ => None,
+        };
+        Some(Envelope {
+            v: Some(v),
+            seq: Some(seq),
+            ts: Some(Cow::Borrowed(ts)),
+            clock: clock.map(Cow::Borrowed),
+            prev: Some(Cow::Borrowed(std::str::from_utf8(prev).ok()?)),
+            ty: Some(Cow::Borrowed(ty)),
+        })
+    }
+}
+
+/// What one line is.
+enum Parsed {
+    Record(Record),
+    /// A problem was recorded.
+    Problem,
+    /// Not JSON at all (found by the event's parser after the fast envelope read).
+    NotJson,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn parse_line(
-    value: Value,
+    env: Envelope<'_>,
+    line: &[u8],
+    events: Events,
     line_no: usize,
-    prev_hash: &str,
+    prev_hash: LineHash,
     expected_seq: u64,
-    hash: &str,
+    hash: LineHash,
     problems: &mut Vec<Problem>,
-) -> Option<Record> {
-    let prob =
-        |problems: &mut Vec<Problem>, seq, kind, detail: String| problems.push(Problem { line_no, seq, kind, detail });
-    let Value::Object(mut obj) = value else {
-        prob(problems, None, ProblemKind::Malformed, "not a JSON object".into());
-        return None;
+) -> Parsed {
+    // The event is read first: a line that is not JSON is judged as such,
+    // whatever its envelope looked like.
+    let typed = events == Events::All || env.ty.as_deref().is_some_and(State::reads);
+    let event = if typed {
+        serde_json::from_slice::<Event>(line)
+    } else {
+        serde_json::from_slice::<IgnoredAny>(line).map(|_| Event::Other)
     };
-    let seq = obj.get("seq").and_then(Value::as_u64);
-    let Some(v) = obj.get("v").and_then(Value::as_u64) else {
-        prob(problems, seq, ProblemKind::Malformed, "no numeric \"v\" field".into());
-        return None;
+    let event = match event {
+        Err(e) if matches!(e.classify(), Category::Syntax | Category::Eof) => return Parsed::NotJson,
+        other => other,
+    };
+    let seq = env.seq;
+    let mut prob = |kind, detail: String| problems.push(Problem { line_no, seq, kind, detail });
+    let Some(v) = env.v else {
+        prob(ProblemKind::Malformed, "no numeric \"v\" field".into());
+        return Parsed::Problem;
     };
     if v != VERSION as u64 {
-        let detail = format!("version {v} is not supported (this program reads version {VERSION})");
-        prob(problems, seq, ProblemKind::UnsupportedVersion, detail);
-        return None;
+        prob(
+            ProblemKind::UnsupportedVersion,
+            format!("version {v} is not supported (this program reads version {VERSION})"),
+        );
+        return Parsed::Problem;
     }
     let Some(seq) = seq else {
-        prob(problems, None, ProblemKind::Malformed, "no numeric \"seq\" field".into());
-        return None;
+        prob(ProblemKind::Malformed, "no numeric \"seq\" field".into());
+        return Parsed::Problem;
     };
-    let time_field = |obj: &Map<String, Value>, name: &str| -> Result<Option<Time>, String> {
-        match obj.get(name) {
+    let time = |name: &str, s: &Option<Cow<'_, str>>| -> Result<Option<Time>, String> {
+        match s {
             None => Ok(None),
-            Some(Value::String(s)) => {
-                Time::parse(s).map(Some).ok_or_else(|| format!("{name:?} {s:?} is not an RFC 3339 time"))
-            }
-            Some(_) => Err(format!("{name:?} is not a string")),
+            Some(s) => Time::parse(s).map(Some).ok_or_else(|| format!("{name:?} {s:?} is not an RFC 3339 time")),
         }
     };
-    let ts = match time_field(&obj, "ts") {
+    let ts = match time("ts", &env.ts) {
         Ok(Some(t)) => t,
         Ok(None) => {
-            prob(problems, Some(seq), ProblemKind::Malformed, "no \"ts\" string".into());
-            return None;
+            prob(ProblemKind::Malformed, "no \"ts\" string".into());
+            return Parsed::Problem;
         }
         Err(detail) => {
-            prob(problems, Some(seq), ProblemKind::Malformed, detail);
-            return None;
+            prob(ProblemKind::Malformed, detail);
+            return Parsed::Problem;
         }
     };
-    let clock = match time_field(&obj, "clock") {
+    let clock = match time("clock", &env.clock) {
         Ok(c) => c,
         Err(detail) => {
-            prob(problems, Some(seq), ProblemKind::Malformed, detail);
-            return None;
+            prob(ProblemKind::Malformed, detail);
+            return Parsed::Problem;
         }
     };
-    let Some(prev) = obj.get("prev").and_then(Value::as_str).map(str::to_string) else {
-        prob(problems, Some(seq), ProblemKind::Malformed, "no \"prev\" string".into());
-        return None;
+    let Some(prev) = env.prev else {
+        prob(ProblemKind::Malformed, "no \"prev\" string".into());
+        return Parsed::Problem;
     };
     if seq != expected_seq {
-        prob(problems, Some(seq), ProblemKind::SeqMismatch, format!("seq is {seq}, expected {expected_seq}"));
+        prob(ProblemKind::SeqMismatch, format!("seq is {seq}, expected {expected_seq}"));
     }
-    if prev != prev_hash {
+    if LineHash::parse(&prev) != Some(prev_hash) {
         let detail = if line_no == 1 {
             format!("prev is {}, but the first line must have prev {}", short(&prev), short(ZERO_HASH))
         } else {
-            format!("prev is {}, but line {} hashes to {}", short(&prev), line_no - 1, short(prev_hash))
+            format!("prev is {}, but line {} hashes to {}", short(&prev), line_no - 1, short(&prev_hash.to_string()))
         };
-        prob(problems, Some(seq), ProblemKind::PrevMismatch, detail);
+        prob(ProblemKind::PrevMismatch, detail);
     }
-    for k in RESERVED {
-        obj.shift_remove(k);
-    }
-    let type_name = match obj.get("type") {
-        Some(Value::String(t)) => t.clone(),
-        _ => {
-            prob(problems, Some(seq), ProblemKind::Malformed, "no \"type\" string".into());
-            return None;
-        }
+    let Some(type_name) = env.ty else {
+        prob(ProblemKind::Malformed, "no \"type\" string".into());
+        return Parsed::Problem;
     };
-    match serde_json::from_value::<Event>(Value::Object(obj)) {
-        Ok(event) => Some(Record { seq, ts, clock, event, hash: hash.to_string() }),
+    match event {
+        Ok(event) => Parsed::Record(Record { seq, ts, clock, event, hash }),
         Err(e) => {
-            prob(problems, Some(seq), ProblemKind::Malformed, format!("event {type_name:?} does not read: {e}"));
-            None
+            prob(ProblemKind::Malformed, format!("event {type_name:?} does not read: {e}"));
+            Parsed::Problem
         }
     }
 }

@@ -13,7 +13,10 @@ mod event;
 mod lock;
 mod state;
 
-pub use chain::{format_line, scan, short, Problem, ProblemKind, Record, Scanned, TornTail, VERSION, ZERO_HASH};
+pub use chain::{
+    format_line, scan, scan_events, short, Events, LineHash, Problem, ProblemKind, Record, Scanned, TornTail, VERSION,
+    ZERO_HASH,
+};
 pub use event::{
     CertFacts, DnsRecord, Effect, Event, FileAction, FileInstalled, KeyArchived, KeyRollover, Mode, TxnBegun, TxnFile,
 };
@@ -27,7 +30,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::time::{archive_stamp, ClockRef, Time};
-use crate::types::sha256_hex;
 
 /// The file name of the journal inside its directory.
 pub const FILE_NAME: &str = "journal.jsonl";
@@ -137,7 +139,7 @@ pub struct ReadOutcome {
 pub fn read(path: &Path) -> Result<ReadOutcome, JournalError> {
     let mut state = State::new();
     let scanned = match File::open(path) {
-        Ok(f) => scan(BufReader::new(f), |r| state.apply(&r)).map_err(|e| JournalError::io(path, "read", e))?,
+        Ok(f) => scan(BufReader::new(f), |r| state.apply_owned(r)).map_err(|e| JournalError::io(path, "read", e))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Scanned { last_hash: ZERO_HASH.into(), ..Scanned::default() },
         Err(e) => return Err(JournalError::io(path, "open", e)),
     };
@@ -214,8 +216,8 @@ impl Journal {
         }
         file.seek(SeekFrom::Start(0)).map_err(|e| JournalError::io(path, "seek", e))?;
         let mut state = State::new();
-        let scanned =
-            scan(BufReader::new(&mut file), |r| state.apply(&r)).map_err(|e| JournalError::io(path, "read", e))?;
+        let scanned = scan_events(BufReader::new(&mut file), Events::State, |r| state.apply_owned(r))
+            .map_err(|e| JournalError::io(path, "read", e))?;
         if !scanned.problems.is_empty() {
             return Err(JournalError::Broken { path: path.to_path_buf(), problems: scanned.problems });
         }
@@ -313,9 +315,10 @@ impl Journal {
             self.poisoned = true;
             return Err(JournalError::io(&self.path, "fsync", e));
         }
-        self.last_hash = sha256_hex(line.as_bytes());
+        let hash = LineHash::of(line.as_bytes());
+        self.last_hash = hash.to_string();
         self.appended = true;
-        let record = Record { seq, ts, clock, event, hash: self.last_hash.clone() };
+        let record = Record { seq, ts, clock, event, hash };
         self.state.apply(&record);
         Ok(record)
     }

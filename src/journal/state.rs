@@ -195,6 +195,16 @@ pub fn cert_id(cert: &str, key_type: KeyType) -> String {
     format!("{cert}/{key_type}")
 }
 
+/// The transaction a line of a journal written before 0.2 names, if any.
+fn legacy_txn(event: &Event) -> Option<&str> {
+    match event {
+        Event::KeyGenerated { txn: Some(t), .. }
+        | Event::CertificateInstalled { txn: t, .. }
+        | Event::KeyRolledOver { txn: t, .. } => Some(t),
+        _ => None,
+    }
+}
+
 pub fn dns_key(r: &DnsRecord) -> DnsKey {
     (r.zone.clone(), r.name.clone(), r.rtype.clone(), r.value_sha256.clone())
 }
@@ -202,6 +212,23 @@ pub fn dns_key(r: &DnsRecord) -> DnsKey {
 impl State {
     pub fn new() -> State {
         State { schema: SCHEMA, ..State::default() }
+    }
+
+    /// Whether the state is built from events of this `type` (the others are
+    /// history the replay does not need).
+    pub fn reads(type_name: &str) -> bool {
+        !matches!(
+            type_name,
+            "run_finished"
+                | "journal_repaired"
+                | "account_key_generated"
+                | "challenge_failed"
+                | "order_created"
+                | "hook_run"
+                | "service_reloaded"
+                | "zone_reloaded"
+                | "file_restored"
+        )
     }
 
     /// Replays records in order (tests and tools; the journal applies each
@@ -214,48 +241,54 @@ impl State {
         state
     }
 
+    /// Applies one record (see [`State::apply_owned`]).
+    pub fn apply(&mut self, record: &Record) {
+        self.apply_owned(record.clone())
+    }
+
     /// Applies one record. Effects, installed files and (in journals written
     /// before 0.2) key and certificate lines that name a transaction take
     /// effect when that transaction commits; a rolled-back one's are dropped.
-    pub fn apply(&mut self, record: &Record) {
+    pub fn apply_owned(&mut self, record: Record) {
         self.last_seq = record.seq;
         self.last_ts = Some(record.ts);
         let ts = record.ts;
-        match &record.event {
+        match record.event {
             Event::TxnBegun(b) => {
+                let txn = b.txn.clone();
                 let open = OpenTxn {
-                    begun: b.clone(),
+                    begun: b,
                     seq: record.seq,
                     archived: Vec::new(),
                     installed: Vec::new(),
                     removed: Vec::new(),
                     legacy: Vec::new(),
                 };
-                self.open.insert(b.txn.clone(), open);
+                self.open.insert(txn, open);
             }
             Event::FileArchived { txn, path, archived_to, .. } => {
-                if let Some(o) = self.open.get_mut(txn) {
-                    o.archived.push((path.clone(), archived_to.clone()));
+                if let Some(o) = self.open.get_mut(&txn) {
+                    o.archived.push((path, archived_to));
                 }
             }
             Event::FileInstalled(f) => {
                 if let Some(o) = self.open.get_mut(&f.txn) {
-                    o.installed.push((f.clone(), record.seq));
+                    o.installed.push((f, record.seq));
                 }
             }
             Event::FileRemoved { txn, path, archived_to } => {
-                if let Some(o) = self.open.get_mut(txn) {
-                    o.removed.push((path.clone(), archived_to.clone()));
+                if let Some(o) = self.open.get_mut(&txn) {
+                    o.removed.push((path, archived_to));
                 }
             }
-            Event::TxnCommitted { txn, .. } => self.commit(txn, ts),
+            Event::TxnCommitted { txn, .. } => self.commit(&txn, ts),
             Event::TxnRolledBack { txn, .. } => {
-                self.open.remove(txn);
+                self.open.remove(&txn);
             }
-            Event::KeyGenerated { txn: Some(txn), .. }
-            | Event::CertificateInstalled { txn, .. }
-            | Event::KeyRolledOver { txn, .. } => self.legacy(txn, record.event.clone(), ts),
-            other => self.apply_fact(other, ts),
+            other => match legacy_txn(&other).map(str::to_string) {
+                Some(txn) => self.legacy(&txn, other, ts),
+                None => self.apply_fact(other, ts),
+            },
         }
     }
 
@@ -283,7 +316,7 @@ impl State {
             self.apply_effect(effect, ts);
         }
         for (event, at) in open.legacy {
-            self.apply_fact(&event, at);
+            self.apply_fact(event, at);
         }
         self.recent_commits.push_back(txn.to_string());
         if self.recent_commits.len() > RECENT_COMMITS {
@@ -296,7 +329,7 @@ impl State {
         if let Some(o) = self.open.get_mut(txn) {
             o.legacy.push((event, ts));
         } else if self.recent_commits.iter().any(|t| t == txn) {
-            self.apply_fact(&event, ts);
+            self.apply_fact(event, ts);
         }
     }
 
@@ -314,8 +347,8 @@ impl State {
 
     /// Events that are facts the moment they are journaled (or, for the
     /// legacy transaction lines, the moment their transaction committed).
-    fn apply_fact(&mut self, event: &Event, ts: Time) {
-        match event.clone() {
+    fn apply_fact(&mut self, event: Event, ts: Time) {
+        match event {
             Event::RunStarted { .. } => self.runs += 1,
             Event::AccountKeyRolledOver { new_thumbprint, .. } => {
                 if let Some(a) = self.account.as_mut() {
@@ -457,7 +490,7 @@ mod tests {
                 ts: Time::from_secs(T0 + i as i64),
                 clock: None,
                 event: serde_json::from_value(e.clone()).unwrap_or_else(|err| panic!("{e}: {err}")),
-                hash: String::new(),
+                hash: crate::journal::LineHash::ZERO,
             })
             .collect()
     }

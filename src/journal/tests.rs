@@ -1,6 +1,6 @@
 use super::*;
 use crate::time::{ManualClock, Time};
-use crate::types::{KeyRole, KeyType};
+use crate::types::{sha256_hex, KeyRole, KeyType};
 use std::os::unix::fs::PermissionsExt;
 
 const T0: i64 = 1_795_968_146; // 2026-11-29T16:02:26Z
@@ -75,7 +75,7 @@ fn round_trip_and_format() {
         assert_eq!(r.seq, i as u64 + 1);
         assert_eq!(r.ts, Time::from_secs(T0 + i as i64));
         assert_eq!(r.event, evs[i]);
-        assert_eq!(r.hash, sha256_hex(text.lines().nth(i).unwrap().as_bytes()));
+        assert_eq!(r.hash.to_string(), sha256_hex(text.lines().nth(i).unwrap().as_bytes()));
     }
     // Reopen: the state is replayed and the chain continues.
     let (mut j, _) = Journal::open(&path, ManualClock::at(Time::from_secs(T0 + 10))).unwrap();
@@ -86,7 +86,7 @@ fn round_trip_and_format() {
     assert_eq!(j.state().last_seq, 4, "append applies the record to the state");
     let (records, scanned) = records_of(&path);
     assert!(scanned.problems.is_empty());
-    assert_eq!(records[3].hash, scanned.last_hash);
+    assert_eq!(records[3].hash.to_string(), scanned.last_hash);
     // An event of unknown type cannot be written.
     assert!(matches!(j.append(Event::Other), Err(JournalError::BadEvent { .. })));
     assert_eq!(j.append(Event::RunFinished { exit_code: 1, changed: true }).unwrap().seq, 5);
