@@ -1,22 +1,28 @@
 //! acmebot: a certificate manager for the ACME protocol, with an append-only
 //! event journal. See README.md for what it does and ARCHITECTURE.md for how
 //! the code is laid out.
+//!
+//! The library's surface is the program ([`app::main`]), its command line
+//! ([`cli`]), and what the integration tests use to check the results
+//! independently of the run: [`crypto`] (keys and certificates), [`dns`]
+//! (driving bind9 and knot), [`http`] (pebble's management API), [`time`].
 
-pub mod acme;
 pub mod app;
 pub mod cli;
-pub mod config;
 pub mod crypto;
 pub mod dns;
-pub mod format;
-pub mod hooks;
-pub mod hpkp;
 pub mod http;
-pub mod journal;
-pub mod output;
-pub mod platform;
-pub mod renew;
-pub mod rollover;
 pub mod time;
-pub mod txn;
-pub mod types;
+
+mod acme;
+mod config;
+mod format;
+mod hooks;
+mod hpkp;
+mod journal;
+mod output;
+mod platform;
+mod renew;
+mod rollover;
+mod txn;
+mod types;

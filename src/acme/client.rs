@@ -20,7 +20,7 @@ pub enum AcmeError {
         server: String,
         method: &'static str,
         url: String,
-        problem: Problem,
+        problem: Box<Problem>,
         retry_after: Option<String>,
     },
     /// The server answered something RFC 8555 does not allow.
@@ -388,7 +388,7 @@ impl<'a> AcmeClient<'a> {
             match order.status {
                 Status::Valid => return Ok(order),
                 Status::Invalid => {
-                    let problem = order.error.clone().unwrap_or_default();
+                    let problem = Box::new(order.error.clone().unwrap_or_default());
                     return Err(AcmeError::Problem {
                         server: self.directory_url.clone(),
                         method: "POST",
@@ -455,7 +455,7 @@ fn problem_or_protocol(server: &str, method: &'static str, url: &str, response: 
                 server: server.into(),
                 method,
                 url: url.into(),
-                problem,
+                problem: Box::new(problem),
                 retry_after: response.header("Retry-After").map(str::to_string),
             }
         }

@@ -9,8 +9,6 @@ pub struct Directory {
     pub new_nonce: String,
     pub new_account: String,
     pub new_order: String,
-    #[serde(default)]
-    pub new_authz: Option<String>,
     pub revoke_cert: String,
     pub key_change: String,
     #[serde(default)]
@@ -24,8 +22,6 @@ pub struct Directory {
 pub struct DirectoryMeta {
     #[serde(default)]
     pub terms_of_service: Option<String>,
-    #[serde(default)]
-    pub website: Option<String>,
     #[serde(default)]
     pub external_account_required: bool,
     #[serde(default)]
@@ -66,9 +62,6 @@ impl Identifier {
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     pub status: Status,
-    #[serde(default)]
-    pub expires: Option<String>,
-    pub identifiers: Vec<Identifier>,
     pub authorizations: Vec<String>,
     pub finalize: String,
     #[serde(default)]
@@ -97,13 +90,10 @@ pub struct Challenge {
     #[serde(rename = "type")]
     pub kind: String,
     pub url: String,
-    pub status: Status,
     #[serde(default)]
     pub token: Option<String>,
     #[serde(default)]
     pub error: Option<Problem>,
-    #[serde(default)]
-    pub validated: Option<String>,
 }
 
 /// RFC 7807 problem document as ACME uses it (RFC 8555 §6.7), subproblems included.
@@ -165,7 +155,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(order.status, Status::Valid);
-        assert_eq!(order.identifiers[1], Identifier::dns("example.org"));
+        assert_eq!(order.authorizations[1], "https://example.com/acme/authz/r4HqLzrSrpI");
+        assert_eq!(order.certificate.as_deref(), Some("https://example.com/acme/cert/mAt3xBGaobw"));
         // RFC 8555 §6.7.1 subproblems example.
         let p: Problem = serde_json::from_str(
             r#"{"type":"urn:ietf:params:acme:error:malformed","detail":"Some of the identifiers requested were rejected",

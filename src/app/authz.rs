@@ -203,33 +203,15 @@ fn prepare(
             continue;
         }
         let zone = zones.get(&fqdn).cloned().unwrap_or_else(|| name.clone());
-        let dir = if authz.wildcard { None } else { ctx.config.http_challenge_dir(&name, &zone) };
-        let kind = if dir.is_some() { "http-01" } else { "dns-01" };
-        let (challenge, token) = match pick_challenge(&authz, kind, url) {
-            Ok(c) => c,
-            Err(detail) => {
-                let who = if dir.is_some() { name.clone() } else { fqdn };
-                ctx.report.error(AppError::Auth { name: who, detail });
-                failed.insert(name);
-                continue;
+        match start_challenge(ctx, client, url, authz, fqdn, zone) {
+            Some((p, dns)) => {
+                dns_items.extend(dns.map(|d| (d, 0)));
+                pending.push(p);
             }
-        };
-        let file = match dir {
-            // dns-01: the records of every zone are set together afterwards.
             None => {
-                let value = crypto::dns01_txt_value(&token, client.key());
-                dns_items.push((DnsChallenge { name: name.clone(), fqdn, zone, value }, 0));
-                None
+                failed.insert(name);
             }
-            Some(dir) => match write_http_challenge(ctx, client, &name, &dir, &token) {
-                Some(file) => Some(file),
-                None => {
-                    failed.insert(name);
-                    continue;
-                }
-            },
-        };
-        pending.push(Pending { url: url.clone(), authz, challenge_url: challenge.url, file, round: 0 });
+        }
     }
     if !unauthorized.is_empty() {
         let detail = format!(
@@ -239,6 +221,38 @@ fn prepare(
         ctx.report.error(AppError::Auth { name: "follower mode".into(), detail });
     }
     (pending, dns_items)
+}
+
+/// Picks the challenge of a pending authorization and publishes its
+/// response: the http-01 file now, the dns-01 record listed (every zone's
+/// records are set together afterwards). `None` when it failed (reported).
+fn start_challenge(
+    ctx: &mut Ctx<'_>,
+    client: &AcmeClient<'_>,
+    url: &str,
+    authz: Authorization,
+    fqdn: String,
+    zone: String,
+) -> Option<(Pending, Option<DnsChallenge>)> {
+    let name = authz.identifier.value.clone();
+    let dir = if authz.wildcard { None } else { ctx.config.http_challenge_dir(&name, &zone) };
+    let kind = if dir.is_some() { "http-01" } else { "dns-01" };
+    let (challenge, token) = match pick_challenge(&authz, kind, url) {
+        Ok(c) => c,
+        Err(detail) => {
+            let who = if dir.is_some() { name } else { fqdn };
+            ctx.report.error(AppError::Auth { name: who, detail });
+            return None;
+        }
+    };
+    let (file, dns) = match dir {
+        None => {
+            let value = crypto::dns01_txt_value(&token, client.key());
+            (None, Some(DnsChallenge { name, fqdn, zone, value }))
+        }
+        Some(dir) => (Some(write_http_challenge(ctx, client, &name, &dir, &token)?), None),
+    };
+    Some((Pending { url: url.to_string(), authz, challenge_url: challenge.url, file, round: 0 }, dns))
 }
 
 /// Writes the key authorization where the web server serves it.

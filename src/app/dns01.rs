@@ -123,7 +123,7 @@ fn set_remote(ctx: &mut Ctx<'_>, resolver: Option<&Resolver>, zone: &str, group:
     let adds: Vec<Record> =
         group.iter().map(|c| Record::txt(&challenge_owner(&c.name), CHALLENGE_TTL, &c.value)).collect();
     dns::update(server, zone, Some(&key), &adds, &[], ctx.clock.now().secs())
-        .map_err(|source| AppError::Dns { what: format!("zone {zone}"), source })?;
+        .map_err(AppError::dns(format!("zone {zone}")))?;
     tracing::debug!("Set {} DNS challenge record(s) in zone {zone} at {server}", adds.len());
     for c in group {
         ctx.record(txt_event(true, zone, &challenge_owner(&c.name), &c.value, Some(server), "remote"))?;
@@ -293,7 +293,7 @@ fn clear_remote(ctx: &mut Ctx<'_>, resolver: Option<&Resolver>, zone: &str, ours
     let deletes: Vec<Record> =
         ours.iter().map(|c| Record::txt(&challenge_owner(&c.name), CHALLENGE_TTL, &c.value)).collect();
     dns::update(server, zone, Some(&key), &[], &deletes, ctx.clock.now().secs())
-        .map_err(|source| AppError::Dns { what: format!("zone {zone}"), source })?;
+        .map_err(AppError::dns(format!("zone {zone}")))?;
     tracing::debug!("Removed {} DNS challenge record(s) from zone {zone} at {server}", deletes.len());
     for c in ours {
         ctx.record(txt_event(false, zone, &challenge_owner(&c.name), &c.value, Some(server), "remote"))?;

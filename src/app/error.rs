@@ -31,11 +31,11 @@ pub enum AppError {
         reason: String,
     },
     Txn(TxnError),
-    Acme(AcmeError),
+    Acme(Box<AcmeError>),
     /// A DNS update or lookup failed, for `what` (a zone, a name).
     Dns {
         what: String,
-        source: DnsError,
+        source: Box<DnsError>,
     },
     /// A zone could not be updated locally (`reload_zone_command`, the challenge file).
     Zone {
@@ -178,7 +178,15 @@ impl From<TxnError> for AppError {
 
 impl From<AcmeError> for AppError {
     fn from(e: AcmeError) -> Self {
-        AppError::Acme(e)
+        AppError::Acme(Box::new(e))
+    }
+}
+
+impl AppError {
+    /// A DNS failure, for `what` (a zone, a name).
+    pub fn dns(what: impl Into<String>) -> impl FnOnce(DnsError) -> AppError {
+        let what = what.into();
+        move |source| AppError::Dns { what, source: Box::new(source) }
     }
 }
 

@@ -270,14 +270,14 @@ pub fn remove_tlsa(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec) {
 /// Reads the zone's TLSA RRsets at the update server (its primary) and sends
 /// one update with the difference, if there is any.
 fn sync_zone(ctx: &mut Ctx<'_>, zone: &str, owners: &BTreeMap<String, (u32, BTreeSet<Tlsa>)>) -> R<()> {
-    let resolver = resolver(ctx.config).map_err(|source| AppError::Dns { what: format!("zone {zone}"), source })?;
+    let resolver = resolver(ctx.config).map_err(AppError::dns(format!("zone {zone}")))?;
     let Some(Remote { key, server }) = remote(ctx.config, &resolver, zone)? else { return Ok(()) };
     let mut adds: Vec<(String, u32, Tlsa)> = Vec::new();
     let mut deletes: Vec<(String, u32, Tlsa)> = Vec::new();
     for (name, (ttl, want)) in owners {
         let have: BTreeSet<Tlsa> = resolver
             .tlsa_records(server, name)
-            .map_err(|source| AppError::Dns { what: format!("zone {zone}"), source })?
+            .map_err(AppError::dns(format!("zone {zone}")))?
             .into_iter()
             .map(|(usage, selector, matching, data)| Tlsa { usage, selector, matching, data })
             .collect();
@@ -294,7 +294,7 @@ fn sync_zone(ctx: &mut Ctx<'_>, zone: &str, owners: &BTreeMap<String, (u32, BTre
     let add_records: Vec<Record> = adds.iter().map(rec).collect();
     let delete_records: Vec<Record> = deletes.iter().map(rec).collect();
     dns::update(server, zone, Some(&key), &add_records, &delete_records, ctx.clock.now().secs())
-        .map_err(|source| AppError::Dns { what: format!("zone {zone}"), source })?;
+        .map_err(AppError::dns(format!("zone {zone}")))?;
     tracing::info!("Updated TLSA records of zone {zone}: {} added, {} removed", adds.len(), deletes.len());
     let srv = server.to_string();
     for (name, _, t) in &deletes {

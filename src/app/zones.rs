@@ -31,10 +31,10 @@ pub fn remote(config: &Config, resolver: &Resolver, zone: &str) -> R<Option<Remo
     let Some(zk) = config.zone_update_keys.get(zone.trim_end_matches('.')) else { return Ok(None) };
     let base = config.dir(Dir::UpdateKey, &[]).ok().flatten().unwrap_or_else(|| config.config_dir.clone());
     let what = format!("zone {zone}");
-    let key = TsigKey::load(&zk.file, &base).map_err(|source| AppError::Dns { what: what.clone(), source })?;
+    let key = TsigKey::load(&zk.file, &base).map_err(AppError::dns(what.clone()))?;
     let server = resolver
         .update_server(zone, zk.server.as_deref(), zk.port)
-        .map_err(|source| AppError::Dns { what: format!("zone {zone}: cannot find the server for updates"), source })?;
+        .map_err(AppError::dns(format!("zone {zone}: cannot find the server for updates")))?;
     Ok(Some(Remote { key, server }))
 }
 

@@ -122,7 +122,8 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     build(root, path)
 }
 
-/// Validates and resolves configuration text as if read from `path`.
+/// Validates and resolves configuration text as if read from `path` (tests).
+#[cfg(test)]
 pub fn from_json_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
     build(parse_json(text, path)?, path)
 }

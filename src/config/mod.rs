@@ -21,9 +21,8 @@ mod owner;
 mod sections;
 mod show;
 
-pub use check::parse_resolver;
 pub use error::{ConfigError, Problem};
-pub use load::{from_json_str, load, locate, locate_in};
+pub use load::{load, locate};
 pub use model::*;
 
 use std::collections::BTreeMap;
@@ -93,11 +92,6 @@ impl Config {
         format::render(pattern, &all)
             .map(|s| Some(PathBuf::from(s)))
             .map_err(|error| ConfigError::Pattern { json_path: format!("directories.{}", kind.key()), error })
-    }
-
-    /// Whether a directory is configured (not null).
-    pub fn dir_enabled(&self, kind: Dir) -> bool {
-        self.directories[kind as usize].is_some()
     }
 
     /// The file name suffix of a key type (e.g. `.rsa`).
@@ -176,11 +170,6 @@ impl Config {
 
     pub fn private_key(&self, name: &str) -> Option<&PrivateKeySpec> {
         self.private_keys.iter().find(|k| k.name == name)
-    }
-
-    /// A certificate and the private key it belongs to.
-    pub fn certificate(&self, name: &str) -> Option<(&PrivateKeySpec, &CertificateSpec)> {
-        self.private_keys.iter().find_map(|k| k.certificates.iter().find(|c| c.name == name).map(|c| (k, c)))
     }
 
     /// The uid and gid that own certificate and key files.

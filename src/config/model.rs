@@ -19,17 +19,6 @@ pub enum LogLevel {
     Detail,
 }
 
-impl LogLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Normal => "normal",
-            LogLevel::Verbose => "verbose",
-            LogLevel::Debug => "debug",
-            LogLevel::Detail => "detail",
-        }
-    }
-}
-
 /// How private keys are protected.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub enum Passphrase {
@@ -40,12 +29,6 @@ pub enum Passphrase {
     Prompt,
     /// A literal passphrase from the configuration file.
     Value(String),
-}
-
-impl Passphrase {
-    pub fn is_none(&self) -> bool {
-        matches!(self, Passphrase::None)
-    }
 }
 
 impl fmt::Debug for Passphrase {
@@ -210,7 +193,9 @@ pub struct CtLog {
 }
 
 impl CtLog {
-    /// The shard that accepts a certificate expiring at `not_after`.
+    /// The shard that accepts a certificate expiring at `not_after` (for SCT
+    /// submission, not written yet).
+    #[cfg(test)]
     pub fn shard_for(&self, not_after: Timestamp) -> Option<&CtLogShard> {
         self.shards.iter().find(|s| s.start.is_none_or(|t| not_after >= t) && s.end.is_none_or(|t| not_after < t))
     }

@@ -3,6 +3,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value};
 
+use super::check::parse_resolver;
+use super::load::{from_json_str, locate_in};
 use super::*;
 use crate::hooks::Hook;
 use crate::time::parse_rfc3339;
@@ -133,7 +135,10 @@ fn minimal_config_resolves_names_and_default_paths() {
     assert_eq!(c.hpkp_headers.len(), 2);
     assert!(c.ct_logs.contains_key("google_argon") && c.ct_logs.len() == 16);
     assert!(c.services.contains_key("nginx"));
-    assert_eq!(c.certificate("example.com").unwrap().0.name, "example.com");
+    assert!(c
+        .private_keys
+        .iter()
+        .any(|k| k.name == "example.com" && k.certificates.iter().any(|c| c.name == "example.com")));
 }
 
 #[test]
@@ -294,7 +299,7 @@ fn null_directory_or_file_name_disables_the_file() {
                    "hpkp_headers": {"apache": null}}"#);
     let c = &l.config;
     assert_eq!(c.file_path(FileKind::Chain, "a", Some(KeyType::Rsa)).unwrap(), None);
-    assert!(!c.dir_enabled(Dir::Chain));
+    assert!(c.dir(Dir::Chain, &[]).unwrap().is_none());
     assert_eq!(c.file_path(FileKind::FullKey, "a", Some(KeyType::Rsa)).unwrap(), None);
     assert_eq!(
         c.file_path_with(FileKind::Hpkp, "a", None, &[("server", "nginx")]).unwrap(),

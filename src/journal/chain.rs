@@ -266,6 +266,74 @@ pub fn scan_events(mut reader: impl BufRead, events: Events, mut each: impl FnMu
     Ok(out)
 }
 
+/// The envelope's fields as they must be: `(seq, ts, clock)`; problems with
+/// the chain (`seq`, `prev`) are recorded but do not stop the line being read.
+fn check_envelope(
+    env: &Envelope<'_>,
+    line_no: usize,
+    prev_hash: LineHash,
+    expected_seq: u64,
+    problems: &mut Vec<Problem>,
+) -> Option<(u64, Time, Option<Time>)> {
+    let seq = env.seq;
+    let mut prob = |kind, detail: String| problems.push(Problem { line_no, seq, kind, detail });
+    let Some(v) = env.v else {
+        prob(ProblemKind::Malformed, "no numeric \"v\" field".into());
+        return None;
+    };
+    if v != VERSION as u64 {
+        prob(
+            ProblemKind::UnsupportedVersion,
+            format!("version {v} is not supported (this program reads version {VERSION})"),
+        );
+        return None;
+    }
+    let Some(seq) = seq else {
+        prob(ProblemKind::Malformed, "no numeric \"seq\" field".into());
+        return None;
+    };
+    let time = |name: &str, s: &Option<Cow<'_, str>>| -> Result<Option<Time>, String> {
+        match s {
+            None => Ok(None),
+            Some(s) => Time::parse(s).map(Some).ok_or_else(|| format!("{name:?} {s:?} is not an RFC 3339 time")),
+        }
+    };
+    let ts = match time("ts", &env.ts) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            prob(ProblemKind::Malformed, "no \"ts\" string".into());
+            return None;
+        }
+        Err(detail) => {
+            prob(ProblemKind::Malformed, detail);
+            return None;
+        }
+    };
+    let clock = match time("clock", &env.clock) {
+        Ok(c) => c,
+        Err(detail) => {
+            prob(ProblemKind::Malformed, detail);
+            return None;
+        }
+    };
+    let Some(prev) = &env.prev else {
+        prob(ProblemKind::Malformed, "no \"prev\" string".into());
+        return None;
+    };
+    if seq != expected_seq {
+        prob(ProblemKind::SeqMismatch, format!("seq is {seq}, expected {expected_seq}"));
+    }
+    if LineHash::parse(prev) != Some(prev_hash) {
+        let detail = if line_no == 1 {
+            format!("prev is {}, but the first line must have prev {}", short(prev), short(ZERO_HASH))
+        } else {
+            format!("prev is {}, but line {} hashes to {}", short(prev), line_no - 1, short(&prev_hash.to_string()))
+        };
+        prob(ProblemKind::PrevMismatch, detail);
+    }
+    Some((seq, ts, clock))
+}
+
 /// The envelope of a line, read without copying; the event is read from the
 /// same bytes (its deserializer ignores the envelope's fields).
 #[derive(Deserialize)]
@@ -329,7 +397,8 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// What one line is.
+/// What one line is (a transient value, handed on at once: not boxed).
+#[allow(clippy::large_enum_variant)]
 enum Parsed {
     Record(Record),
     /// A problem was recorded.
@@ -361,62 +430,11 @@ fn parse_line(
         Err(e) if matches!(e.classify(), Category::Syntax | Category::Eof) => return Parsed::NotJson,
         other => other,
     };
-    let seq = env.seq;
-    let mut prob = |kind, detail: String| problems.push(Problem { line_no, seq, kind, detail });
-    let Some(v) = env.v else {
-        prob(ProblemKind::Malformed, "no numeric \"v\" field".into());
-        return Parsed::Problem;
+    let (seq, ts, clock) = match check_envelope(&env, line_no, prev_hash, expected_seq, problems) {
+        Some(checked) => checked,
+        None => return Parsed::Problem,
     };
-    if v != VERSION as u64 {
-        prob(
-            ProblemKind::UnsupportedVersion,
-            format!("version {v} is not supported (this program reads version {VERSION})"),
-        );
-        return Parsed::Problem;
-    }
-    let Some(seq) = seq else {
-        prob(ProblemKind::Malformed, "no numeric \"seq\" field".into());
-        return Parsed::Problem;
-    };
-    let time = |name: &str, s: &Option<Cow<'_, str>>| -> Result<Option<Time>, String> {
-        match s {
-            None => Ok(None),
-            Some(s) => Time::parse(s).map(Some).ok_or_else(|| format!("{name:?} {s:?} is not an RFC 3339 time")),
-        }
-    };
-    let ts = match time("ts", &env.ts) {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            prob(ProblemKind::Malformed, "no \"ts\" string".into());
-            return Parsed::Problem;
-        }
-        Err(detail) => {
-            prob(ProblemKind::Malformed, detail);
-            return Parsed::Problem;
-        }
-    };
-    let clock = match time("clock", &env.clock) {
-        Ok(c) => c,
-        Err(detail) => {
-            prob(ProblemKind::Malformed, detail);
-            return Parsed::Problem;
-        }
-    };
-    let Some(prev) = env.prev else {
-        prob(ProblemKind::Malformed, "no \"prev\" string".into());
-        return Parsed::Problem;
-    };
-    if seq != expected_seq {
-        prob(ProblemKind::SeqMismatch, format!("seq is {seq}, expected {expected_seq}"));
-    }
-    if LineHash::parse(&prev) != Some(prev_hash) {
-        let detail = if line_no == 1 {
-            format!("prev is {}, but the first line must have prev {}", short(&prev), short(ZERO_HASH))
-        } else {
-            format!("prev is {}, but line {} hashes to {}", short(&prev), line_no - 1, short(&prev_hash.to_string()))
-        };
-        prob(ProblemKind::PrevMismatch, detail);
-    }
+    let mut prob = |kind, detail: String| problems.push(Problem { line_no, seq: Some(seq), kind, detail });
     let Some(type_name) = env.ty else {
         prob(ProblemKind::Malformed, "no \"type\" string".into());
         return Parsed::Problem;

@@ -392,6 +392,7 @@ impl Event {
     }
 
     /// The snake_case `type` of the event.
+    #[cfg(test)]
     pub fn type_name(&self) -> String {
         match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(m)) => m.get("type").and_then(|t| t.as_str()).unwrap_or("other").to_string(),

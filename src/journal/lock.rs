@@ -4,7 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::JournalError;
 use crate::platform;
@@ -16,13 +16,6 @@ pub const LOCK_FILE_NAME: &str = "acmebot.pid";
 #[derive(Debug)]
 pub struct LockGuard {
     file: File,
-    path: PathBuf,
-}
-
-impl LockGuard {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for LockGuard {
@@ -59,7 +52,7 @@ pub fn lock(pid_dir: &Path) -> Result<LockGuard, JournalError> {
     file.set_len(0).map_err(|e| JournalError::io(&path, "truncate lock file", e))?;
     file.seek(SeekFrom::Start(0)).map_err(|e| JournalError::io(&path, "seek", e))?;
     file.write_all(format!("{pid}\n").as_bytes()).map_err(|e| JournalError::io(&path, "write pid", e))?;
-    Ok(LockGuard { file, path })
+    Ok(LockGuard { file })
 }
 
 #[cfg(test)]

@@ -14,14 +14,13 @@ mod lock;
 mod state;
 
 pub use chain::{
-    format_line, scan, scan_events, short, Events, LineHash, Problem, ProblemKind, Record, Scanned, TornTail, VERSION,
-    ZERO_HASH,
+    format_line, scan, scan_events, short, Events, LineHash, Problem, Record, Scanned, TornTail, ZERO_HASH,
 };
 pub use event::{
     CertFacts, DnsRecord, Effect, Event, FileAction, FileInstalled, KeyArchived, KeyRollover, Mode, TxnBegun, TxnFile,
 };
-pub use lock::{lock, LockGuard, LOCK_FILE_NAME};
-pub use state::{cert_id, key_id, AccountState, AriState, AuthzState, CertState, FileState, KeyState, OpenTxn, State};
+pub use lock::{lock, LockGuard};
+pub use state::{cert_id, CertState, FileState, OpenTxn, State};
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -65,16 +64,6 @@ pub enum JournalError {
 impl JournalError {
     pub(crate) fn io(path: &Path, op: &'static str, source: io::Error) -> Self {
         JournalError::Io { path: path.to_path_buf(), op, source }
-    }
-
-    pub fn path(&self) -> &Path {
-        match self {
-            JournalError::Io { path, .. }
-            | JournalError::Broken { path, .. }
-            | JournalError::Locked { path, .. }
-            | JournalError::BadEvent { path, .. }
-            | JournalError::Poisoned { path } => path,
-        }
     }
 }
 
@@ -243,10 +232,6 @@ impl Journal {
         Ok((journal, Opened { torn_saved_to }))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The replayed state, up to the last line written.
     pub fn state(&self) -> &State {
         &self.state
@@ -254,16 +239,6 @@ impl Journal {
 
     pub fn clock(&self) -> ClockRef {
         self.clock
-    }
-
-    /// Seq of the last line (0 for an empty journal).
-    pub fn last_seq(&self) -> u64 {
-        self.state.last_seq
-    }
-
-    /// Hash of the last line (ZERO_HASH for an empty journal).
-    pub fn last_hash(&self) -> &str {
-        &self.last_hash
     }
 
     /// `event` is written before the first line this handle appends, if it
@@ -422,11 +397,6 @@ impl fmt::Display for ChainReport {
         }
         Ok(())
     }
-}
-
-/// Verifies the journal at `path` and reports on it.
-pub fn audit_chain(path: &Path) -> ChainReport {
-    ChainReport::of(path, &read(path))
 }
 
 #[cfg(test)]

@@ -231,8 +231,9 @@ impl State {
         )
     }
 
-    /// Replays records in order (tests and tools; the journal applies each
+    /// Replays records in order (tests; the journal applies each
     /// record as it reads or writes it).
+    #[cfg(test)]
     pub fn replay<'a>(records: impl IntoIterator<Item = &'a Record>) -> State {
         let mut state = State::new();
         for r in records {

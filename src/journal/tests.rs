@@ -1,3 +1,4 @@
+use super::chain::ProblemKind;
 use super::*;
 use crate::time::{ManualClock, Time};
 use crate::types::{sha256_hex, KeyRole, KeyType};
@@ -34,7 +35,7 @@ fn key_event(i: u64) -> Event {
 fn write_events(path: &Path, n: u64) -> Vec<Event> {
     let clock = ManualClock::at(Time::from_secs(T0));
     let (mut j, _) = Journal::open(path, clock).unwrap();
-    assert_eq!(j.last_seq(), 0);
+    assert_eq!(j.state().last_seq, 0);
     let mut evs = vec![];
     for i in 0..n {
         let rec = j.append(key_event(i)).unwrap();
@@ -79,7 +80,7 @@ fn round_trip_and_format() {
     }
     // Reopen: the state is replayed and the chain continues.
     let (mut j, _) = Journal::open(&path, ManualClock::at(Time::from_secs(T0 + 10))).unwrap();
-    assert_eq!(j.last_seq(), 3);
+    assert_eq!(j.state().last_seq, 3);
     assert_eq!(j.state().generated.len(), 3, "the state was replayed on open");
     let rec = j.append(Event::RunFinished { exit_code: 0, changed: false }).unwrap();
     assert_eq!(rec.seq, 4);
@@ -136,7 +137,7 @@ fn check_torn(tail: &[u8], name: &str) {
     assert!(scanned.problems.is_empty(), "{:?}", scanned.problems);
     assert_eq!(records.len(), 3);
     assert_eq!(scanned.torn, Some(TornTail { offset: good.len() as u64, bytes: tail.to_vec() }));
-    let report = audit_chain(&path);
+    let report = ChainReport::of(&path, &read(&path));
     assert!(!report.is_ok());
     assert!(report.to_string().contains("torn tail"), "{report}");
 
@@ -145,7 +146,7 @@ fn check_torn(tail: &[u8], name: &str) {
     assert_eq!(saved, d.join("journal.jsonl.torn-2026_11_29_160226"));
     assert_eq!(fs::read(&saved).unwrap(), tail);
     assert_eq!(fs::read(&path).unwrap(), good);
-    assert_eq!(j.last_seq(), 3);
+    assert_eq!(j.state().last_seq, 3);
     assert_eq!(j.append(key_event(9)).unwrap().seq, 4);
     let (records, scanned) = records_of(&path);
     assert!(scanned.problems.is_empty() && scanned.torn.is_none());
@@ -223,7 +224,7 @@ fn broken_chain_in_the_middle() {
         e => panic!("{e}"),
     }
     assert!(err.to_string().contains(&path.display().to_string()));
-    let report = audit_chain(&path).to_string();
+    let report = ChainReport::of(&path, &read(&path)).to_string();
     assert!(report.contains("line 4 (seq 5)"), "{report}");
     fs::remove_dir_all(&d).unwrap();
 }

@@ -12,7 +12,7 @@ use super::fs::{
     unique_names, write_via_rename, OnDisk,
 };
 use super::recover::roll_back;
-use super::{ioe, no_faults, Action, Committed, Fault, FileOp, Plan, Step, TxnError};
+use super::{ioe, Action, Committed, Fault, FileOp, Plan, Step, TxnError};
 use crate::journal::{sync_dir, Event, FileAction, FileInstalled, Journal, Mode, OpenTxn, TxnBegun, TxnFile};
 use crate::types::sha256_hex;
 
@@ -106,9 +106,10 @@ fn validate(plan: &Plan) -> Result<(), TxnError> {
     Ok(())
 }
 
-/// [`commit_with_faults`] without fault injection.
+/// [`commit_with_faults`] without fault injection (tests).
+#[cfg(test)]
 pub fn commit(journal: &mut Journal, plan: &Plan) -> Result<Committed, TxnError> {
-    commit_with_faults(journal, plan, &no_faults)
+    commit_with_faults(journal, plan, &super::fault::no_faults)
 }
 
 /// Whether a target already is what the op wants.

@@ -30,6 +30,7 @@ pub enum Step {
 }
 
 impl Step {
+    #[cfg(any(test, feature = "fault-injection"))]
     pub const ALL: [Step; 10] = [
         Step::Begun,
         Step::TempCreated,
@@ -58,6 +59,7 @@ impl Step {
         }
     }
 
+    #[cfg(any(test, feature = "fault-injection"))]
     pub fn parse(s: &str) -> Option<Step> {
         Step::ALL.into_iter().find(|st| st.name() == s)
     }
@@ -83,11 +85,13 @@ impl fmt::Display for Fault {
 }
 
 /// A fault closure that never fires.
+#[cfg(test)]
 pub fn no_faults(_: Step) -> Result<(), Fault> {
     Ok(())
 }
 
 /// Parses `ACMEBOT_FAULT=<step>[:<n>]`.
+#[cfg(any(test, feature = "fault-injection"))]
 pub fn parse_fault_spec(s: &str) -> Option<Fault> {
     let (name, n) = match s.split_once(':') {
         Some((a, b)) => (a, b.parse().ok()?),
@@ -97,6 +101,7 @@ pub fn parse_fault_spec(s: &str) -> Option<Fault> {
 }
 
 /// A fault closure firing at the n-th time `fault.step` is reached.
+#[cfg(test)]
 pub fn fault_at(fault: Fault) -> impl Fn(Step) -> Result<(), Fault> {
     let seen = std::cell::Cell::new(0u32);
     move |step| {

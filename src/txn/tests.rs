@@ -4,7 +4,10 @@ use std::io::BufReader;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::commit::commit;
+use super::fault::{fault_at, parse_fault_spec};
 use super::fs::unique_names;
+use super::recover::RecoveryOutcome;
 use super::*;
 use crate::journal::{read, scan, Event, FileState, Journal, Record};
 use crate::time::{archive_stamp, ClockRef, ManualClock, Time};

@@ -155,10 +155,7 @@ impl fmt::Debug for TsigKey {
 
 impl Drop for TsigKey {
     fn drop(&mut self) {
-        for b in self.secret.iter_mut() {
-            // Volatile so the wipe is not optimised away.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
+        crate::platform::zeroize(&mut self.secret);
     }
 }
 
