@@ -327,9 +327,11 @@ impl<'a> AcmeClient<'a> {
         budget: Duration,
         max_delay: Duration,
     ) -> Result<Authorization, AcmeError> {
-        let start = self.clock.now().secs();
+        let start = self.clock.now();
+        // The time of the requests counts too: a server answering each poll
+        // slowly does not stretch the budget.
+        let elapsed = || Duration::from_micros((self.clock.now().micros() - start.micros()).max(0) as u64);
         let mut delay = FIRST_POLL.min(max_delay);
-        let mut waited = Duration::ZERO;
         loop {
             let response = self.post(url, None)?;
             let authz: Authorization = serde_json::from_slice(&response.body)
@@ -337,20 +339,20 @@ impl<'a> AcmeClient<'a> {
             if authz.status != Status::Pending {
                 return Ok(authz);
             }
+            let waited = elapsed();
             if waited >= budget {
                 break;
             }
             let pause =
                 self.poll_delay(&response, delay).min(budget.saturating_sub(waited).max(Duration::from_millis(50)));
             self.clock.sleep(pause);
-            waited += pause;
             delay = next_poll(delay, max_delay);
         }
         Err(AcmeError::Timeout {
             server: self.directory_url.clone(),
             url: url.into(),
             what: "authorization is still pending".into(),
-            waited_secs: (self.clock.now().secs() - start).max(0) as u64,
+            waited_secs: elapsed().as_secs(),
         })
     }
 
@@ -521,5 +523,167 @@ mod tests {
         ]);
         assert_eq!(links(&r, "alternate"), vec!["https://ca/cert/1/1", "https://ca/cert/1/2"]);
         assert_eq!(links(&r, "index"), vec!["https://ca/dir"]);
+    }
+
+    /// A transport that answers from a script and remembers every request.
+    struct Scripted {
+        replies: std::sync::Mutex<std::collections::VecDeque<Response>>,
+        /// (method, url, the nonce a POST was signed with)
+        seen: std::sync::Mutex<Vec<(&'static str, String, Option<String>)>>,
+    }
+
+    impl Scripted {
+        fn new(replies: Vec<Response>) -> Scripted {
+            Scripted { replies: std::sync::Mutex::new(replies.into()), seen: std::sync::Mutex::new(Vec::new()) }
+        }
+        fn posts(&self) -> Vec<Option<String>> {
+            self.seen.lock().unwrap().iter().filter(|(m, _, _)| *m == "POST").map(|(_, _, n)| n.clone()).collect()
+        }
+    }
+
+    impl Transport for Scripted {
+        fn request(
+            &self,
+            method: &'static str,
+            url: &str,
+            _: &[(&str, &str)],
+            body: Option<&[u8]>,
+        ) -> Result<Response, HttpError> {
+            let nonce = body.and_then(|b| {
+                let jws: Value = serde_json::from_slice(b).ok()?;
+                let protected = crypto::b64url_decode(jws["protected"].as_str()?).ok()?;
+                let header: Value = serde_json::from_slice(&protected).ok()?;
+                Some(header["nonce"].as_str()?.to_string())
+            });
+            self.seen.lock().unwrap().push((method, url.to_string(), nonce));
+            let reply = self.replies.lock().unwrap().pop_front();
+            reply.ok_or_else(|| HttpError { method, url: url.into(), message: "the script ran out".into() })
+        }
+    }
+
+    fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        Response {
+            status,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    const DIRECTORY: &str = r#"{"newNonce":"https://ca/nonce","newAccount":"https://ca/acct","newOrder":"https://ca/order",
+        "revokeCert":"https://ca/revoke","keyChange":"https://ca/key"}"#;
+    const BAD_NONCE: &str = r#"{"type":"urn:ietf:params:acme:error:badNonce","detail":"stale nonce"}"#;
+
+    /// The directory, a first nonce, then `posts`.
+    fn script(posts: Vec<Response>) -> Scripted {
+        let mut replies = vec![reply(200, &[], DIRECTORY), reply(200, &[("Replay-Nonce", "n0")], "")];
+        replies.extend(posts);
+        Scripted::new(replies)
+    }
+
+    fn with_client<T>(t: &Scripted, clock: crate::time::ClockRef, f: impl FnOnce(&AcmeClient<'_>) -> T) -> T {
+        with_client_on(t, clock, f)
+    }
+
+    fn with_client_on<T>(t: &dyn Transport, clock: crate::time::ClockRef, f: impl FnOnce(&AcmeClient<'_>) -> T) -> T {
+        let key = PrivateKey::generate_ecdsa(crate::types::Curve::P256).unwrap();
+        let client = AcmeClient::connect(t, clock, "https://ca/dir", &key).unwrap();
+        client.set_account_url("https://ca/acct/1");
+        f(&client)
+    }
+
+    #[test]
+    fn a_bad_nonce_is_retried_with_the_fresh_nonce() {
+        let t =
+            script(vec![reply(400, &[("Replay-Nonce", "n1")], BAD_NONCE), reply(200, &[("Replay-Nonce", "n2")], "{}")]);
+        let clock = crate::time::ManualClock::at(crate::time::Time::from_secs(1_000));
+        with_client(&t, clock, |c| c.post("https://ca/acct/1", None).unwrap());
+        assert_eq!(
+            t.posts(),
+            vec![Some("n0".to_string()), Some("n1".to_string())],
+            "retried once, with the nonce the error carried"
+        );
+        assert_eq!(clock.now().secs(), 1_000, "a bad nonce is retried at once");
+    }
+
+    #[test]
+    fn bad_nonce_retries_run_out() {
+        let posts: Vec<Response> =
+            (1..=BAD_NONCE_RETRIES + 1).map(|i| reply(400, &[("Replay-Nonce", &format!("n{i}"))], BAD_NONCE)).collect();
+        let t = script(posts);
+        let clock = crate::time::ManualClock::at(crate::time::Time::from_secs(1_000));
+        let e = with_client(&t, clock, |c| c.post("https://ca/acct/1", None).unwrap_err());
+        assert_eq!(t.posts().len(), BAD_NONCE_RETRIES + 1);
+        match e {
+            AcmeError::Problem { problem, url, .. } => {
+                assert_eq!(problem.short_type(), "badNonce");
+                assert_eq!(url, "https://ca/acct/1");
+            }
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn unavailable_is_retried_after_the_time_the_server_asks_for_then_given_up() {
+        let busy = |n: &str| reply(503, &[("Replay-Nonce", n), ("Retry-After", "7")], "");
+        let t = script(vec![busy("n1"), reply(200, &[("Replay-Nonce", "n2")], "{}")]);
+        let clock = crate::time::ManualClock::at(crate::time::Time::from_secs(1_000));
+        with_client(&t, clock, |c| c.post("https://ca/order", Some(&json!({}))).unwrap());
+        assert_eq!(t.posts().len(), 2);
+        assert_eq!(clock.now().secs(), 1_007, "waited the Retry-After before the retry");
+
+        let t = script(vec![busy("n1"), busy("n2"), busy("n3"), busy("n4")]);
+        let clock = crate::time::ManualClock::at(crate::time::Time::from_secs(1_000));
+        let e = with_client(&t, clock, |c| c.post("https://ca/order", Some(&json!({}))).unwrap_err());
+        assert_eq!(t.posts().len(), 4, "three retries, then the error");
+        assert_eq!(clock.now().secs(), 1_021);
+        assert!(e.to_string().contains("HTTP 503") && e.to_string().contains("https://ca/order"), "{e}");
+        // A Retry-After beyond what a run waits for is not waited for.
+        let t = script(vec![reply(503, &[("Replay-Nonce", "n1"), ("Retry-After", "3600")], "")]);
+        let clock = crate::time::ManualClock::at(crate::time::Time::from_secs(1_000));
+        assert!(with_client(&t, clock, |c| c.post("https://ca/order", None)).is_err());
+        assert_eq!((t.posts().len(), clock.now().secs()), (1, 1_000));
+    }
+
+    /// Answers every poll "pending", each answer taking `cost` of the clock.
+    struct SlowPending {
+        clock: crate::time::ClockRef,
+        cost: Duration,
+        polls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Transport for SlowPending {
+        fn request(
+            &self,
+            method: &'static str,
+            _: &str,
+            _: &[(&str, &str)],
+            _: Option<&[u8]>,
+        ) -> Result<Response, HttpError> {
+            Ok(match method {
+                "GET" => reply(200, &[], DIRECTORY),
+                "HEAD" => reply(200, &[("Replay-Nonce", "n")], ""),
+                _ => {
+                    self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    self.clock.sleep(self.cost);
+                    let body = r#"{"identifier":{"type":"dns","value":"a.test"},"status":"pending","challenges":[]}"#;
+                    reply(200, &[("Replay-Nonce", "n")], body)
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn an_authorization_budget_counts_the_time_of_the_requests() {
+        let clock = crate::time::ManualClock::at(crate::time::Time::from_secs(1_000));
+        let t = SlowPending { clock, cost: Duration::from_secs(10), polls: 0.into() };
+        let e = with_client_on(&t, clock, |c| {
+            c.wait_authorization("https://ca/authz/1", Duration::from_secs(30), Duration::from_secs(1))
+        });
+        let e = e.unwrap_err();
+        let polls = t.polls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(polls <= 4, "{polls} polls of 10 s each within a 30 s budget");
+        let spent = clock.now().secs() - 1_000;
+        assert!((30..45).contains(&spent), "gave up after {spent} s");
+        assert!(matches!(e, AcmeError::Timeout { .. }), "{e}");
     }
 }
