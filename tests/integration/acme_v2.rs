@@ -186,6 +186,20 @@ fn master_authorizes_and_a_follower_issues_with_its_account() {
     }
     let pem = std::fs::read(export_dir.join("acmebot_client_key.pem")).unwrap();
     assert!(PrivateKey::from_pem(&pem).is_ok(), "the original's PEM export");
+    // The PEM export is the account key itself: openssl's modulus of the PEM is
+    // the `n` of the master's client_key.json.
+    let modulus = crate::support::openssl(&[
+        "rsa",
+        "-in",
+        export_dir.join("acmebot_client_key.pem").to_str().unwrap(),
+        "-noout",
+        "-modulus",
+    ]);
+    let jwk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(master.path("var/client_key.json")).unwrap()).unwrap();
+    let n = crypto::b64url_decode(jwk["n"].as_str().unwrap()).unwrap();
+    let n_hex: String = n.iter().skip_while(|b| **b == 0).map(|b| format!("{b:02X}")).collect();
+    assert_eq!(modulus.trim().strip_prefix("Modulus=").unwrap(), n_hex, "the exported key is the account key");
     let mut fconfig = master.config(json!({"f.example.test": {"key_types": ["ecdsa"]}}));
     fconfig["settings"]["follower_mode"] = json!(true);
     fconfig["directories"]["http_challenge"] = json!(null);

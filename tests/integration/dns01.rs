@@ -97,6 +97,7 @@ fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
     let site = site("dns01-sha256", &bind, certificates(tlsa), |c| {
         c["zone_update_keys"] =
             json!({"example.test": {"file": "acme-sha256.key", "server": "127.0.0.1", "port": port}});
+        c["directories"]["previous_key"] = json!("ssl/previous");
     });
     let r = run(&site, &bind, &["--accept"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -129,6 +130,22 @@ fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(std::fs::read(site.path("var/journal.jsonl")).unwrap(), before, "journal unchanged");
     check_tlsa(&site, &bind);
+
+    // A rollover: the old primary keys become previous keys, whose SPKI
+    // records stay in the zone until their files are removed.
+    let r = run(&site, &bind, &["--rollover", "--force"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(&site, &bind, &["--tlsa"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check_tlsa(&site, &bind);
+    assert_eq!(dig_tlsa(&bind, "_443._tcp.example.test").len(), 6, "primary, backup and previous keys of both types");
+    for kt in ["rsa", "ecdsa"] {
+        std::fs::remove_file(site.path(&format!("ssl/previous/example.test_previous.{kt}.key"))).unwrap();
+    }
+    let r = run(&site, &bind, &["--tlsa"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check_tlsa(&site, &bind);
+    assert_eq!(dig_tlsa(&bind, "_443._tcp.example.test").len(), 4);
 
     // Revocation removes the certificate's TLSA records from the zone.
     let r = run(&site, &bind, &["--revoke", "example.test"]);
@@ -182,6 +199,11 @@ fn check_tlsa(site: &Site, bind: &Bind) {
             let key = rcgen::KeyPair::from_pem(&pem).unwrap_or_else(|e| panic!("{file}: {e}"));
             ee_spki.push(format!("3 1 1 {}", sha256_hex(&rcgen::PublicKeyData::subject_public_key_info(&key))));
         }
+        // A previous key (after a rollover) stays published while its file is there.
+        let previous = site.path(&format!("ssl/previous/example.test_previous.{kt}.key"));
+        if previous.exists() {
+            ee_spki.push(format!("3 1 1 {}", openssl_key_spki_sha256(&previous)));
+        }
         let leaf = &pem_ders(&site.path(&format!("ssl/certs/example.test.{kt}.pem")))[0];
         ee_cert.push(format!("1 0 1 {}", sha256_hex(leaf)));
         for ca in pem_ders(&site.path(&format!("ssl/certs/example.test_chain.{kt}.pem"))) {
@@ -202,6 +224,14 @@ fn check_tlsa(site: &Site, bind: &Bind) {
         v.sort();
         assert_eq!(&dig_tlsa(bind, name), v, "{name}");
     }
+}
+
+/// SHA-256 of a private key's SubjectPublicKeyInfo, by `openssl`.
+fn openssl_key_spki_sha256(key: &Path) -> String {
+    let script = format!("set -o pipefail; openssl pkey -in '{}' -pubout -outform DER | sha256sum", key.display());
+    let out = Command::new("bash").args(["-c", &script]).output().expect("run openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
 }
 
 /// SHA-256 of the certificate's SubjectPublicKeyInfo by `openssl` (an

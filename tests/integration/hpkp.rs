@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::support::{mode_of, Site};
 
 /// base64(SHA-256(SPKI DER)) of a key file, computed by openssl.
-fn openssl_pin(key_file: &std::path::Path) -> String {
+pub(crate) fn openssl_pin(key_file: &std::path::Path) -> String {
     let out = Command::new("sh")
         .arg("-c")
         .arg("openssl pkey -in \"$1\" -pubout -outform DER | openssl dgst -sha256 -binary | openssl base64 -A")

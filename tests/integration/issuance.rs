@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use acmebot::crypto::{self, PrivateKey};
 use serde_json::json;
 
-use crate::support::{mode_of, tree, Site};
+use crate::support::{mode_of, openssl, openssl_key_matches_cert, tree, Site};
 
 fn example() -> serde_json::Value {
     json!({"example.test": {"alt_names": {"example.test": ["@", "www"]}}})
@@ -71,6 +71,10 @@ fn first_issuance_installs_everything_and_second_run_is_silent() {
     assert!(run.stdout.contains("Installed RSA certificate example.test"), "{run:?}");
     assert!(run.stdout.contains("Installed ECDSA certificate example.test"), "{run:?}");
     assert!(run.stderr.is_empty(), "{run:?}");
+    let (status, root) = site.pebble.management_get("/roots/0");
+    assert_eq!(status, 200);
+    let root_pem = site.root.join("pebble-root.pem");
+    std::fs::write(&root_pem, root).unwrap();
 
     for kt in ["rsa", "ecdsa"] {
         let cert = leaf(&site, &format!("ssl/certs/example.test.{kt}.pem"));
@@ -97,6 +101,26 @@ fn first_issuance_installs_everything_and_second_run_is_silent() {
         assert!(cert_pem.ends_with(&chain_pem) && cert_pem.len() > chain_pem.len());
         assert!(full_key.starts_with("-----BEGIN PRIVATE KEY-----") && full_key.ends_with(&cert_pem));
         assert!(!crypto::pem_to_ders(chain_pem.as_bytes()).unwrap().is_empty());
+        // openssl, independently: the chain leads to pebble's root, and the key is the certificate's.
+        let cert_path = site.path(&format!("ssl/certs/example.test.{kt}.pem"));
+        let chain_path = site.path(&format!("ssl/certs/example.test_chain.{kt}.pem"));
+        let verified = openssl(&[
+            "verify",
+            "-CAfile",
+            root_pem.to_str().unwrap(),
+            "-untrusted",
+            chain_path.to_str().unwrap(),
+            cert_path.to_str().unwrap(),
+        ]);
+        assert!(verified.trim().ends_with(": OK"), "{verified}");
+        assert!(
+            openssl_key_matches_cert(&site.path(&format!("ssl/private/example.test.{kt}.key")), &cert_path),
+            "{kt}"
+        );
+        assert!(
+            !openssl_key_matches_cert(&site.path(&format!("ssl/private/example.test_backup.{kt}.key")), &cert_path),
+            "{kt}"
+        );
     }
     // Client key and registration compatible with the original's files.
     let client: serde_json::Value =

@@ -6,10 +6,14 @@ mod support;
 
 mod acme_v2;
 mod ari;
+#[cfg(feature = "fault-injection")]
+mod crash;
 mod dns;
 mod dns01;
 mod hpkp;
 mod issuance;
 mod journal_ops;
+#[cfg(feature = "test-clock")]
+mod later;
 mod rollover;
 mod testca;

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use acmebot::crypto::{self, PrivateKey};
 
+use crate::hpkp::openssl_pin;
 use crate::support::{mode_of, Site};
 
 fn spki(site: &Site, rel: &str) -> String {
@@ -18,6 +19,13 @@ fn config(site: &Site, hpkp_days: u32) -> serde_json::Value {
     c["directories"]["hpkp"] = json!("ssl/hpkp");
     c["directories"]["previous_key"] = json!("ssl/previous");
     c["settings"]["hpkp_days"] = json!(hpkp_days);
+    // Every field the rollover hooks get, one line per call.
+    let log = site.path("hooks.log");
+    let sh = format!("/bin/sh -c 'printf \"%s\\n\" \"$*\" >> {}'", log.display());
+    c["hooks"] = json!({
+        "private_key_rollover": format!("{sh} rollover private_key_rollover {{key_name}} {{key_type}} {{backup_key_file}} {{private_key_file}} {{previous_key_file}}"),
+        "previous_key_installed": format!("{sh} installed previous_key_installed {{key_name}} {{key_type}} {{previous_key_file}}"),
+    });
     c
 }
 
@@ -66,9 +74,42 @@ fn rollover_waits_for_the_hpkp_window_unless_forced_and_promotes_the_backup() {
     assert_eq!(site.events_of("certificate_issued").len(), issued + 2);
     assert_eq!(site.effects_of("key_rolled_over").len(), 2);
     assert!(forced.stdout.contains("Rolling RSA private key example.test over to its backup key"), "{forced:?}");
-    // HPKP: new primaries, new backups, then the previous keys: six pins
+    // HPKP: new primaries, new backups, then the previous keys, each pin as
+    // openssl computes it from the key files.
     let apache = std::fs::read_to_string(site.path("ssl/hpkp/example.test.apache")).unwrap();
     assert_eq!(apache.matches("pin-sha256=").count(), 6, "{apache}");
+    let mut expected = Vec::new();
+    for pattern in [
+        "ssl/private/example.test.{kt}.key",
+        "ssl/private/example.test_backup.{kt}.key",
+        "ssl/previous/example.test_previous.{kt}.key",
+    ] {
+        for kt in ["rsa", "ecdsa"] {
+            expected.push(openssl_pin(&site.path(&pattern.replace("{kt}", kt))));
+        }
+    }
+    // The header as the original writes it: pin-sha256=\"<base64>\"; ...
+    let pins: Vec<&str> = apache.split("pin-sha256=\\\"").skip(1).map(|p| p.split('\\').next().unwrap()).collect();
+    assert_eq!(pins, expected, "{apache}");
+    // The hooks got the files of the rollover.
+    let log = std::fs::read_to_string(site.path("hooks.log")).unwrap();
+    for kt in ["rsa", "ecdsa"] {
+        let (private, backup, previous) = (
+            site.path(&format!("ssl/private/example.test.{kt}.key")),
+            site.path(&format!("ssl/private/example.test_backup.{kt}.key")),
+            site.path(&format!("ssl/previous/example.test_previous.{kt}.key")),
+        );
+        let rolled = format!(
+            "private_key_rollover example.test {kt} {} {} {}",
+            backup.display(),
+            private.display(),
+            previous.display()
+        );
+        assert!(log.lines().any(|l| l == rolled), "{rolled}\n{log}");
+        let installed = format!("previous_key_installed example.test {kt} {}", previous.display());
+        assert!(log.lines().any(|l| l == installed), "{installed}\n{log}");
+    }
+    assert_eq!(log.lines().count(), 4, "{log}");
 
     // Silent afterwards.
     let again = site.run(&[]);

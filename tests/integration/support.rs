@@ -181,3 +181,18 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Runs openssl (the independent peer that checks what acmebot wrote) and
+/// returns its stdout; panics with its stderr when it fails.
+pub fn openssl(args: &[&str]) -> String {
+    let out = Command::new("openssl").args(args).output().expect("openssl is installed by scripts/install-deps");
+    assert!(out.status.success(), "openssl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// openssl's view of a key's and a certificate's public key: equal when they match.
+pub fn openssl_key_matches_cert(key: &Path, cert: &Path) -> bool {
+    let k = openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"]);
+    let c = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-pubkey"]);
+    k == c
+}
