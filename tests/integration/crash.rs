@@ -62,7 +62,10 @@ fn copy_tree(from: &Path, to: &Path) {
 /// What the transactions begun in `journal` declared (path → new sha256, or
 /// None for a removal), and how each ended: `Some(true)` committed,
 /// `Some(false)` rolled back, `None` still open.
-fn transactions(journal: &[Value]) -> Vec<(BTreeMap<String, Option<String>>, Option<bool>)> {
+/// A transaction's files (path → new sha256, None for a removal) and how it ended.
+type Declared = (BTreeMap<String, Option<String>>, Option<bool>);
+
+fn transactions(journal: &[Value]) -> Vec<Declared> {
     journal
         .iter()
         .filter(|e| e["type"] == "txn_begun")
@@ -186,7 +189,7 @@ fn a_crash_at_every_occurrence_in_a_first_issuance_leaves_all_or_nothing() {
     // (primary and backup keys, certificate, chain, full key, two HPKP files);
     // nothing exists yet, so nothing is archived.
     for step in STEPS.iter().filter(|s| !s.starts_with("archive")) {
-        assert!(crashes.get(step).is_some(), "{step} never reached: {crashes:?}");
+        assert!(crashes.contains_key(step), "{step} never reached: {crashes:?}");
     }
     assert_eq!(crashes["begun"], 2);
     assert_eq!(crashes["temp_created"], 2 + 7);
