@@ -5,7 +5,7 @@
 
 use super::ctx::Ctx;
 use super::error::R;
-use super::inspect::{CertWork, KeyPlan};
+use super::plan::{CertWork, KeyPlan};
 use crate::acme::AcmeClient;
 use crate::cli::WarningCode;
 use crate::config::{CertificateSpec, FileKind};

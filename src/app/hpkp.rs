@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::error::{AppError, R};
-use super::inspect::{read_optional, KeyPlan};
+use super::plan::{read_optional, KeyPlan};
 use super::tlsa::read_key_spki;
 use crate::config::{Config, FileKind};
 use crate::crypto::PrivateKey;

@@ -3,7 +3,7 @@
 
 use super::ctx::Ctx;
 use super::error::{AppError, R};
-use super::inspect::KeyPlan;
+use super::plan::KeyPlan;
 use crate::crypto::{self, PrivateKey};
 use crate::journal::Event;
 use crate::types::{Curve, KeyRole, KeyType};

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::account::{archive_root, with_acme};
 use super::ctx::Ctx;
 use super::error::{AppError, R};
-use super::inspect::read_optional;
+use super::plan::read_optional;
 use super::tlsa::remove_tlsa;
 use crate::acme::AcmeClient;
 use crate::cli::REVOCATION_REASONS;

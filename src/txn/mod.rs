@@ -26,6 +26,7 @@
 
 mod audit;
 mod commit;
+mod declared;
 mod fault;
 mod fs;
 mod recover;

@@ -9,7 +9,7 @@ use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-use super::commit::{finish, Txn};
+use super::declared::{finish, Entry, Txn};
 use super::fs::{archive_file, dir_of, ensure_dir, file_sha, on_disk, replace_with, sync_dirs};
 use super::{ioe, Committed, TxnError};
 use crate::journal::{sync_dir, Event, Journal, OpenTxn};
@@ -175,11 +175,7 @@ pub(super) fn roll_back(
 
 /// Returns one file to what it was before the transaction; the directory
 /// touched, if any.
-fn put_back(
-    txn: &Txn,
-    f: &super::commit::Entry,
-    archived: &BTreeMap<String, PathBuf>,
-) -> Result<Option<PathBuf>, TxnError> {
+fn put_back(txn: &Txn, f: &Entry, archived: &BTreeMap<String, PathBuf>) -> Result<Option<PathBuf>, TxnError> {
     let cur = on_disk(&f.path)?;
     let Some(old_sha) = &f.old_sha256 else {
         // The file did not exist before: remove it if it is ours.
