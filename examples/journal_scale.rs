@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! cargo build --release --bin acmebot
-//! cargo run --release --example journal_scale -- [--bin target/release/acmebot] [--runs 5] [100 100000]
+//! cargo run --release --example journal_scale -- [--bin target/release/acmebot] [--runs 5] [--keep] [100 100000]
 //! ```
 
 #[path = "../tests/integration/peers.rs"]
@@ -83,12 +83,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let mut bin = PathBuf::from("target/release/acmebot");
     let mut runs = 5usize;
+    let mut keep = false;
     let mut sizes: Vec<usize> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--bin" => bin = PathBuf::from(args.next().expect("--bin PATH")),
             "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
+            "--keep" => keep = true,
             n => sizes.push(n.parse().expect("a journal length")),
         }
     }
@@ -144,5 +146,9 @@ fn main() {
         );
     }
     drop(pebble);
-    let _ = std::fs::remove_dir_all(&root);
+    if keep {
+        println!("kept: {} (site-<lines>/acmebot.json; pebble is stopped)", root.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

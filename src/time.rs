@@ -239,8 +239,7 @@ fn parse_rfc3339_micros(s: &str) -> Option<i64> {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse::<i64>().ok())?
+        b.get(r)?.iter().try_fold(0i64, |n, &c| c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0')))
     };
     let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
@@ -261,8 +260,8 @@ fn parse_rfc3339_micros(s: &str) -> Option<i64> {
     let offset = match rest {
         "Z" | "z" => 0,
         _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
-            let oh: i64 = rest[1..3].parse().ok()?;
-            let om: i64 = rest[4..6].parse().ok()?;
+            let at = s.len() - 6;
+            let (oh, om) = (num(at + 1..at + 3)?, num(at + 4..at + 6)?);
             let o = oh * 3600 + om * 60;
             if rest.starts_with('-') {
                 -o

@@ -90,6 +90,15 @@ impl KeyRole {
             KeyRole::Previous => "previous",
         }
     }
+
+    pub fn parse(s: &str) -> Option<KeyRole> {
+        match s {
+            "primary" => Some(KeyRole::Primary),
+            "backup" => Some(KeyRole::Backup),
+            "previous" => Some(KeyRole::Previous),
+            _ => None,
+        }
+    }
 }
 
 /// Lower-case hex of bytes.

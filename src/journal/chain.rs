@@ -30,6 +30,7 @@ use serde_json::error::Category;
 use serde_json::{Map, Value};
 
 use super::event::Event;
+use super::fields::{read_event, FieldError, Fields};
 use super::state::State;
 use crate::time::Time;
 
@@ -66,22 +67,33 @@ impl LineHash {
         LineHash(h)
     }
 
-    /// From 64 lower-case hex digits.
+    /// From 64 lower-case hex digits (every line's `prev`: a table lookup
+    /// per digit, since the size-optimized build does not unroll a match).
     pub fn parse(hex: &str) -> Option<LineHash> {
-        let b = hex.as_bytes();
-        if b.len() != 64 {
-            return None;
-        }
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
+        const INVALID: u8 = 0xff;
+        const DIGITS: [u8; 256] = {
+            let mut t = [INVALID; 256];
+            let mut c = 0;
+            while c < 10 {
+                t[b'0' as usize + c] = c as u8;
+                c += 1;
+            }
+            let mut c = 0;
+            while c < 6 {
+                t[b'a' as usize + c] = 10 + c as u8;
+                c += 1;
+            }
+            t
         };
+        let b: &[u8; 64] = hex.as_bytes().try_into().ok()?;
         let mut h = [0u8; 32];
-        for (i, out) in h.iter_mut().enumerate() {
-            *out = digit(b[2 * i])? << 4 | digit(b[2 * i + 1])?;
+        let mut bad = 0u8;
+        for (out, pair) in h.iter_mut().zip(b.chunks_exact(2)) {
+            let (hi, lo) = (DIGITS[pair[0] as usize], DIGITS[pair[1] as usize]);
+            bad |= hi | lo;
+            *out = hi << 4 | (lo & 0x0f);
         }
-        Some(LineHash(h))
+        (bad & 0xf0 == 0).then_some(LineHash(h))
     }
 }
 
@@ -177,7 +189,8 @@ pub enum Events {
     /// read is a problem.
     All,
     /// Only those the state is built from ([`State::reads`]); the others are
-    /// checked to be JSON and handed on as [`Event::Other`] (a writing run's
+    /// handed on as [`Event::Other`], checked to be JSON only when their
+    /// envelope is not exactly as this program writes it (a writing run's
     /// open: the chain is verified all the same).
     State,
 }
@@ -348,6 +361,10 @@ struct Envelope<'a> {
     prev: Option<Cow<'a, str>>,
     #[serde(borrow, rename = "type")]
     ty: Option<Cow<'a, str>>,
+    /// Read by [`Envelope::as_written`]: the line has exactly the shape this
+    /// program writes.
+    #[serde(skip)]
+    exact: bool,
 }
 
 impl<'a> Envelope<'a> {
@@ -376,10 +393,8 @@ impl<'a> Envelope<'a> {
         let (ts, rest) = plain(rest)?;
         let (ty, _) = plain(rest.strip_prefix(b"\",\"type\":\"")?)?;
         let (body, tail) = line.split_at(line.len().checked_sub(TAIL)?);
+        // Whether `prev` is hex is judged by LineHash::parse, as for any line.
         let prev = tail.strip_prefix(b",\"prev\":\"")?.strip_suffix(b"\"}")?;
-        if !prev.iter().all(u8::is_ascii_hexdigit) {
-            return None;
-        }
         let clock = match body.len().checked_sub(CLOCK).map(|at| &body[at..]) {
             Some(c) if c.starts_with(b",\"clock\":\"") && c.ends_with(b"\"") => {
                 Some(std::str::from_utf8(&c[10..37]).ok()?)
@@ -393,6 +408,7 @@ impl<'a> Envelope<'a> {
             clock: clock.map(Cow::Borrowed),
             prev: Some(Cow::Borrowed(std::str::from_utf8(prev).ok()?)),
             ty: Some(Cow::Borrowed(ty)),
+            exact: true,
         })
     }
 }
@@ -420,14 +436,22 @@ fn parse_line(
 ) -> Parsed {
     // The event is read first: a line that is not JSON is judged as such,
     // whatever its envelope looked like.
-    let typed = events == Events::All || env.ty.as_deref().is_some_and(State::reads);
-    let event = if typed {
-        serde_json::from_slice::<Event>(line)
-    } else {
-        serde_json::from_slice::<IgnoredAny>(line).map(|_| Event::Other)
+    let event = match env.ty.as_deref() {
+        Some(ty) if events == Events::All || State::reads(ty) => Fields::of(line).and_then(|f| read_event(ty, &f)),
+        // Opening the journal skips the lines the state does not read, unparsed
+        // when their envelope is exactly as written: the hash chain vouches for
+        // their bytes, and `--audit` (Events::All) reads every one.
+        Some(_) if env.exact => Ok(Event::Other),
+        _ => serde_json::from_slice::<IgnoredAny>(line).map(|_| Event::Other).map_err(|e| {
+            if matches!(e.classify(), Category::Syntax | Category::Eof) {
+                FieldError::Syntax(e.to_string())
+            } else {
+                FieldError::Field(e.to_string())
+            }
+        }),
     };
     let event = match event {
-        Err(e) if matches!(e.classify(), Category::Syntax | Category::Eof) => return Parsed::NotJson,
+        Err(FieldError::Syntax(_)) => return Parsed::NotJson,
         other => other,
     };
     let (seq, ts, clock) = match check_envelope(&env, line_no, prev_hash, expected_seq, problems) {
@@ -450,15 +474,15 @@ fn parse_line(
 
 /// Serializes one journal line (without the newline).
 pub fn format_line(seq: u64, ts: Time, clock: Option<Time>, event: &Event, prev: &str) -> Result<String, String> {
+    if matches!(event, Event::Other) {
+        return Err("an event of unknown type cannot be written".into());
+    }
     let Value::Object(ev) = serde_json::to_value(event).map_err(|e| e.to_string())? else {
         return Err("event is not a JSON object".into());
     };
     let Some(ty) = ev.get("type").and_then(Value::as_str).map(str::to_string) else {
         return Err("event has no \"type\" string".into());
     };
-    if matches!(event, Event::Other) {
-        return Err("an event of unknown type cannot be written".into());
-    }
     let mut m = Map::new();
     m.insert("v".into(), Value::from(VERSION));
     m.insert("seq".into(), Value::from(seq));
@@ -478,4 +502,20 @@ pub fn format_line(seq: u64, ts: Time, clock: Option<Time>, event: &Event, prev:
     }
     m.insert("prev".into(), Value::from(prev));
     serde_json::to_string(&Value::Object(m)).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_hashes_read_back_from_lower_case_hex_only() {
+        let h = LineHash::of(b"{\"v\":1}");
+        assert_eq!(LineHash::parse(&h.to_string()), Some(h));
+        assert_eq!(LineHash::parse(ZERO_HASH), Some(LineHash::ZERO));
+        assert_eq!(LineHash::parse(&"f".repeat(64)), Some(LineHash([0xff; 32])));
+        for bad in ["F".repeat(64), "g".repeat(64), format!("{}x", &ZERO_HASH[1..]), "0".repeat(63), "0".repeat(65)] {
+            assert_eq!(LineHash::parse(&bad), None, "{bad}");
+        }
+    }
 }

@@ -13,13 +13,13 @@
 //! `file_removed`, then `txn_committed` or `txn_rolled_back`. An effect counts
 //! only once its transaction committed.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::hooks::Hook;
 use crate::time::Time;
 use crate::types::{KeyRole, KeyType};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     RunStarted {
@@ -66,7 +66,7 @@ pub enum Event {
         role: KeyRole,
         spki_sha256: String,
         path: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         txn: Option<String>,
     },
     /// A key found on disk that the journal did not know (an installation of the
@@ -191,13 +191,13 @@ pub enum Event {
     TxnCommitted {
         txn: String,
         /// Finished by a later run after an interruption.
-        #[serde(default, skip_serializing_if = "is_false")]
+        #[serde(skip_serializing_if = "is_false")]
         recovered: bool,
     },
     TxnRolledBack {
         txn: String,
         reason: String,
-        #[serde(default, skip_serializing_if = "is_false")]
+        #[serde(skip_serializing_if = "is_false")]
         recovered: bool,
     },
     /// `--recover` put an installed file back from its installed copy.
@@ -208,8 +208,9 @@ pub enum Event {
         problem: String,
         archived_to: Option<String>,
     },
-    /// Any event type this version does not know (written by a newer acmebot).
-    #[serde(other)]
+    /// Any event type this version does not know (written by a newer acmebot);
+    /// never written.
+    #[serde(skip)]
     Other,
 }
 
@@ -219,7 +220,7 @@ fn is_false(b: &bool) -> bool {
 
 /// What a certificate says about itself, as `certificate_issued` and
 /// `certificate_adopted` record it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CertFacts {
     pub cert: String,
     pub key: String,
@@ -231,13 +232,13 @@ pub struct CertFacts {
     pub sans: Vec<String>,
     pub issuer: String,
     /// Only for issued certificates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub order_url: Option<String>,
     pub spki_sha256: String,
 }
 
 /// A key leaves service (its file moved to the archive), e.g. after revocation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KeyArchived {
     pub key: String,
     pub key_type: KeyType,
@@ -247,7 +248,7 @@ pub struct KeyArchived {
 }
 
 /// The backup key becomes the primary key.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KeyRollover {
     pub key: String,
     pub key_type: KeyType,
@@ -257,7 +258,7 @@ pub struct KeyRollover {
 }
 
 /// What a committed transaction makes true, declared in its `txn_begun`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Effect {
     /// A generated key (see `key_generated`) is installed in its role.
@@ -279,7 +280,7 @@ pub enum Effect {
 }
 
 /// The fields of `dns_record_added` / `dns_record_removed`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DnsRecord {
     pub zone: String,
     pub name: String,
@@ -287,13 +288,13 @@ pub struct DnsRecord {
     pub value_sha256: String,
     pub server: Option<String>,
     pub mode: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub matching: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
 }
 
@@ -313,25 +314,8 @@ impl Serialize for Mode {
     }
 }
 
-impl<'de> Deserialize<'de> for Mode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Number(u32),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Text(s) => u32::from_str_radix(&s, 8)
-                .map(|m| Mode(m & 0o7777))
-                .map_err(|_| serde::de::Error::custom(format!("mode {s:?} is not octal"))),
-            Raw::Number(n) => Ok(Mode(n & 0o7777)),
-        }
-    }
-}
-
 /// One file of a transaction, as `txn_begun` lists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TxnFile {
     pub path: String,
     /// e.g. "private_key", "certificate", "chain".
@@ -347,14 +331,24 @@ pub struct TxnFile {
     pub temp: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileAction {
     Write,
     Remove,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl FileAction {
+    pub fn parse(s: &str) -> Option<FileAction> {
+        match s {
+            "write" => Some(FileAction::Write),
+            "remove" => Some(FileAction::Remove),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TxnBegun {
     pub txn: String,
     /// The private key (or "client") whose files these are.
@@ -364,11 +358,11 @@ pub struct TxnBegun {
     /// (uid, gid) of written files; null leaves them owned by the process.
     pub owner: Option<(u32, u32)>,
     pub files: Vec<TxnFile>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub effects: Vec<Effect>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FileInstalled {
     pub txn: String,
     pub path: String,
@@ -404,6 +398,7 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::fields::event_from_json;
     use serde_json::json;
 
     #[test]
@@ -420,7 +415,7 @@ mod tests {
         assert_eq!(v["type"], "key_generated");
         assert_eq!(v["role"], "backup");
         assert!(v.get("txn").is_none(), "no txn field on new key_generated lines");
-        assert_eq!(serde_json::from_value::<Event>(v).unwrap(), e);
+        assert_eq!(event_from_json(&v).unwrap(), e);
         let r = DnsRecord {
             zone: "z".into(),
             name: "_acme-challenge.z.".into(),
@@ -437,9 +432,9 @@ mod tests {
         assert_eq!(v["type"], "dns_record_added");
         assert_eq!(v["zone"], "z", "fields are flat beside the type");
         assert!(v.get("usage").is_none());
-        assert_eq!(serde_json::from_value::<Event>(v).unwrap(), Event::DnsRecordAdded(r));
+        assert_eq!(event_from_json(&v).unwrap(), Event::DnsRecordAdded(r));
         let future = json!({"type": "tlsa_record_added", "zone": "example.com"});
-        assert_eq!(serde_json::from_value::<Event>(future).unwrap(), Event::Other);
+        assert_eq!(event_from_json(&future).unwrap(), Event::Other);
     }
 
     #[test]
@@ -447,30 +442,24 @@ mod tests {
         let begun = json!({"type":"txn_begun","txn":"k@2026_12_01_212235","key":"k","archive":"/a/k/2026_12_01_212235",
             "owner":null,"files":[{"path":"/c.pem","kind":"certificate","action":"write","sha256":"aa","mode":"0644",
             "old_sha256":null,"old_mode":null,"temp":"/.c.pem.acmebot-0c4b"}]});
-        let Event::TxnBegun(b) = serde_json::from_value::<Event>(begun.clone()).unwrap() else { panic!() };
+        let Event::TxnBegun(b) = event_from_json(&begun).unwrap() else { panic!() };
         assert_eq!(b.files[0].mode, Some(Mode(0o644)));
         assert_eq!(b.files[0].action, FileAction::Write);
         assert!(b.effects.is_empty());
         assert_eq!(serde_json::to_value(Event::TxnBegun(b)).unwrap(), begun, "written back byte for byte");
         let installed = json!({"type":"file_installed","txn":"t","path":"/p","kind":"chain","sha256":"s","mode":"0640",
             "uid":0,"gid":0,"installed_copy":"/a/installed/p"});
-        assert_eq!(
-            serde_json::to_value(serde_json::from_value::<Event>(installed.clone()).unwrap()).unwrap(),
-            installed
-        );
+        assert_eq!(serde_json::to_value(event_from_json(&installed).unwrap()).unwrap(), installed);
         let rolled = json!({"type":"key_rolled_over","key":"k","key_type":"rsa","spki_sha256":"b","path":"/k",
             "previous_spki_sha256":"a","txn":"t"});
-        assert_eq!(serde_json::to_value(serde_json::from_value::<Event>(rolled.clone()).unwrap()).unwrap(), rolled);
+        assert_eq!(serde_json::to_value(event_from_json(&rolled).unwrap()).unwrap(), rolled);
         let issued = json!({"type":"certificate_issued","cert":"c","key":"k","key_type":"ecdsa","serial":"01","common_name":"c",
             "not_before":"2026-11-29T00:00:00Z","not_after":"2027-02-27T00:00:00Z","sans":["c"],"issuer":"CN=CA",
             "order_url":"https://ca/o/1","spki_sha256":"p1"});
-        assert_eq!(serde_json::to_value(serde_json::from_value::<Event>(issued.clone()).unwrap()).unwrap(), issued);
+        assert_eq!(serde_json::to_value(event_from_json(&issued).unwrap()).unwrap(), issued);
         let hook = json!({"type":"hook_run","hook":"hpkp_header_installed","program":"/bin/sh","exit_code":0});
-        let Event::HookRun { hook: h, .. } = serde_json::from_value::<Event>(hook).unwrap() else { panic!() };
+        let Event::HookRun { hook: h, .. } = event_from_json(&hook).unwrap() else { panic!() };
         assert_eq!(h, Hook::HpkpHeaderInstalled);
-        assert!(
-            serde_json::from_value::<Event>(json!({"type":"txn_committed"})).is_err(),
-            "a known type with missing fields"
-        );
+        assert!(event_from_json(&json!({"type":"txn_committed"})).is_err(), "a known type with missing fields");
     }
 }

@@ -10,6 +10,7 @@
 
 mod chain;
 mod event;
+mod fields;
 mod lock;
 mod state;
 

@@ -490,7 +490,7 @@ mod tests {
                 seq: i as u64 + 1,
                 ts: Time::from_secs(T0 + i as i64),
                 clock: None,
-                event: serde_json::from_value(e.clone()).unwrap_or_else(|err| panic!("{e}: {err}")),
+                event: crate::journal::fields::event_from_json(e).unwrap_or_else(|err| panic!("{e}: {err}")),
                 hash: crate::journal::LineHash::ZERO,
             })
             .collect()
@@ -548,8 +548,8 @@ mod tests {
         assert_eq!(s.renewal_info["c/ecdsa"].renew_at.to_string(), "2027-01-29T00:00:00Z");
 
         // Rolled back, a revocation, then the rollover to the backup key.
-        let mut more: Vec<serde_json::Value> = r.iter().map(|x| serde_json::to_value(&x.event).unwrap()).collect();
-        more.truncate(8);
+        let mut more: Vec<serde_json::Value> =
+            r.iter().take(8).map(|x| serde_json::to_value(&x.event).unwrap()).collect();
         more.extend([
             json!({"type": "txn_rolled_back", "txn": "k@2", "reason": "crash"}),
             json!({"type": "certificate_revoked", "cert": "c", "key": "k", "key_type": "ecdsa", "serial": "01", "reason": "keyCompromise"}),
