@@ -223,6 +223,60 @@ impl Args {
         out
     }
 
+    /// The command line as the original's argparse reads it, in the form
+    /// argh reads: `--config=FILE` and `-cFILE` become `--config FILE` and
+    /// `-c FILE` (for every option that takes a value), and grouped switches
+    /// `-qR` become `-q -R`. Everything after `--` is left as it is.
+    pub fn normalize(raw: &[String]) -> Vec<String> {
+        const VALUED_LONG: [&str; 3] = ["--config", "--pass", "--revoke-reason"];
+        const VALUED_SHORT: [char; 2] = ['c', 'p'];
+        const SWITCHES: &str = "qvdDwrFRKaCtsoVA";
+        let mut out = Vec::with_capacity(raw.len() + 2);
+        let mut args = raw.iter();
+        while let Some(a) = args.next() {
+            if a == "--" {
+                out.push(a.clone());
+                out.extend(args.by_ref().cloned());
+                break;
+            }
+            if let Some((name, value)) = a.split_once('=').filter(|(n, _)| VALUED_LONG.contains(n)) {
+                out.extend([name.to_string(), value.to_string()]);
+                continue;
+            }
+            let short = a.strip_prefix('-').filter(|r| !r.starts_with('-') && r.chars().count() > 1);
+            if let Some(rest) = short {
+                let first = rest.chars().next().unwrap_or_default();
+                if VALUED_SHORT.contains(&first) {
+                    out.extend([format!("-{first}"), rest[first.len_utf8()..].to_string()]);
+                    continue;
+                }
+                if rest.chars().all(|c| SWITCHES.contains(c)) {
+                    out.extend(rest.chars().map(|c| format!("-{c}")));
+                    continue;
+                }
+            }
+            out.push(a.clone());
+        }
+        out
+    }
+
+    /// A command-line error message with every passphrase given on `raw`
+    /// (normalized) and every value of an unknown `--option=value` removed:
+    /// an error is printed, and it must not print a secret.
+    pub fn redact_error(message: &str, raw: &[String]) -> String {
+        let mut text = message.to_string();
+        let secrets = raw.windows(2).filter(|w| w[0] == "-p" || w[0] == "--pass").map(|w| w[1].as_str());
+        for secret in secrets.filter(|s| !s.is_empty()) {
+            text = text.replace(secret, "<redacted>");
+        }
+        for a in raw.iter().filter(|a| a.starts_with('-') && a.contains('=')) {
+            if let Some((name, _)) = a.split_once('=') {
+                text = text.replace(a.as_str(), &format!("{name}=<redacted>"));
+            }
+        }
+        text
+    }
+
     /// The operations selected; none selected means all.
     pub fn operations(&self) -> Operations {
         let any = self.auth || self.certs || self.tlsa || self.sct || self.ocsp || self.verify;
@@ -340,6 +394,37 @@ mod tests {
         let ops = args.operations();
         assert!(ops.explicit && ops.auth && ops.verify);
         assert!(!Args::default().operations().explicit);
+    }
+
+    #[test]
+    fn argparse_forms_are_read_as_the_original_reads_them() {
+        let norm = |a: &[&str]| Args::normalize(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            norm(&["--config=a.json", "-pS=1", "-qR", "--revoke-reason=superseded"]),
+            ["--config", "a.json", "-p", "S=1", "-q", "-R", "--revoke-reason", "superseded"]
+        );
+        assert_eq!(norm(&["-cx.json", "-v", "--", "-qR", "--pass=x"]), ["-c", "x.json", "-v", "--", "-qR", "--pass=x"]);
+        assert_eq!(
+            norm(&["-qZ", "--quiet=1", "example.com"]),
+            ["-qZ", "--quiet=1", "example.com"],
+            "left to argh to refuse"
+        );
+        let raw = norm(&["--pass=SECRET", "--renew", "-qR"]);
+        let args = Args::from_args(&["acmebot"], &raw.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+        assert_eq!(args.pass.as_deref(), Some("SECRET"));
+        assert!(args.renew && args.quiet);
+    }
+
+    #[test]
+    fn command_line_errors_never_show_a_passphrase() {
+        for given in [&["--pass", "SECRET", "--bogus", "SECRET"][..], &["--pas=SECRET"], &["-pSECRET", "--x=SECRET"]] {
+            let raw = Args::normalize(&given.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            let strs: Vec<&str> = raw.iter().map(String::as_str).collect();
+            let err = Args::from_args(&["acmebot"], &strs).unwrap_err().output;
+            let shown = Args::redact_error(&err, &raw);
+            assert!(!shown.contains("SECRET"), "{given:?}: {shown}");
+            assert!(shown.contains("<redacted>") || shown.contains("--bogus"), "{shown}");
+        }
     }
 
     #[test]

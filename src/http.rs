@@ -37,7 +37,10 @@ pub struct HttpError {
 
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} failed: {}", self.method, self.url, self.message)
+        // The URL may be the server's, the message may quote it (a TLS error
+        // naming a certificate's names): escaped and cut.
+        use crate::text::{printable, DETAIL, SHORT};
+        write!(f, "{} {} failed: {}", self.method, printable(&self.url, SHORT), printable(&self.message, DETAIL))
     }
 }
 
@@ -104,6 +107,11 @@ pub fn trust_anchors_from(
     Ok(roots)
 }
 
+/// The largest answer read from a server. The largest an ACME server sends
+/// is a certificate chain (a few KB); a small machine must not be made to
+/// hold more.
+pub const RESPONSE_LIMIT: u64 = 1024 * 1024;
+
 pub struct UreqTransport {
     agent: ureq::Agent,
 }
@@ -151,8 +159,12 @@ impl Transport for UreqTransport {
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let body =
-            response.body_mut().with_config().limit(16 * 1024 * 1024).read_to_vec().map_err(|e| err(e.to_string()))?;
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(RESPONSE_LIMIT)
+            .read_to_vec()
+            .map_err(|e| err(format!("{e} (answers are read up to {} KiB)", RESPONSE_LIMIT / 1024)))?;
         Ok(Response { status, headers, body })
     }
 }

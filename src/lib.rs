@@ -24,5 +24,9 @@ mod output;
 mod platform;
 mod renew;
 mod rollover;
+mod safe_fs;
+#[cfg(test)]
+mod test_support;
+mod text;
 mod txn;
 mod types;

@@ -13,10 +13,38 @@ use tracing::{Event, Level, Metadata, Subscriber};
 
 use crate::time::ClockRef;
 
+/// The longest message printed, in characters.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Writes `text` to stdout as it is. A closed stdout (`acmebot --show-config |
+/// head -c1`) is not an error: what cannot be written is dropped.
+pub fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
 pub struct Output {
     pub console: Option<Level>,
     late: Mutex<Late>,
-    log_file: Mutex<Option<std::fs::File>>,
+    log_file: Mutex<LogFile>,
+}
+
+/// The log file, opened at the first line to write.
+enum LogFile {
+    Closed,
+    Open(std::fs::File),
+    /// Opening failed (and was said); not tried again in this run.
+    Failed,
+}
+
+/// Opens the log file for appending: its directory made 0750 if missing (the
+/// original's mode for a 0640 file), the file created 0640, never opened
+/// through a link or another name of someone else's file.
+fn open_log(path: &std::path::Path) -> Result<std::fs::File, String> {
+    use crate::safe_fs::{self, Dir, Trust};
+    let (dir, name) = safe_fs::split(path).map_err(|e| e.to_string())?;
+    let dir = Dir::create(dir, Trust::Shared, 0o750, None).map_err(|e| e.to_string())?;
+    dir.open_append(name, 0o640).map_err(|e| e.to_string())
 }
 
 /// What is known only once the configuration is loaded.
@@ -30,7 +58,7 @@ struct Late {
 
 impl Output {
     pub fn new(console: Option<Level>) -> Output {
-        Output { console, late: Mutex::new(Late::default()), log_file: Mutex::new(None) }
+        Output { console, late: Mutex::new(Late::default()), log_file: Mutex::new(LogFile::Closed) }
     }
 
     /// Applies the configuration's output settings (`color_output`,
@@ -105,7 +133,10 @@ impl Subscriber for Subscriber_ {
         let level = *event.metadata().level();
         let mut msg = Message(String::new());
         event.record(&mut msg);
-        let text = msg.0;
+        // Messages quote outside text (server answers, file contents): no
+        // control character reaches the terminal or the log, and no message
+        // can flood it.
+        let text = crate::text::printable_lines(&msg.0, MAX_MESSAGE);
         let (prefix, color) = match level {
             Level::ERROR => ("ERROR: ", "\x1b[31m"),
             Level::WARN => ("WARNING: ", "\x1b[33m"),
@@ -131,15 +162,21 @@ impl Subscriber for Subscriber_ {
         if let Some(max) = log_level {
             if level <= max {
                 let mut file = self.out.log_file.lock().unwrap();
-                if file.is_none() {
-                    if let Some(path) = log_path.as_ref() {
-                        if let Some(dir) = path.parent() {
-                            let _ = std::fs::create_dir_all(dir);
+                if let (LogFile::Closed, Some(path)) = (&*file, log_path.as_ref()) {
+                    *file = match open_log(path) {
+                        Ok(f) => LogFile::Open(f),
+                        Err(e) => {
+                            // Said once, straight to stderr (this is the subscriber).
+                            let _ = writeln!(
+                                std::io::stderr(),
+                                "WARNING: unable to write to log file {}: {e}",
+                                path.display()
+                            );
+                            LogFile::Failed
                         }
-                        *file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok();
-                    }
+                    };
                 }
-                if let (Some(f), Some(clock)) = (file.as_mut(), clock) {
+                if let (LogFile::Open(f), Some(clock)) = (&mut *file, clock) {
                     let _ = writeln!(f, "{} {}{}", crate::time::rfc3339(clock.now().secs()), prefix, text);
                 }
             }

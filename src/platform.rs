@@ -5,7 +5,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::unix::io::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Takes an exclusive `flock` without waiting: `Ok(false)` when another
 /// process holds it.
@@ -33,21 +33,185 @@ pub fn unlock(file: &File) {
 }
 
 /// `fchown(2)` on an open file.
-pub fn fchown(file: &File, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: plain system call on a descriptor owned by `file`.
-    if unsafe { libc::fchown(file.as_raw_fd(), uid, gid) } != 0 {
+/// `u32::MAX` leaves that id as it is.
+pub fn fchown(file: impl AsFd, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain system call on a descriptor borrowed for the call.
+    if unsafe { libc::fchown(file.as_fd().as_raw_fd(), uid, gid) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
 }
 
 /// `fchmod(2)` on an open file.
-pub fn fchmod(file: &File, mode: u32) -> io::Result<()> {
-    // SAFETY: plain system call on a descriptor owned by `file`.
-    if unsafe { libc::fchmod(file.as_raw_fd(), (mode & 0o7777) as libc::mode_t) } != 0 {
+pub fn fchmod(file: impl AsFd, mode: u32) -> io::Result<()> {
+    // SAFETY: plain system call on a descriptor borrowed for the call.
+    if unsafe { libc::fchmod(file.as_fd().as_raw_fd(), (mode & 0o7777) as libc::mode_t) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// A path component or relative path as a C string; a NUL byte is an error.
+fn c_name(name: &std::ffi::OsStr) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(name.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "name contains a NUL byte"))
+}
+
+/// `-1` into the last OS error, anything else into `Ok`.
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// `openat(2)`: `name` relative to the directory `dir` (`None`: an absolute
+/// `name`, or relative to the working directory). `O_CLOEXEC` is always added.
+pub fn openat(dir: Option<BorrowedFd<'_>>, name: &std::ffi::OsStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let cname = c_name(name)?;
+    let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: `cname` is NUL-terminated and outlives the call; `dirfd` is
+    // AT_FDCWD or a descriptor borrowed for the call. A descriptor returned
+    // by a successful openat is new and owned by nobody else.
+    let fd = check(unsafe { libc::openat(dirfd, cname.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+    // SAFETY: see above: `fd` is a fresh, valid descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `mkdirat(2)`.
+pub fn mkdirat(dir: BorrowedFd<'_>, name: &std::ffi::OsStr, mode: u32) -> io::Result<()> {
+    let cname = c_name(name)?;
+    // SAFETY: valid borrowed descriptor and NUL-terminated name for the call.
+    check(unsafe { libc::mkdirat(dir.as_raw_fd(), cname.as_ptr(), mode as libc::mode_t) }).map(drop)
+}
+
+/// `renameat(2)`: replaces whatever `to` names (a symbolic link is replaced,
+/// never followed).
+pub fn renameat(
+    from_dir: BorrowedFd<'_>,
+    from: &std::ffi::OsStr,
+    to_dir: BorrowedFd<'_>,
+    to: &std::ffi::OsStr,
+) -> io::Result<()> {
+    let (cfrom, cto) = (c_name(from)?, c_name(to)?);
+    // SAFETY: valid borrowed descriptors and NUL-terminated names for the call.
+    check(unsafe { libc::renameat(from_dir.as_raw_fd(), cfrom.as_ptr(), to_dir.as_raw_fd(), cto.as_ptr()) }).map(drop)
+}
+
+/// `linkat(2)` without `AT_SYMLINK_FOLLOW`: a symbolic link is linked as
+/// itself, never the file it points to.
+pub fn linkat(
+    from_dir: BorrowedFd<'_>,
+    from: &std::ffi::OsStr,
+    to_dir: BorrowedFd<'_>,
+    to: &std::ffi::OsStr,
+) -> io::Result<()> {
+    let (cfrom, cto) = (c_name(from)?, c_name(to)?);
+    // SAFETY: valid borrowed descriptors and NUL-terminated names for the call.
+    check(unsafe { libc::linkat(from_dir.as_raw_fd(), cfrom.as_ptr(), to_dir.as_raw_fd(), cto.as_ptr(), 0) }).map(drop)
+}
+
+/// `unlinkat(2)` of a file (not a directory).
+pub fn unlinkat(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> io::Result<()> {
+    let cname = c_name(name)?;
+    // SAFETY: valid borrowed descriptor and NUL-terminated name for the call.
+    check(unsafe { libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), 0) }).map(drop)
+}
+
+/// What `stat(2)` says of a file, in the types this program uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// The whole `st_mode`: type and permission bits.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub size: u64,
+}
+
+#[allow(clippy::unnecessary_cast)] // mode_t is not u32 on every target
+impl Stat {
+    pub fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT as u32 == libc::S_IFREG as u32
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.mode & libc::S_IFMT as u32 == libc::S_IFLNK as u32
+    }
+    /// The permission bits (with setuid, setgid and sticky).
+    pub fn perm(&self) -> u32 {
+        self.mode & 0o7777
+    }
+}
+
+#[allow(clippy::unnecessary_cast)] // the field types differ between targets
+fn stat_of(st: &libc::stat) -> Stat {
+    Stat {
+        mode: st.st_mode as u32,
+        uid: st.st_uid as u32,
+        gid: st.st_gid as u32,
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        nlink: st.st_nlink as u64,
+        size: st.st_size as u64,
+    }
+}
+
+/// `fstatat(2)` with `AT_SYMLINK_NOFOLLOW`: a symbolic link is described as
+/// itself. `Ok(None)` when there is no such name.
+pub fn lstatat(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> io::Result<Option<Stat>> {
+    let cname = c_name(name)?;
+    // SAFETY: `st` is plain old data, valid when zeroed, and written by the
+    // call; valid borrowed descriptor and NUL-terminated name.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    match check(unsafe { libc::fstatat(dir.as_raw_fd(), cname.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) }) {
+        Ok(_) => Ok(Some(stat_of(&st))),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `fstat(2)` of an open descriptor (also one opened with `O_PATH`).
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<Stat> {
+    // SAFETY: `st` is plain old data, valid when zeroed, written by the call
+    // on a descriptor borrowed for the call.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(stat_of(&st))
+}
+
+/// `readlinkat(2)`: the target of the symbolic link `name` in `dir`.
+pub fn readlinkat(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> io::Result<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    let cname = c_name(name)?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: `buf` is writable for `buf.len()` bytes; valid borrowed
+    // descriptor and NUL-terminated name; readlinkat writes at most that many.
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), cname.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n as usize >= buf.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "symbolic link target too long"));
+    }
+    buf.truncate(n as usize);
+    Ok(std::ffi::OsString::from_vec(buf))
+}
+
+/// `fsync(2)` of a descriptor (a directory's, to make renames in it durable).
+pub fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain system call on a descriptor borrowed for the call.
+    check(unsafe { libc::fsync(fd.as_raw_fd()) }).map(drop)
+}
+
+/// The effective user id of this process.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
 }
 
 /// The id of a user (`user` true) or group by name, through the system's

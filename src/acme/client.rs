@@ -40,18 +40,29 @@ pub enum AcmeError {
 
 impl std::fmt::Display for AcmeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // URLs, header values and details come from the server: escaped and cut.
+        use crate::text::{printable, DETAIL, SHORT};
+        let short = |s: &str| printable(s, SHORT);
         match self {
             AcmeError::Http(e) => write!(f, "{e}"),
             AcmeError::Problem { server, method, url, problem, retry_after } => {
-                write!(f, "ACME server {server}: {method} {url}: {problem}")?;
+                write!(f, "ACME server {}: {method} {}: {problem}", short(server), short(url))?;
                 if let Some(when) = retry_after {
-                    write!(f, "\n    retry after {when}")?;
+                    write!(f, "\n    retry after {}", printable(when, 64))?;
                 }
                 Ok(())
             }
-            AcmeError::Protocol { server, url, detail } => write!(f, "ACME server {server}: {url}: {detail}"),
+            AcmeError::Protocol { server, url, detail } => {
+                write!(f, "ACME server {}: {}: {}", short(server), short(url), printable(detail, DETAIL))
+            }
             AcmeError::Timeout { server, url, what, waited_secs } => {
-                write!(f, "ACME server {server}: {url}: {what} (gave up after {waited_secs} s)")
+                write!(
+                    f,
+                    "ACME server {}: {}: {} (gave up after {waited_secs} s)",
+                    short(server),
+                    short(url),
+                    short(what)
+                )
             }
         }
     }

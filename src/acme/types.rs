@@ -119,20 +119,30 @@ impl Problem {
     }
 }
 
+/// Subproblems shown of one problem; the rest are counted.
+const SUBPROBLEMS_SHOWN: usize = 10;
+
+/// A problem document as the server sent it, shown safely: every string is
+/// the server's, so each is escaped and cut (see `text`).
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", if self.kind.is_empty() { "about:blank" } else { &self.kind })?;
+        use crate::text::{printable, DETAIL, SHORT};
+        let kind = if self.kind.is_empty() { "about:blank" } else { &self.kind };
+        write!(f, "{}", printable(kind, SHORT))?;
         if let Some(status) = self.status {
             write!(f, " (HTTP {status})")?;
         }
         if let Some(id) = &self.identifier {
-            write!(f, " for {} {}", id.kind, id.value)?;
+            write!(f, " for {} {}", printable(&id.kind, SHORT), printable(&id.value, SHORT))?;
         }
         if let Some(detail) = &self.detail {
-            write!(f, ": {detail}")?;
+            write!(f, ": {}", printable(detail, DETAIL))?;
         }
-        for sub in &self.subproblems {
+        for sub in self.subproblems.iter().take(SUBPROBLEMS_SHOWN) {
             write!(f, "\n    - {sub}")?;
+        }
+        if self.subproblems.len() > SUBPROBLEMS_SHOWN {
+            write!(f, "\n    - ... and {} more", self.subproblems.len() - SUBPROBLEMS_SHOWN)?;
         }
         Ok(())
     }

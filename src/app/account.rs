@@ -12,6 +12,8 @@ use crate::config::{Config, Dir};
 use crate::crypto::{self, PrivateKey};
 use crate::http::{self, Transport, UreqTransport};
 use crate::journal::Event;
+use crate::output;
+use crate::text;
 use crate::txn::{Action, FileOp, Plan};
 use crate::types::Curve;
 
@@ -155,9 +157,8 @@ fn agree_to_terms(ctx: &Ctx<'_>, client: &AcmeClient<'_>) -> R<bool> {
         None => Ok(false),
         Some(_) if ctx.opts.accept => Ok(true),
         Some(url) if std::io::stdin().is_terminal() => {
-            println!("The ACME service has these terms of service:\n  {url}");
-            print!("Accept? (Y/n) ");
-            let _ = std::io::Write::flush(&mut std::io::stdout());
+            let url = text::printable(url, text::SHORT);
+            output::print(&format!("The ACME service has these terms of service:\n  {url}\nAccept? (Y/n) "));
             let mut answer = String::new();
             let _ = std::io::stdin().read_line(&mut answer);
             let answer = answer.trim().to_lowercase();
@@ -172,7 +173,8 @@ fn agree_to_terms(ctx: &Ctx<'_>, client: &AcmeClient<'_>) -> R<bool> {
         Some(url) => Err(AppError::Issue {
             what: format!("the ACME service at {}", client.directory_url),
             detail: format!(
-                "requires accepting its terms of service ({url}); run acmebot --accept once, or run it on a terminal to be asked"
+                "requires accepting its terms of service ({}); run acmebot --accept once, or run it on a terminal to be asked",
+                text::printable(url, text::SHORT)
             ),
         }),
     }

@@ -2,6 +2,7 @@
 //! (`--auth`, the `authorizations` section) and follower mode.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,10 +11,12 @@ use super::dns01::{clear_dns_challenges, set_dns_challenges, DnsChallenge};
 use super::error::AppError;
 use super::hooks::run_hook;
 use crate::acme::{AcmeClient, Authorization, Challenge, Status};
+use crate::cli::WarningCode;
 use crate::config::{Config, PrivateKeySpec};
 use crate::crypto;
 use crate::hooks::Hook;
 use crate::journal::Event;
+use crate::safe_fs::{Dir, FsError, Trust};
 use crate::time::DAY;
 
 /// Journaled authorizations closer than this to expiry are obtained again.
@@ -142,8 +145,10 @@ pub fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[String]) ->
         }
         for p in &round_pending {
             let Some(file) = &p.file else { continue };
-            if std::fs::remove_file(file).is_ok() {
-                tracing::debug!("Removed http-01 challenge file {}", file.display());
+            match super::dns01::remove_file(file) {
+                Ok(true) => tracing::debug!("Removed http-01 challenge file {}", file.display()),
+                Ok(false) => {}
+                Err(e) => ctx.report.warn(WarningCode::Auth, format!("http-01 challenge file not removed: {e}")),
             }
             let (domain, file) = (p.authz.identifier.value.as_str(), file.display().to_string());
             run_hook(ctx, Hook::ClearHttpChallenge, &[("domain", domain), ("challenge_file", &file)]);
@@ -264,11 +269,15 @@ fn write_http_challenge(
     token: &str,
 ) -> Option<PathBuf> {
     let file = dir.join(token);
-    let write = std::fs::create_dir_all(dir)
-        .and_then(|_| std::fs::write(&file, crypto::key_authorization(token, client.key())));
+    // Web servers' users often own the webroot: the file is created fresh under
+    // a random name and renamed into place, never written through a link, and
+    // no link another user could have planted is followed on the way.
+    let write = Dir::create(dir, Trust::Shared, 0o755, None).and_then(|d| {
+        d.replace(OsStr::new(token), crypto::key_authorization(token, client.key()).as_bytes(), 0o644, None)
+            .map_err(|source| FsError::Io { path: file.clone(), op: "write the http-01 challenge file", source })
+    });
     if let Err(e) = write {
-        let e = AppError::file(&file, "write the http-01 challenge file")(e).about(name.to_string());
-        ctx.report.error(e);
+        ctx.report.error(AppError::from(e).about(name.to_string()));
         return None;
     }
     tracing::debug!("Wrote http-01 challenge for {name} to {}", file.display());

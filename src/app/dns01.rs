@@ -149,7 +149,7 @@ fn set_local(ctx: &mut Ctx<'_>, zone: &str, group: &[&DnsChallenge]) -> R<()> {
         object.insert(c.fqdn.clone(), serde_json::Value::String(c.value.clone()));
     }
     let text = serde_json::to_vec_pretty(&serde_json::Value::Object(object)).expect("a JSON value serializes");
-    write_file(&path, &text).map_err(AppError::file(&path, "write the challenge file"))?;
+    write_file(&path, &text)?;
     tracing::debug!("Wrote DNS challenge file {}", path.display());
     for c in group {
         ctx.record(txt_event(true, zone, &challenge_owner(&c.name), &c.value, None, "local"))?;
@@ -157,17 +157,28 @@ fn set_local(ctx: &mut Ctx<'_>, zone: &str, group: &[&DnsChallenge]) -> R<()> {
     reload_zone(ctx, zone, "dns-01 challenges set")
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+/// Writes a challenge file (0644, its directory 0755 if missing): a new file
+/// of random name renamed into place, never written through a link.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), crate::safe_fs::FsError> {
+    use crate::safe_fs::{self, Dir, FsError, Trust};
+    let (dir, name) = safe_fs::split(path)?;
+    let dir = Dir::create(dir, Trust::Shared, 0o755, None)?;
+    dir.replace(name, bytes, 0o644, None).map_err(|source| FsError::Io {
+        path: path.to_path_buf(),
+        op: "write",
+        source,
+    })
+}
+
+/// Removes a challenge file; false when there was none.
+pub(super) fn remove_file(path: &Path) -> Result<bool, crate::safe_fs::FsError> {
+    use crate::safe_fs::{self, Dir, FsError, Trust};
+    let (dir, name) = safe_fs::split(path)?;
+    let dir = match Dir::open(dir, Trust::Shared) {
+        Err(FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        other => other?,
+    };
+    dir.remove(name).map_err(|source| FsError::Io { path: path.to_path_buf(), op: "remove", source })
 }
 
 /// The delays between propagation checks: short first, then doubling up to `cap`.
@@ -303,11 +314,7 @@ fn clear_remote(ctx: &mut Ctx<'_>, resolver: Option<&Resolver>, zone: &str, ours
 
 fn clear_local(ctx: &mut Ctx<'_>, zone: &str, ours: &[&DnsChallenge]) -> R<()> {
     let path = challenge_file(ctx.config, zone)?;
-    let existed = match std::fs::remove_file(&path) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(AppError::file(&path, "remove the challenge file")(e)),
-    };
+    let existed = remove_file(&path)?;
     if !existed && ours.is_empty() {
         return Ok(());
     }

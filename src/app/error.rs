@@ -13,6 +13,7 @@ use crate::crypto::CryptoError;
 use crate::dns::DnsError;
 use crate::hooks::{CommandError, Hook};
 use crate::journal::JournalError;
+use crate::safe_fs::FsError;
 use crate::txn::TxnError;
 
 #[derive(Debug)]
@@ -58,6 +59,12 @@ pub enum AppError {
         op: &'static str,
         source: io::Error,
     },
+    /// A directory, link or file another user could control is in the way
+    /// (see `safe_fs`).
+    Unsafe {
+        path: PathBuf,
+        reason: String,
+    },
     /// An authorization failed for `name`.
     Auth {
         name: String,
@@ -94,8 +101,10 @@ impl AppError {
     pub fn code(&self) -> ErrorCode {
         match self {
             AppError::Config(_) | AppError::Setting { .. } => ErrorCode::Config,
+            AppError::Journal(JournalError::Unsafe { .. })
+            | AppError::Txn(TxnError::Journal(JournalError::Unsafe { .. })) => ErrorCode::Permission,
             AppError::Journal(_) | AppError::Txn(TxnError::Journal(_)) | AppError::Restore { .. } => ErrorCode::Journal,
-            AppError::Txn(_) | AppError::File { .. } => ErrorCode::Permission,
+            AppError::Txn(_) | AppError::File { .. } | AppError::Unsafe { .. } => ErrorCode::Permission,
             AppError::Acme(_) | AppError::Issue { .. } => ErrorCode::Acme,
             AppError::Dns { .. } | AppError::Zone { .. } => ErrorCode::Dns,
             AppError::Key { .. } | AppError::KeyMismatch { .. } | AppError::KeyGeneration(_) => ErrorCode::Key,
@@ -146,6 +155,7 @@ impl fmt::Display for AppError {
             AppError::KeyMismatch { path, detail } => write!(f, "{}: {detail}", path.display()),
             AppError::KeyGeneration(e) => write!(f, "key generation failed: {e}"),
             AppError::File { path, op, source } => write!(f, "cannot {op} {}: {source}", path.display()),
+            AppError::Unsafe { path, reason } => write!(f, "refusing to use {}: {reason}", path.display()),
             AppError::Auth { name, detail } => write!(f, "{name}: {detail}"),
             AppError::Issue { what, detail } => write!(f, "{what}: {detail}"),
             AppError::Hook { hook, source } => write!(f, "hook {hook}: {source}"),
@@ -167,6 +177,15 @@ impl From<ConfigError> for AppError {
 impl From<JournalError> for AppError {
     fn from(e: JournalError) -> Self {
         AppError::Journal(e)
+    }
+}
+
+impl From<FsError> for AppError {
+    fn from(e: FsError) -> Self {
+        match e {
+            FsError::Io { path, op, source } => AppError::File { path, op, source },
+            FsError::Unsafe { path, reason } => AppError::Unsafe { path, reason },
+        }
     }
 }
 

@@ -2,8 +2,7 @@
 //! `--export-client` for a follower.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::ctx::Ctx;
 use super::error::{AppError, R};
@@ -11,6 +10,8 @@ use crate::cli::ErrorCode;
 use crate::config::Config;
 use crate::crypto;
 use crate::journal::{self, ChainReport};
+use crate::output;
+use crate::safe_fs::{Dir, Trust};
 use crate::txn::{self, Restored};
 
 /// `--replay`: the state replayed from the journal, as JSON on stdout.
@@ -21,7 +22,10 @@ pub fn replay(config: &Config) -> i32 {
             for p in &outcome.scanned.problems {
                 tracing::warn!("journal {}: {p}", path.display());
             }
-            println!("{}", serde_json::to_string_pretty(&outcome.state).expect("the state serializes"));
+            output::print(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&outcome.state).expect("the state serializes")
+            ));
             if outcome.scanned.problems.is_empty() {
                 0
             } else {
@@ -41,17 +45,21 @@ pub fn audit(config: &Config) -> i32 {
     let read = journal::read(path);
     let chain = ChainReport::of(path, &read);
     let mut ok = chain.is_ok();
-    println!("{chain}");
+    output::print(&format!("{chain}\n"));
     let Ok(outcome) = read else { return ErrorCode::Journal as i32 };
     let installed = &outcome.state.files;
     let problems = txn::audit_files(installed);
     if problems.is_empty() {
-        println!("files: all {} installed files match the journal", installed.len());
+        output::print(&format!("files: all {} installed files match the journal\n", installed.len()));
     } else {
         ok = false;
-        println!("files: {} of {} installed files differ from the journal:", problems.len(), installed.len());
+        output::print(&format!(
+            "files: {} of {} installed files differ from the journal:\n",
+            problems.len(),
+            installed.len()
+        ));
         for p in &problems {
-            println!("  {p}");
+            output::print(&format!("  {p}\n"));
         }
     }
     if ok {
@@ -108,13 +116,9 @@ pub fn export_client(config: &Config) -> R<Vec<PathBuf>> {
         (PathBuf::from("acmebot_registration.json"), registration),
     ];
     let mut written = Vec::new();
+    let here = Dir::open(Path::new("."), Trust::Shared)?;
     for (out, bytes) in outputs {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&out)
-            .map_err(AppError::file(&out, "create"))?;
+        let mut f = here.create_new(out.as_os_str(), 0o600, None).map_err(AppError::file(&out, "create"))?;
         f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(AppError::file(&out, "write"))?;
         written.push(out);
     }

@@ -47,27 +47,31 @@ use self::plan::KeyPlan;
 use self::tlsa::sync_tlsa;
 use crate::cli::{Args, ErrorCode, Mode, Options, WarningCode};
 use crate::config::{self, Config, PrivateKeySpec};
-use crate::output::{Output, Subscriber_};
+use crate::output::{self, Output, Subscriber_};
+use crate::text;
 use crate::time::{self, ClockRef};
 
 /// The program: parse and validate the command line and the configuration
 /// (`raw`: the arguments, the program name first), then act. Returns the exit code.
 pub fn main(raw: Vec<String>) -> i32 {
+    let program = raw.first().cloned().unwrap_or_else(|| "acmebot".into());
+    let raw: Vec<String> = std::iter::once(program).chain(Args::normalize(raw.get(1..).unwrap_or_default())).collect();
     let strs: Vec<&str> = raw.iter().map(String::as_str).collect();
     let args: Args = match argh::FromArgs::from_args(&strs[..1], &strs[1..]) {
         Ok(a) => a,
         // --help prints to stdout and exits 0; a usage error to stderr with code 4.
         Err(early) if early.status.is_ok() => {
-            print!("{}", early.output);
+            output::print(&early.output);
             return 0;
         }
         Err(early) => {
-            eprintln!("{}", early.output);
+            let message = Args::redact_error(&early.output, &raw);
+            eprintln!("{}", text::printable(message.trim_end(), 4096));
             return ErrorCode::Config as i32;
         }
     };
     if args.version {
-        println!("acmebot {VERSION}");
+        output::print(&format!("acmebot {VERSION}\n"));
         return 0;
     }
     let out: &'static Output = Box::leak(Box::new(Output::new(args.console_level())));
@@ -94,7 +98,10 @@ pub fn main(raw: Vec<String>) -> i32 {
     out.configure_from(&cfg, &args, clock);
     let mode = args.mode();
     if mode == Mode::ShowConfig {
-        println!("{}", serde_json::to_string_pretty(&cfg.to_effective_json()).expect("JSON serializes"));
+        output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&cfg.to_effective_json()).expect("JSON serializes")
+        ));
         return 0;
     }
     if args.randomwait {
@@ -229,7 +236,11 @@ fn act(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>], auth_names: &[String], serv
     // Validate what installing needs before asking the CA for anything.
     let ready_to_install = |ctx: &Ctx<'_>| -> R<()> {
         ctx.config.file_owner()?;
-        archive_root(ctx.config).map(|_| ())
+        // The archive will hold private keys: refused now (naming the
+        // directory) if others could reach into it, before the CA is asked.
+        let archive = archive_root(ctx.config)?;
+        crate::safe_fs::Dir::create(&archive, crate::safe_fs::Trust::Private, 0o700, None)?;
+        Ok(())
     };
     if needs_install(plans) {
         ready_to_install(ctx)?;

@@ -1,5 +1,4 @@
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value};
 
@@ -10,17 +9,8 @@ use crate::hooks::Hook;
 use crate::time::parse_rfc3339;
 use crate::types::{Curve, KeyType};
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
 fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "acmebot-config-{tag}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    crate::test_support::scratch_dir(&format!("config-{tag}"))
 }
 
 fn load_text(text: &str) -> Result<Loaded, ConfigError> {

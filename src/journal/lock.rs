@@ -1,13 +1,14 @@
 //! The run lock: one writing run at a time, `<directories.pid>/acmebot.pid`
 //! holding an exclusive `flock` and the holder's pid.
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use super::JournalError;
 use crate::platform;
+use crate::safe_fs::{Dir, Trust};
 
 /// The lock (pid) file name inside the pid directory.
 pub const LOCK_FILE_NAME: &str = "acmebot.pid";
@@ -25,23 +26,20 @@ impl Drop for LockGuard {
 }
 
 /// Takes the run lock `<pid_dir>/acmebot.pid` (flock, non-blocking) and writes our pid.
+/// The pid directory may be shared (a sticky `/tmp`, `/run/lock`): the file is
+/// never opened through a link, and one that is not this user's own regular
+/// file (with no other name) is refused before anything is written to it.
 pub fn lock(pid_dir: &Path) -> Result<LockGuard, JournalError> {
-    if !pid_dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(pid_dir)
-            .map_err(|e| JournalError::io(pid_dir, "create directory", e))?;
-    }
+    let dir = Dir::create(pid_dir, Trust::Shared, 0o755, None)?;
     let path = pid_dir.join(LOCK_FILE_NAME);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .mode(0o644)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&path)
-        .map_err(|e| JournalError::io(&path, "open lock file", e))?;
+    let mut file = dir.open_own_rw(OsStr::new(LOCK_FILE_NAME), 0o644).map_err(|source| {
+        let reason = format!("cannot use it as the lock file: {source}");
+        if source.kind() == std::io::ErrorKind::Other {
+            JournalError::Unsafe { path: path.clone(), reason }
+        } else {
+            JournalError::io(&path, "open lock file", source)
+        }
+    })?;
     if !platform::try_lock_exclusive(&file).map_err(|e| JournalError::io(&path, "lock", e))? {
         let mut s = String::new();
         let _ = file.read_to_string(&mut s);
@@ -58,12 +56,12 @@ pub fn lock(pid_dir: &Path) -> Result<LockGuard, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn lock_contention() {
-        let d = std::env::temp_dir().join(format!("acmebot-lock-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
+        let d = crate::test_support::scratch_dir("lock-test").join("run");
         let g = lock(&d).unwrap();
         let pid_path = d.join(LOCK_FILE_NAME);
         assert_eq!(fs::read_to_string(&pid_path).unwrap(), format!("{}\n", std::process::id()));

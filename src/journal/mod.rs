@@ -24,11 +24,11 @@ pub use lock::{lock, LockGuard};
 pub use state::{cert_id, CertState, FileState, OpenTxn, State};
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufReader, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::safe_fs::{self, Dir, FsError, Trust};
 use crate::time::{archive_stamp, ClockRef, Time};
 
 /// The file name of the journal inside its directory.
@@ -60,6 +60,21 @@ pub enum JournalError {
     Poisoned {
         path: PathBuf,
     },
+    /// The journal's (or the lock's) directory or file is not safe to use
+    /// (see `safe_fs`).
+    Unsafe {
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+impl From<FsError> for JournalError {
+    fn from(e: FsError) -> Self {
+        match e {
+            FsError::Io { path, op, source } => JournalError::Io { path, op, source },
+            FsError::Unsafe { path, reason } => JournalError::Unsafe { path, reason },
+        }
+    }
 }
 
 impl JournalError {
@@ -104,6 +119,7 @@ impl fmt::Display for JournalError {
             JournalError::Poisoned { path } => {
                 write!(f, "journal {}: an earlier append failed; not appending again in this run", path.display())
             }
+            JournalError::Unsafe { path, reason } => write!(f, "refusing to use {}: {reason}", path.display()),
         }
     }
 }
@@ -166,11 +182,6 @@ pub struct Journal {
     appended: bool,
 }
 
-/// fsyncs a directory.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -184,25 +195,13 @@ impl Journal {
     /// missing. A torn tail is saved to `<path>.torn-<stamp>` and cut off. A
     /// journal with chain problems is refused.
     pub fn open(path: &Path, clock: ClockRef) -> Result<(Journal, Opened), JournalError> {
-        let dir = parent_of(path);
-        if !dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| JournalError::io(dir, "create directory", e))?;
-        }
-        let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| JournalError::io(path, "open", e))?;
+        let (dir_path, name) = safe_fs::split(path)?;
+        let dir = Dir::create(dir_path, Trust::Private, 0o700, None)?;
+        let existed = dir.lstat(name).map_err(|e| JournalError::io(path, "inspect", e))?.is_some();
+        let flags = libc::O_RDWR | libc::O_APPEND | libc::O_CREAT | libc::O_NOFOLLOW;
+        let mut file = dir.open_own(name, flags, 0o600).map_err(|e| JournalError::io(path, "open", e))?;
         if !existed {
-            sync_dir(dir).map_err(|e| JournalError::io(dir, "fsync directory", e))?;
+            dir.sync().map_err(|e| JournalError::io(dir_path, "fsync directory", e))?;
         }
         file.seek(SeekFrom::Start(0)).map_err(|e| JournalError::io(path, "seek", e))?;
         let mut state = State::new();
@@ -213,7 +212,7 @@ impl Journal {
         }
         let mut torn_saved_to = None;
         if let Some(torn) = &scanned.torn {
-            let saved = save_torn(path, dir, &torn.bytes, clock.now())?;
+            let saved = save_torn(path, &dir, &torn.bytes, clock.now())?;
             file.set_len(torn.offset).map_err(|e| JournalError::io(path, "truncate torn tail", e))?;
             file.sync_all().map_err(|e| JournalError::io(path, "fsync", e))?;
             torn_saved_to = Some(saved);
@@ -311,17 +310,17 @@ impl Journal {
 }
 
 /// Writes the torn bytes to a new file next to the journal (O_EXCL, fsynced).
-fn save_torn(path: &Path, dir: &Path, bytes: &[u8], now: Time) -> Result<PathBuf, JournalError> {
+fn save_torn(path: &Path, dir: &Dir, bytes: &[u8], now: Time) -> Result<PathBuf, JournalError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| FILE_NAME.into());
     let base = format!("{name}.torn-{}", archive_stamp(now.secs()));
     for n in 0..1000 {
         let name = if n == 0 { base.clone() } else { format!("{base}.{n}") };
-        let target = dir.join(&name);
-        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target) {
+        let target = parent_of(path).join(&name);
+        match dir.create_new(name.as_ref(), 0o600, None) {
             Ok(mut f) => {
                 f.write_all(bytes).map_err(|e| JournalError::io(&target, "write torn tail", e))?;
                 f.sync_all().map_err(|e| JournalError::io(&target, "fsync", e))?;
-                sync_dir(dir).map_err(|e| JournalError::io(dir, "fsync directory", e))?;
+                dir.sync().map_err(|e| JournalError::io(dir.path(), "fsync directory", e))?;
                 return Ok(target);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -329,7 +328,7 @@ fn save_torn(path: &Path, dir: &Path, bytes: &[u8], now: Time) -> Result<PathBuf
         }
     }
     let busy = io::Error::from(io::ErrorKind::AlreadyExists);
-    Err(JournalError::io(dir, "find a free name for the torn tail", busy))
+    Err(JournalError::io(dir.path(), "find a free name for the torn tail", busy))
 }
 
 /// A human-readable verification report of a journal (for `--audit`).

@@ -2,22 +2,13 @@ use super::chain::ProblemKind;
 use super::*;
 use crate::time::{ManualClock, Time};
 use crate::types::{sha256_hex, KeyRole, KeyType};
+use std::fs::{self, OpenOptions};
 use std::os::unix::fs::PermissionsExt;
 
 const T0: i64 = 1_795_968_146; // 2026-11-29T16:02:26Z
 
 fn tmpdir(name: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "acmebot-journal-test-{}-{}-{}",
-        std::process::id(),
-        name,
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
+    crate::test_support::scratch_dir(&format!("journal-test-{name}"))
 }
 
 fn key_event(i: u64) -> Event {

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::fs::{archive_file, dir_of, ensure_dir, file_name_of, on_disk, replace_with};
+use super::fs::{archive_file, dir_of, file_name_of, make_dir, on_disk, read, replace_file, sync_dirs};
 use super::{ioe, TxnError};
-use crate::journal::{short, sync_dir, Event, FileState, Journal, Mode};
+use crate::journal::{short, Event, FileState, Journal, Mode};
+use crate::safe_fs::{dir_mode_for, Trust};
 use crate::time::archive_stamp;
 use crate::types::sha256_hex;
 
@@ -123,27 +123,28 @@ pub fn restore(journal: &mut Journal, problems: &[FileProblem]) -> Result<Vec<Re
 fn restore_one(p: &FileProblem, stamp: &str) -> Result<(String, PathBuf, Option<PathBuf>), TxnError> {
     let i = &p.installed;
     let from = PathBuf::from(i.installed_copy.clone().unwrap_or_default());
-    let data = fs::read(&from).map_err(ioe(&from, "read installed copy"))?;
+    let data = read(&from)?.ok_or_else(|| ioe(&from, "read installed copy")(io::ErrorKind::NotFound.into()))?;
     if sha256_hex(&data) != i.sha256 {
         let source = io::Error::other("its contents do not match the journal");
         return Err(TxnError::Io { path: from, op: "use installed copy", source });
     }
     // Preserve an altered file before replacing it.
     let mut archived_to = None;
-    if matches!(p.kind, FileProblemKind::Altered { .. }) && p.path.is_file() {
+    if matches!(p.kind, FileProblemKind::Altered { .. }) && on_disk(&p.path)?.is_some() {
         // installed_copy = <archive root>/<key>/<stamp>/installed/<name>
         if let Some(key_dir) = from.parent().and_then(Path::parent).and_then(Path::parent) {
             let dir = key_dir.join(format!("{stamp}-altered"));
-            ensure_dir(&dir, 0o700)?;
+            make_dir(&dir, Trust::Private, 0o700, None)?;
             let (dest, _) = archive_file(&p.path, &dir, &file_name_of(&p.path)?)?;
-            sync_dir(&dir).map_err(ioe(&dir, "fsync directory"))?;
+            sync_dirs([dir.as_path()])?;
             archived_to = Some(dest);
         }
     }
-    let dir = dir_of(&p.path);
-    ensure_dir(dir, 0o755)?;
-    replace_with(&p.path, &file_name_of(&p.path)?, &data, i.mode.0, (i.uid, i.gid))?;
-    sync_dir(dir).map_err(ioe(dir, "fsync directory"))?;
+    let (dir, mode) = (dir_of(&p.path), i.mode.0);
+    let trust = Trust::for_mode(mode);
+    make_dir(dir, trust, dir_mode_for(mode), Some(i.gid))?;
+    replace_file(&p.path, trust, &data, mode, Some((i.uid, i.gid)))?;
+    sync_dirs([dir])?;
     match on_disk(&p.path)? {
         Some(s) if s.sha256 == i.sha256 && s.mode == i.mode.0 => Ok((s.sha256, from, archived_to)),
         _ => {

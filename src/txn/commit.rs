@@ -2,18 +2,18 @@
 //! in `declared`, shared with the roll-forward after a crash).
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::io::Write;
 use std::path::Path;
 
 use super::declared::{finish, Entry, Txn};
 use super::fs::{
-    archive_file, claim_archive_dir, create_exact, dir_of, ensure_dir, file_name_of, on_disk, sync_dirs, unique_names,
-    OnDisk,
+    archive_file, claim_archive_dir, create_new, dir_of, file_name_of, make_dir, on_disk, remove, rename_into_place,
+    sync_dirs, unique_names, OnDisk,
 };
 use super::recover::roll_back;
 use super::{ioe, Action, Committed, Fault, FileOp, Plan, Step, TxnError};
-use crate::journal::{sync_dir, Event, Journal, TxnBegun};
+use crate::journal::{Event, Journal, TxnBegun};
+use crate::safe_fs::{self, dir_mode_for, Trust};
 use crate::types::sha256_hex;
 
 fn validate(plan: &Plan) -> Result<(), TxnError> {
@@ -63,10 +63,15 @@ pub fn commit_with_faults(
     faults: &dyn Fn(Step) -> Result<(), Fault>,
 ) -> Result<Committed, TxnError> {
     validate(plan)?;
-    // 1. What actually has to change.
+    // 1. What actually has to change; the directories of the files to write
+    // are made (mode from the files', as the original makes them) and checked
+    // safe before anything is journaled.
     let mut result = Committed::default();
     let mut todo: Vec<(&FileOp, Option<OnDisk>)> = Vec::new();
     for op in &plan.ops {
+        if let Action::Write { mode, .. } = &op.action {
+            make_dir(dir_of(&op.path), Trust::for_mode(*mode), dir_mode_for(*mode), plan.owner.map(|(_, g)| g))?;
+        }
         let old = on_disk(&op.path)?;
         if already_done(op, &old, plan.owner) {
             result.unchanged.push(op.path.clone());
@@ -116,13 +121,13 @@ pub fn commit_with_faults(
 /// The transaction's id, entries and temp file names.
 fn plan_txn(plan: &Plan, archive: &Path, todo: &[(&FileOp, Option<OnDisk>)]) -> Result<Txn, TxnError> {
     let id = format!("{}@{}", plan.key_name, file_name_of(archive)?);
-    let tag = &sha256_hex(id.as_bytes())[..12];
     let names = unique_names(todo.iter().map(|(op, _)| op.path.as_path()))?;
     let mut files = Vec::new();
     for ((op, old), name) in todo.iter().zip(names) {
         let (sha256, mode, temp) = match &op.action {
             Action::Write { contents, mode } => {
-                let temp = dir_of(&op.path).join(format!(".{}.acmebot-{}", file_name_of(&op.path)?, tag));
+                // A random name, journaled in txn_begun before it is created (O_EXCL).
+                let temp = dir_of(&op.path).join(safe_fs::temp_name(file_name_of(&op.path)?.as_ref()));
                 (Some(sha256_hex(contents)), Some(mode & 0o7777), Some(temp))
             }
             Action::Remove => (None, None, None),
@@ -152,8 +157,7 @@ fn commit_steps(
     // 3. Temp files, created with their final mode and owner before any byte is written.
     for ((op, _), f) in todo.iter().zip(&txn.files) {
         let (Action::Write { contents, mode }, Some(temp)) = (&op.action, &f.temp) else { continue };
-        ensure_dir(dir_of(&op.path), 0o755)?;
-        let mut file = create_exact(temp, *mode, true, plan.owner)?;
+        let mut file = create_new(temp, Trust::for_mode(*mode), *mode, plan.owner)?;
         crash(Step::TempCreated)?;
         file.write_all(contents).map_err(ioe(temp, "write"))?;
         file.sync_all().map_err(ioe(temp, "fsync"))?;
@@ -172,7 +176,7 @@ fn commit_steps(
         archived.push((f.path.clone(), dest, sha));
     }
     if !archived.is_empty() {
-        sync_dir(&txn.archive).map_err(ioe(&txn.archive, "fsync directory"))?;
+        sync_dirs([txn.archive.as_path()])?;
     }
     for (path, dest, sha256) in archived {
         journal.append(Event::FileArchived {
@@ -188,8 +192,13 @@ fn commit_steps(
     // 5. Replace.
     for f in &txn.files {
         match &f.temp {
-            Some(temp) => fs::rename(temp, &f.path).map_err(ioe(&f.path, "rename into place"))?,
-            None => fs::remove_file(&f.path).map_err(ioe(&f.path, "remove"))?,
+            Some(temp) => rename_into_place(temp, &f.path, f.trust())?,
+            None => {
+                if !remove(&f.path)? {
+                    let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+                    return Err(ioe(&f.path, "remove")(gone));
+                }
+            }
         }
         crash(Step::Replaced)?;
     }

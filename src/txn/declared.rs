@@ -3,13 +3,13 @@
 //! roll-forward after a crash share.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::fs::{ensure_dir, file_sha, unique_names, write_via_rename};
+use super::fs::{make_dir, on_disk, read, replace_file, sync_dirs, unique_names};
 use super::{ioe, Committed, Step, TxnError};
-use crate::journal::{sync_dir, Event, FileAction, FileInstalled, Journal, Mode, OpenTxn, TxnBegun, TxnFile};
+use crate::journal::{Event, FileAction, FileInstalled, Journal, Mode, OpenTxn, TxnBegun, TxnFile};
+use crate::safe_fs::Trust;
 use crate::types::sha256_hex;
 
 /// One file of a transaction, as the protocol works with it.
@@ -30,6 +30,12 @@ pub(super) struct Entry {
 impl Entry {
     pub fn is_write(&self) -> bool {
         self.sha256.is_some()
+    }
+
+    /// How far the file's directory must be trusted: by its mode (a removal
+    /// writes nothing).
+    pub fn trust(&self) -> Trust {
+        self.mode.map_or(Trust::Shared, Trust::for_mode)
     }
 
     pub fn journaled(&self) -> TxnFile {
@@ -107,15 +113,15 @@ pub(super) fn finish(
         if f.is_write() {
             let copy = copies.next().unwrap_or_default();
             if !done.contains(&path_s) {
-                let md = fs::metadata(&f.path).map_err(ioe(&f.path, "inspect"))?;
+                let md = on_disk(&f.path)?.ok_or_else(|| ioe(&f.path, "inspect")(io::ErrorKind::NotFound.into()))?;
                 journal.append(Event::FileInstalled(FileInstalled {
                     txn: txn.id.clone(),
                     path: path_s,
                     kind: f.kind.clone(),
                     sha256: f.sha256.clone().unwrap_or_default(),
                     mode: Mode(f.mode.unwrap_or(0)),
-                    uid: md.uid(),
-                    gid: md.gid(),
+                    uid: md.uid,
+                    gid: md.gid,
                     installed_copy: copy.to_string_lossy().into_owned(),
                 }))?;
                 crash(Step::InstalledJournaled)?;
@@ -141,25 +147,25 @@ fn installed_copies(txn: &Txn, crash: &dyn Fn(Step) -> Result<(), TxnError>) -> 
     let installed_dir = txn.installed_dir();
     let mut copies = Vec::new();
     if txn.files.iter().any(Entry::is_write) {
-        ensure_dir(&installed_dir, 0o700)?;
+        make_dir(&installed_dir, Trust::Private, 0o700, None)?;
     }
     for f in txn.files.iter().filter(|f| f.is_write()) {
         let (Some(sha), Some(mode)) = (&f.sha256, f.mode) else { continue };
-        let data = fs::read(&f.path).map_err(ioe(&f.path, "read"))?;
+        let data = read(&f.path)?.unwrap_or_default();
         if &sha256_hex(&data) != sha {
             let detail = format!("{} does not hold the content just installed", f.path.display());
             return Err(TxnError::Unrecoverable { txn: txn.id.clone(), detail });
         }
         let copy = installed_dir.join(&f.name);
-        let current_mode = fs::metadata(&copy).map(|m| m.mode() & 0o7777).ok();
-        if file_sha(&copy)?.as_ref() != Some(sha) || current_mode != Some(mode) {
-            write_via_rename(&copy, &data, mode, None)?;
+        let current = on_disk(&copy)?;
+        if current.as_ref().map(|c| (&c.sha256, c.mode)) != Some((sha, mode)) {
+            replace_file(&copy, Trust::Private, &data, mode, None)?;
             crash(Step::InstalledCopy)?;
         }
         copies.push(copy);
     }
     if !copies.is_empty() {
-        sync_dir(&installed_dir).map_err(ioe(&installed_dir, "fsync directory"))?;
+        sync_dirs([installed_dir.as_path()])?;
     }
     Ok(copies)
 }

@@ -1,16 +1,17 @@
 //! File-system steps of a transaction: inspecting targets, creating files with
 //! their final mode from the first byte, archiving by hard link, fsyncing
-//! directories.
+//! directories. Paths in, but every step goes through `safe_fs`: directories
+//! opened component by component, files created O_EXCL|O_NOFOLLOW under
+//! random names, links replaced and never written through.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use super::{ioe, TxnError};
-use crate::journal::sync_dir;
-use crate::platform;
+use crate::safe_fs::{self, Dir, Trust};
 use crate::time::{archive_stamp, Time};
 use crate::types::sha256_hex;
 
@@ -38,140 +39,121 @@ pub(super) struct OnDisk {
     pub ino: u64,
 }
 
-pub(super) fn on_disk(path: &Path) -> Result<Option<OnDisk>, TxnError> {
-    let md = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => return Ok(None),
-        Err(e) => return Err(ioe(path, "inspect")(e)),
-    };
-    if !md.is_file() {
-        return Err(TxnError::Io {
-            path: path.to_path_buf(),
-            op: "use",
-            source: io::Error::other("not a regular file"),
-        });
+/// The directory of `path`, opened with `trust`, and the file name.
+pub(super) fn parent(path: &Path, trust: Trust) -> Result<(Dir, &OsStr), TxnError> {
+    let (dir, name) = safe_fs::split(path)?;
+    Ok((Dir::open(dir, trust)?, name))
+}
+
+/// As [`parent`], `None` when the directory does not exist.
+fn parent_if_any(path: &Path) -> Result<Option<(Dir, &OsStr)>, TxnError> {
+    match parent(path, Trust::Shared) {
+        Ok(found) => Ok(Some(found)),
+        Err(TxnError::Io { source, .. })
+            if matches!(source.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
-    let data = fs::read(path).map_err(ioe(path, "read"))?;
-    Ok(Some(OnDisk {
-        sha256: sha256_hex(&data),
-        mode: md.mode() & 0o7777,
-        uid: md.uid(),
-        gid: md.gid(),
-        dev: md.dev(),
-        ino: md.ino(),
-    }))
+}
+
+/// What the regular file at `path` holds (read through a final link); None
+/// when there is none.
+pub(super) fn on_disk(path: &Path) -> Result<Option<OnDisk>, TxnError> {
+    let Some((dir, name)) = parent_if_any(path)? else { return Ok(None) };
+    let Some((mut file, st)) = dir.open_read(name).map_err(ioe(path, "read"))? else { return Ok(None) };
+    let mut data = Vec::new();
+    file.read_to_end(&mut data).map_err(ioe(path, "read"))?;
+    Ok(Some(OnDisk { sha256: sha256_hex(&data), mode: st.perm(), uid: st.uid, gid: st.gid, dev: st.dev, ino: st.ino }))
+}
+
+/// The contents of the regular file at `path`, if there is one.
+pub(super) fn read(path: &Path) -> Result<Option<Vec<u8>>, TxnError> {
+    let Some((dir, name)) = parent_if_any(path)? else { return Ok(None) };
+    dir.read(name).map_err(ioe(path, "read"))
 }
 
 pub(super) fn file_sha(path: &Path) -> Result<Option<String>, TxnError> {
-    match fs::read(path) {
-        Ok(d) => Ok(Some(sha256_hex(&d))),
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
-        Err(e) => Err(ioe(path, "read")(e)),
-    }
+    Ok(read(path)?.map(|d| sha256_hex(&d)))
 }
 
-pub(super) fn ensure_dir(dir: &Path, mode: u32) -> Result<(), TxnError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    fs::DirBuilder::new().recursive(true).mode(mode).create(dir).map_err(ioe(dir, "create directory"))?;
-    if let Some(p) = dir.parent() {
-        let _ = sync_dir(if p.as_os_str().is_empty() { Path::new(".") } else { p });
-    }
-    Ok(())
+/// Whether anything (a file, a link) is at `path`.
+pub(super) fn exists(path: &Path) -> Result<bool, TxnError> {
+    let Some((dir, name)) = parent_if_any(path)? else { return Ok(false) };
+    Ok(dir.lstat(name).map_err(ioe(path, "inspect"))?.is_some())
 }
 
-/// Creates a file with exactly `mode` from the first byte: the mode is given to
-/// open(); fchmod is used only to restore bits the umask removed (never adds more
-/// than `mode`). `exclusive` uses O_EXCL, otherwise an existing file is truncated
-/// (only for private scratch names).
-pub(super) fn create_exact(
+/// Opens the directory `dir`, making it (and what is missing above it) with
+/// `mode` and group `group` first.
+pub(super) fn make_dir(dir: &Path, trust: Trust, mode: u32, group: Option<u32>) -> Result<Dir, TxnError> {
+    Ok(Dir::create(dir, trust, mode, group)?)
+}
+
+/// Creates the new file `path` (O_EXCL|O_NOFOLLOW in its directory, opened
+/// with `trust`) with exactly `mode` and `owner` before a byte is written.
+pub(super) fn create_new(path: &Path, trust: Trust, mode: u32, owner: Option<(u32, u32)>) -> Result<File, TxnError> {
+    let (dir, name) = parent(path, trust)?;
+    dir.create_new(name, mode, owner).map_err(ioe(path, "create"))
+}
+
+/// Renames `temp` over `target` (same directory): a link at `target` is
+/// replaced, never followed.
+pub(super) fn rename_into_place(temp: &Path, target: &Path, trust: Trust) -> Result<(), TxnError> {
+    let (dir, name) = parent(target, trust)?;
+    let (_, temp_name) = safe_fs::split(temp)?;
+    dir.rename(temp_name, &dir, name).map_err(ioe(target, "rename into place"))
+}
+
+/// Removes the file (or link) at `path`; false when there was none.
+pub(super) fn remove(path: &Path) -> Result<bool, TxnError> {
+    let Some((dir, name)) = parent_if_any(path)? else { return Ok(false) };
+    dir.remove(name).map_err(ioe(path, "remove"))
+}
+
+/// Puts `contents` at `path` through a new temporary file of random name
+/// (O_EXCL, fsynced) and a rename; the caller fsyncs the directory.
+pub(super) fn replace_file(
     path: &Path,
-    mode: u32,
-    exclusive: bool,
-    owner: Option<(u32, u32)>,
-) -> Result<File, TxnError> {
-    let mut oo = OpenOptions::new();
-    oo.write(true).mode(mode & 0o7777).custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
-    if exclusive {
-        oo.create_new(true);
-    } else {
-        oo.create(true).truncate(true);
-    }
-    let file = oo.open(path).map_err(ioe(path, "create"))?;
-    if let Some((uid, gid)) = owner {
-        let md = file.metadata().map_err(ioe(path, "inspect"))?;
-        if md.uid() != uid || md.gid() != gid {
-            platform::fchown(&file, uid, gid).map_err(ioe(path, "change owner of"))?;
-        }
-    }
-    let md = file.metadata().map_err(ioe(path, "inspect"))?;
-    if md.mode() & 0o7777 != mode & 0o7777 {
-        platform::fchmod(&file, mode).map_err(ioe(path, "set mode of"))?;
-    }
-    Ok(file)
-}
-
-/// Writes `contents` to `dest` through a scratch file + fsync + rename; the scratch
-/// file lives in the same directory. Used for archive copies and installed copies.
-pub(super) fn write_via_rename(
-    dest: &Path,
+    trust: Trust,
     contents: &[u8],
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<(), TxnError> {
-    let dir = dir_of(dest);
-    let scratch = dir.join(format!(".{}.acmebot-tmp", file_name_of(dest)?));
-    let mut f = create_exact(&scratch, mode, false, owner)?;
-    f.write_all(contents).map_err(ioe(&scratch, "write"))?;
-    f.sync_all().map_err(ioe(&scratch, "fsync"))?;
-    drop(f);
-    fs::rename(&scratch, dest).map_err(ioe(dest, "rename into place"))?;
-    Ok(())
+    let (dir, name) = parent(path, trust)?;
+    dir.replace(name, contents, mode, owner).map_err(ioe(path, "write"))
 }
 
-/// Writes `contents` over `target` through `<dir>/.<name>.acmebot-restore`,
-/// mode and owner as given, and fsyncs nothing but the file (the caller
-/// fsyncs the directory).
-pub(super) fn replace_with(
-    target: &Path,
-    name: &str,
-    contents: &[u8],
-    mode: u32,
-    owner: (u32, u32),
-) -> Result<(), TxnError> {
-    let tmp = dir_of(target).join(format!(".{name}.acmebot-restore"));
-    let mut file = create_exact(&tmp, mode, false, Some(owner))?;
-    file.write_all(contents).map_err(ioe(&tmp, "write"))?;
-    file.sync_all().map_err(ioe(&tmp, "fsync"))?;
-    drop(file);
-    fs::rename(&tmp, target).map_err(ioe(target, "restore"))
-}
-
-/// Preserves `src` in `dir` under `name` (or `name.N` if taken by another file):
-/// hard link, or copy (mode and owner kept) when linking fails. An entry that
-/// already holds the same inode or contents is reused (idempotent for recovery).
-/// The caller fsyncs `dir`.
+/// Preserves `src` in the archive directory `dir` under `name` (or `name.N`
+/// if taken by another file): hard link (a link is linked as itself), or copy
+/// (mode and owner kept) when linking fails. An entry that already holds the
+/// same inode or contents is reused (idempotent for recovery). The caller
+/// fsyncs `dir`.
 pub(super) fn archive_file(src: &Path, dir: &Path, name: &str) -> Result<(PathBuf, String), TxnError> {
     let st = on_disk(src)?.ok_or_else(|| TxnError::Io {
         path: src.to_path_buf(),
         op: "archive",
         source: io::Error::from(io::ErrorKind::NotFound),
     })?;
+    let (src_dir, src_name) = parent(src, Trust::Shared)?;
+    let archive = Dir::open(dir, Trust::Private)?;
     for n in 0..1000 {
-        let dest = if n == 0 { dir.join(name) } else { dir.join(format!("{name}.{n}")) };
+        let entry = if n == 0 { name.to_string() } else { format!("{name}.{n}") };
+        let dest = dir.join(&entry);
         if let Some(existing) = on_disk(&dest)? {
             if (existing.dev, existing.ino) == (st.dev, st.ino) || existing.sha256 == st.sha256 {
                 return Ok((dest, st.sha256));
             }
             continue;
         }
-        match fs::hard_link(src, &dest) {
+        match src_dir.link(src_name, &archive, OsStr::new(&entry)) {
             Ok(()) => return Ok((dest, st.sha256)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(_) => {
-                let data = fs::read(src).map_err(ioe(src, "read"))?;
-                write_via_rename(&dest, &data, st.mode, Some((st.uid, st.gid)))?;
+                let data = read(src)?.ok_or_else(|| ioe(src, "read")(io::Error::from(io::ErrorKind::NotFound)))?;
+                archive
+                    .replace(OsStr::new(&entry), &data, st.mode, Some((st.uid, st.gid)))
+                    .map_err(ioe(&dest, "write"))?;
                 return Ok((dest, sha256_hex(&data)));
             }
         }
@@ -199,30 +181,28 @@ pub(super) fn unique_names<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Res
     Ok(out)
 }
 
-/// Claims `<archive_root>/<key>/<stamp>` (or `<stamp>-N`) with mkdir.
+/// Claims `<archive_root>/<key>/<stamp>` (or `<stamp>-N`) with mkdir; every
+/// directory of the archive is private (0700, trusted, see `safe_fs`).
 pub(super) fn claim_archive_dir(archive_root: &Path, key: &str, now: Time) -> Result<PathBuf, TxnError> {
-    let key_dir = archive_root.join(key);
-    ensure_dir(&key_dir, 0o700)?;
+    Dir::create(archive_root, Trust::Private, 0o700, None)?;
+    let key_path = archive_root.join(key);
+    let key_dir = Dir::create(&key_path, Trust::Private, 0o700, None)?;
     let stamp = archive_stamp(now.secs());
     for n in 0..1000 {
-        let dir = if n == 0 { key_dir.join(&stamp) } else { key_dir.join(format!("{stamp}-{n}")) };
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {
-                sync_dir(&key_dir).map_err(ioe(&key_dir, "fsync"))?;
-                return Ok(dir);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(ioe(&dir, "create directory")(e)),
+        let name = if n == 0 { stamp.clone() } else { format!("{stamp}-{n}") };
+        if key_dir.make_new_dir(OsStr::new(&name), 0o700)? {
+            key_dir.sync().map_err(ioe(&key_path, "fsync"))?;
+            return Ok(key_path.join(name));
         }
     }
     let busy = io::Error::from(io::ErrorKind::AlreadyExists);
-    Err(TxnError::Io { path: key_dir, op: "find a free archive directory in", source: busy })
+    Err(TxnError::Io { path: key_path, op: "find a free archive directory in", source: busy })
 }
 
 pub(super) fn sync_dirs<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Result<(), TxnError> {
     let set: BTreeSet<&Path> = dirs.into_iter().collect();
     for d in set {
-        sync_dir(d).map_err(ioe(d, "fsync directory"))?;
+        Dir::open(d, Trust::Shared)?.sync().map_err(ioe(d, "fsync directory"))?;
     }
     Ok(())
 }

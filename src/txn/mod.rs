@@ -86,6 +86,20 @@ pub enum TxnError {
         txn: String,
         detail: String,
     },
+    /// A directory or link on a file's path is not safe to use (see `safe_fs`).
+    Unsafe {
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+impl From<crate::safe_fs::FsError> for TxnError {
+    fn from(e: crate::safe_fs::FsError) -> Self {
+        match e {
+            crate::safe_fs::FsError::Io { path, op, source } => TxnError::Io { path, op, source },
+            crate::safe_fs::FsError::Unsafe { path, reason } => TxnError::Unsafe { path, reason },
+        }
+    }
 }
 
 impl fmt::Display for TxnError {
@@ -98,6 +112,7 @@ impl fmt::Display for TxnError {
             TxnError::Unrecoverable { txn, detail } => {
                 write!(f, "interrupted file transaction {txn} cannot be recovered: {detail}")
             }
+            TxnError::Unsafe { path, reason } => write!(f, "refusing to use {}: {reason}", path.display()),
         }
     }
 }

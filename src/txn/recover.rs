@@ -5,14 +5,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::fs;
 use std::io;
 use std::path::PathBuf;
 
 use super::declared::{finish, Entry, Txn};
-use super::fs::{archive_file, dir_of, ensure_dir, file_sha, on_disk, replace_with, sync_dirs};
+use super::fs::{
+    archive_file, dir_of, exists, file_sha, make_dir, on_disk, read, remove, rename_into_place, replace_file, sync_dirs,
+};
 use super::{ioe, Committed, TxnError};
-use crate::journal::{sync_dir, Event, Journal, OpenTxn};
+use crate::journal::{Event, Journal, OpenTxn};
+use crate::safe_fs::Trust;
 use crate::types::sha256_hex;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,23 +88,23 @@ fn can_roll_forward(txn: &Txn) -> Result<Result<(), String>, TxnError> {
 fn roll_forward(journal: &mut Journal, txn: &Txn, open: &OpenTxn) -> Result<(), TxnError> {
     let mut archived: BTreeSet<String> = open.archived.iter().map(|(p, _)| p.clone()).collect();
     let mut result = Committed::default();
-    ensure_dir(&txn.archive, 0o700)?;
+    make_dir(&txn.archive, Trust::Private, 0o700, None)?;
     // Archive whatever is still in place and about to be replaced or removed.
     let mut newly = Vec::new();
     for f in &txn.files {
         let path_s = f.path.to_string_lossy().into_owned();
         let pending = match &f.temp {
-            Some(temp) => temp.exists(),
-            None => f.path.exists(),
+            Some(temp) => exists(temp)?,
+            None => exists(&f.path)?,
         };
-        if pending && f.path.exists() && !archived.contains(&path_s) {
+        if pending && exists(&f.path)? && !archived.contains(&path_s) {
             let (dest, sha) = archive_file(&f.path, &txn.archive, &f.name)?;
             newly.push((path_s.clone(), dest, sha));
             archived.insert(path_s);
         }
     }
     if !newly.is_empty() {
-        sync_dir(&txn.archive).map_err(ioe(&txn.archive, "fsync directory"))?;
+        sync_dirs([txn.archive.as_path()])?;
     }
     for (path, dest, sha256) in newly {
         let archived_to = dest.to_string_lossy().into_owned();
@@ -112,15 +114,13 @@ fn roll_forward(journal: &mut Journal, txn: &Txn, open: &OpenTxn) -> Result<(), 
     for f in &txn.files {
         match &f.temp {
             Some(temp) => {
-                if temp.exists() {
-                    fs::rename(temp, &f.path).map_err(ioe(&f.path, "rename into place"))?;
+                if exists(temp)? {
+                    rename_into_place(temp, &f.path, f.trust())?;
                 }
             }
-            None => match fs::remove_file(&f.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(ioe(&f.path, "remove")(e)),
-            },
+            None => {
+                remove(&f.path)?;
+            }
         }
     }
     sync_dirs(txn.files.iter().map(|f| dir_of(&f.path)).chain([txn.archive.as_path()]))?;
@@ -161,10 +161,8 @@ pub(super) fn roll_back(
             dirs.push(dir);
         }
         if let Some(temp) = &f.temp {
-            match fs::remove_file(temp) {
-                Ok(()) => dirs.push(dir_of(temp).to_path_buf()),
-                Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {}
-                Err(e) => return Err(ioe(temp, "remove")(e)),
+            if remove(temp)? {
+                dirs.push(dir_of(temp).to_path_buf());
             }
         }
     }
@@ -181,7 +179,7 @@ fn put_back(txn: &Txn, f: &Entry, archived: &BTreeMap<String, PathBuf>) -> Resul
         // The file did not exist before: remove it if it is ours.
         if let (Some(c), Some(sha)) = (&cur, &f.sha256) {
             if &c.sha256 == sha {
-                fs::remove_file(&f.path).map_err(ioe(&f.path, "remove"))?;
+                remove(&f.path)?;
                 return Ok(Some(dir_of(&f.path).to_path_buf()));
             }
         }
@@ -201,12 +199,13 @@ fn put_back(txn: &Txn, f: &Entry, archived: &BTreeMap<String, PathBuf>) -> Resul
         // transaction, which archives before renaming: leave it.
         return Ok(None);
     };
-    let data = fs::read(src).map_err(ioe(src, "read"))?;
+    let data = read(src)?.ok_or_else(|| ioe(src, "read")(io::ErrorKind::NotFound.into()))?;
     if &sha256_hex(&data) != old_sha {
         let detail = format!("archived copy {} does not match the old {}", src.display(), f.path.display());
         return Err(TxnError::Unrecoverable { txn: txn.id.clone(), detail });
     }
     let st = on_disk(src)?.ok_or_else(|| ioe(src, "inspect")(io::Error::from(io::ErrorKind::NotFound)))?;
-    replace_with(&f.path, &f.name, &data, f.old_mode.unwrap_or(st.mode), (st.uid, st.gid))?;
+    let mode = f.old_mode.unwrap_or(st.mode);
+    replace_file(&f.path, Trust::for_mode(mode), &data, mode, Some((st.uid, st.gid)))?;
     Ok(Some(dir_of(&f.path).to_path_buf()))
 }

@@ -41,15 +41,7 @@ fn write_mode(p: &Path, data: &[u8], mode: u32) {
 }
 
 fn setup(name: &str) -> Fx {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let root = std::env::temp_dir().join(format!(
-        "acmebot-txn-test-{}-{}-{}",
-        std::process::id(),
-        name,
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = fs::remove_dir_all(&root);
+    let root = crate::test_support::scratch_dir(&format!("txn-test-{name}"));
     fs::create_dir_all(root.join("private")).unwrap();
     fs::create_dir_all(root.join("certs")).unwrap();
     let fx = Fx {
@@ -345,8 +337,8 @@ fn mode_only_change_is_a_change() {
 }
 
 #[test]
-fn real_error_mid_commit_rolls_back() {
-    let fx = setup("error");
+fn a_directory_that_cannot_be_made_stops_before_anything_is_journaled() {
+    let fx = setup("nodir");
     let mut p = plan(&fx);
     // Its directory cannot be created: the cert path is a file.
     p.ops.push(FileOp {
@@ -357,6 +349,28 @@ fn real_error_mid_commit_rolls_back() {
     let (mut j, _) = Journal::open(&fx.jpath, at(T0)).unwrap();
     let e = commit(&mut j, &p).unwrap_err();
     assert!(matches!(e, TxnError::Io { .. }), "{e}");
+    assert_all_old(&fx, "nodir");
+    assert!(records(&fx.jpath).is_empty(), "no transaction was begun");
+}
+
+#[test]
+fn real_error_mid_commit_rolls_back() {
+    let fx = setup("error");
+    let p = plan(&fx);
+    // Somebody removes the temporary files after they were written: the
+    // renames fail, a real error (not a crash), and all is put back.
+    let root = fx.root.clone();
+    let sabotage = move |step: Step| -> Result<(), Fault> {
+        if step == Step::TempWritten {
+            let mut temps = Vec::new();
+            temp_files(&root, &mut temps);
+            temps.iter().for_each(|t| fs::remove_file(t).unwrap());
+        }
+        Ok(())
+    };
+    let (mut j, _) = Journal::open(&fx.jpath, at(T0)).unwrap();
+    let e = commit_with_faults(&mut j, &p, &sabotage).unwrap_err();
+    assert!(matches!(e, TxnError::Io { op: "rename into place", .. }), "{e}");
     assert_all_old(&fx, "error");
     let mut temps = Vec::new();
     temp_files(&fx.root, &mut temps);

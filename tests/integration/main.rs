@@ -6,6 +6,7 @@ mod support;
 
 mod acme_v2;
 mod ari;
+mod attacks;
 #[cfg(feature = "fault-injection")]
 mod crash;
 mod dns;

@@ -8,11 +8,25 @@ use serde_json::{json, Value};
 
 use crate::peers::{Pebble, PebbleOptions};
 
+/// A new, empty directory for one test, `/tmp/acmebot-it-<pid>/<name>` (0755).
+/// acmebot refuses key and archive directories that other users could write
+/// to, so the tests' tree must be safe on any machine: it lives under the
+/// system's temporary directory (not a checkout that may be group-writable),
+/// and the test process (and so every binary it runs) has umask 022.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let base = option_env!("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    let dir = base.join(format!("it-{name}-{}", std::process::id()));
+    use std::os::unix::fs::PermissionsExt;
+    static UMASK: std::sync::Once = std::sync::Once::new();
+    // SAFETY: umask(2) cannot fail and touches no memory.
+    UMASK.call_once(|| unsafe {
+        libc::umask(0o022);
+    });
+    let base = std::env::temp_dir().join(format!("acmebot-it-{}", std::process::id()));
+    let dir = base.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    for d in [&base, &dir] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     dir
 }
 

@@ -44,6 +44,9 @@ pub struct TestCaOptions {
     pub nonce_reject_percent: u8,
     /// Retry-After of renewalInfo responses.
     pub ari_retry_after_secs: u64,
+    /// A hostile server: every newOrder is refused with a 429 problem whose
+    /// detail is this text, with this Retry-After header.
+    pub order_problem: Option<(String, String)>,
 }
 
 impl Default for TestCaOptions {
@@ -61,6 +64,7 @@ impl Default for TestCaOptions {
             tos_url: Some("https://127.0.0.1/testca/terms".into()),
             nonce_reject_percent: 0,
             ari_retry_after_secs: 21600,
+            order_problem: None,
         }
     }
 }

@@ -512,6 +512,9 @@ fn valid_dns(name: &str) -> bool {
 }
 
 fn new_order(sh: &Shared, st: &mut State, acct: usize, p: Value) -> R {
+    if let Some((detail, retry_after)) = &sh.opts.order_problem {
+        return Err(problem(429, "rateLimited", detail.clone()).with("Retry-After", retry_after.clone()));
+    }
     let list = p.get("identifiers").and_then(Value::as_array).filter(|l| !l.is_empty());
     let list = list.ok_or_else(|| problem(400, "malformed", "newOrder needs a non-empty identifiers array"))?;
     let mut names = Vec::new();
