@@ -17,6 +17,8 @@ pub mod time;
 mod acme;
 mod config;
 mod format;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod hooks;
 mod hpkp;
 mod journal;

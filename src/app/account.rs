@@ -24,12 +24,9 @@ pub fn archive_root(config: &Config) -> R<std::path::PathBuf> {
         .ok_or_else(|| AppError::setting("directories.archive", "is null, but replaced files must be archived"))
 }
 
+/// The account's files, read only from a directory no other user controls.
 fn read_optional(path: &Path) -> R<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(AppError::file(path, "read")(e)),
-    }
+    Ok(super::plan::read_private(path)?.map(|f| f.bytes))
 }
 
 /// Connects to the ACME server with the account (loaded, or generated and

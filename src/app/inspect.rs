@@ -7,7 +7,7 @@ use super::ari::{ari_reason, replaces_id};
 use super::ctx::Ctx;
 use super::error::{AppError, R};
 use super::hpkp;
-use super::plan::{read_optional, CertWork, Found, KeyPlan, KeySlot};
+use super::plan::{read_optional, read_private, CertWork, Found, KeyPlan, KeySlot};
 use crate::cli::WarningCode;
 use crate::config::{CertificateSpec, FileKind, Passphrase, PrivateKeySpec};
 use crate::crypto::{self, PrivateKey};
@@ -24,7 +24,7 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
         for role in [KeyRole::Primary, KeyRole::Backup] {
             let kind = if role == KeyRole::Primary { FileKind::PrivateKey } else { FileKind::BackupKey };
             let Some(path) = ctx.config.file_path(kind, &spec.name, Some(kt))? else { continue };
-            let slot = match read_optional(&path)? {
+            let slot = match read_private(&path)? {
                 Some(found) => known_or_adopted_key(ctx, spec, kt, role, found)?,
                 None => KeySlot::missing(path),
             };
@@ -76,14 +76,15 @@ fn promote_backup(
         return Ok(());
     }
     let previous_pem = match slots.get(&(kt, KeyRole::Primary)) {
-        Some(p) if !p.is_new => Some(std::fs::read(&p.path).map_err(AppError::file(&p.path, "read"))?),
+        Some(p) if !p.is_new => read_private(&p.path)?.map(|f| f.bytes),
         _ => None,
     };
     let mut backup = slots.remove(&(kt, KeyRole::Backup)).expect("backup slot");
     let key = match backup.key.take() {
         Some(k) => k,
         None => {
-            let bytes = std::fs::read(&backup.path).map_err(AppError::file(&backup.path, "read"))?;
+            let missing = || AppError::file(&backup.path, "read")(std::io::ErrorKind::NotFound.into());
+            let bytes = read_private(&backup.path)?.ok_or_else(missing)?.bytes;
             PrivateKey::from_pem(&bytes).map_err(AppError::key(&backup.path))?
         }
     };

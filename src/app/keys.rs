@@ -3,7 +3,7 @@
 
 use super::ctx::Ctx;
 use super::error::{AppError, R};
-use super::plan::KeyPlan;
+use super::plan::{read_private, KeyPlan};
 use crate::crypto::{self, PrivateKey};
 use crate::journal::Event;
 use crate::types::{Curve, KeyRole, KeyType};
@@ -30,7 +30,8 @@ pub fn key_todo(plans: &mut [KeyPlan<'_>]) -> R<Vec<KeyTodo>> {
                 let curve = plan.spec.ecdsa_curve.unwrap_or(Curve::P384);
                 todo.push(KeyTodo { plan: i, slot: (kt, role), bits, curve });
             } else if slot.key.is_none() && role == KeyRole::Primary {
-                let bytes = std::fs::read(&slot.path).map_err(AppError::file(&slot.path, "read"))?;
+                let missing = || AppError::file(&slot.path, "read")(std::io::ErrorKind::NotFound.into());
+                let bytes = read_private(&slot.path)?.ok_or_else(missing)?.bytes;
                 slot.key = Some(PrivateKey::from_pem(&bytes).map_err(AppError::key(&slot.path))?);
             }
         }

@@ -9,6 +9,7 @@ use super::error::{AppError, R};
 use crate::config::{CertificateSpec, PrivateKeySpec};
 use crate::crypto::PrivateKey;
 use crate::renew::Reason;
+use crate::safe_fs::{self, Dir, FsError, Trust};
 use crate::types::{sha256_hex, KeyRole, KeyType};
 
 /// A file as found on disk.
@@ -24,6 +25,20 @@ pub fn read_optional(path: &Path) -> R<Option<Found>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(AppError::file(path, "read")(e)),
     }
+}
+
+/// A private key (or the account key), read only from a directory no other
+/// user controls: a key another user could have put there is never used
+/// (`safe_fs`: the directory is refused, naming it). `None` when the file or
+/// its directory does not exist.
+pub fn read_private(path: &Path) -> R<Option<Found>> {
+    let (dir, name) = safe_fs::split(path)?;
+    let dir = match Dir::open(dir, Trust::Private) {
+        Err(FsError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        other => other?,
+    };
+    let bytes = dir.read(name).map_err(AppError::file(path, "read"))?;
+    Ok(bytes.map(|bytes| Found { path: path.to_path_buf(), sha256: sha256_hex(&bytes), bytes }))
 }
 
 /// A key of one type and role: loaded, adopted, or to be generated.

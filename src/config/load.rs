@@ -122,8 +122,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     build(root, path)
 }
 
-/// Validates and resolves configuration text as if read from `path` (tests).
-#[cfg(test)]
+/// Validates and resolves configuration text as if read from `path` (tests,
+/// fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn from_json_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
     build(parse_json(text, path)?, path)
 }

@@ -22,6 +22,8 @@ mod sections;
 mod show;
 
 pub use error::{ConfigError, Problem};
+#[cfg(feature = "fuzzing")]
+pub use load::from_json_str;
 pub use load::{load, locate};
 pub use model::*;
 

@@ -1,0 +1,121 @@
+//! Entry points of the fuzz targets (`fuzz/`): every parser that reads bytes
+//! from outside, driven the way the program drives it. Each takes any bytes
+//! and must return without panicking; the fuzz runs also bound every single
+//! allocation (see `fuzz/README.md`). Compiled only with the `fuzzing`
+//! feature.
+
+use std::io::BufReader;
+
+use crate::acme::{self, Authorization, Challenge, Directory, Order, Problem, RenewalInfo};
+use crate::dns::{query, tsig, update, wire, Algorithm, RecordType, TsigKey};
+use crate::http::Response;
+use crate::journal::{scan_events, Events, State};
+
+/// The first byte chooses a variant, the rest is the input.
+fn split(data: &[u8]) -> (u8, &[u8]) {
+    data.split_first().map(|(a, b)| (*a, b)).unwrap_or((0, &[]))
+}
+
+/// An ACME server's answer: the body read as each resource the client reads
+/// (and a problem shown as the user sees it); headers from the first lines
+/// (`Name: value` up to an empty line) for `Link`, `Retry-After`,
+/// `Replay-Nonce`, as the client reads them.
+pub fn acme_response(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (head, body) = text.split_once("\n\n").unwrap_or(("", &text));
+    let headers = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let response = Response { status: 200, headers, body: body.as_bytes().to_vec() };
+    let _ = acme::client::links(&response, "alternate");
+    let _ = acme::client::links(&response, "up");
+    let _ = acme::client::retry_after_secs(&response, 1_800_000_000);
+    let body = response.body.as_slice();
+    if let Ok(d) = serde_json::from_slice::<Directory>(body) {
+        let _ = format!("{d:?}");
+    }
+    if let Ok(o) = serde_json::from_slice::<Order>(body) {
+        let _ = format!("{o:?}");
+    }
+    if let Ok(a) = serde_json::from_slice::<Authorization>(body) {
+        for problem in a.challenges.iter().filter_map(|c| c.error.as_ref()) {
+            let _ = problem.to_string();
+        }
+    }
+    let _ = serde_json::from_slice::<Challenge>(body);
+    if let Ok(p) = serde_json::from_slice::<Problem>(body) {
+        let _ = p.to_string();
+    }
+    let _ = serde_json::from_slice::<RenewalInfo>(body);
+}
+
+/// A DNS message as a resolver's answer (to each question type asked), an
+/// update's response (signed and not) and a TSIG record.
+pub fn dns_message(data: &[u8]) {
+    let id = data.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])).unwrap_or(0);
+    for rtype in [RecordType::SOA, RecordType::NS, RecordType::TXT, RecordType::TLSA, RecordType::A, RecordType::AAAA] {
+        if let Ok(answer) = query::parse_answer(id, "example.test.", rtype, data) {
+            let _ = format!("{answer:?}");
+        }
+    }
+    let _ = tsig::find_tsig(data);
+    let _ = wire::last_additional(data);
+    for pos in [0, 12, data.len() / 2] {
+        let _ = wire::read_name(data, pos);
+        let _ = wire::read_record(data, pos);
+    }
+    let key = TsigKey::new("key.example.test.", Algorithm::HmacSha256, vec![7; 32]);
+    let request = tsig::RequestSignature {
+        key_name: "key.example.test.".into(),
+        algorithm: Algorithm::HmacSha256,
+        mac: vec![1; 32],
+        time_signed: 1_800_000_000,
+    };
+    let _ = update::check_response(id, data, None, 1_800_000_000);
+    let _ = update::check_response(id, data, Some((&key, &request)), 1_800_000_000);
+}
+
+/// PEM and DER as read from key and certificate files, certificate chains
+/// from the CA, and the account key file.
+pub fn pem_der(data: &[u8]) {
+    if let Ok(ders) = crate::crypto::pem_to_ders(data) {
+        for der in ders.iter().take(8) {
+            let _ = crate::crypto::parse_cert(der);
+        }
+    }
+    let _ = crate::crypto::parse_cert(data);
+    let _ = crate::crypto::PrivateKey::from_pem(data);
+    let (which, der) = split(data);
+    let _ = match which % 3 {
+        0 => crate::crypto::PrivateKey::from_pkcs8_der(der),
+        1 => crate::crypto::PrivateKey::from_sec1_der(der),
+        _ => crate::crypto::PrivateKey::from_pkcs1_der(der),
+    };
+    let _ = crate::crypto::account_key_from_json(data);
+}
+
+/// A journal: every line read, the chain verified, the state replayed and
+/// written out as `--replay` does.
+pub fn journal(data: &[u8]) {
+    let mut state = State::new();
+    let scanned = scan_events(BufReader::new(data), Events::All, |r| state.apply_owned(r));
+    if scanned.is_ok() {
+        let _ = serde_json::to_string(&state);
+    }
+    let mut state = State::new();
+    let _ = scan_events(BufReader::new(data), Events::State, |r| state.apply_owned(r));
+}
+
+/// A configuration file (loaded, checked, shown as `--show-config` shows
+/// it), and the TSIG key files the configuration names.
+pub fn config(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(loaded) = crate::config::from_json_str(&text, std::path::Path::new("/etc/acmebot/acmebot.json")) {
+        let _ = loaded.config.to_effective_json();
+    }
+    let _ = crate::dns::keyfile::parse_private("key.example.test.", &text);
+    let _ = crate::dns::keyfile::parse_knot(&text, None);
+    let _ = crate::dns::keyfile::parse_conf(&text, None);
+}
