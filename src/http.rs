@@ -186,6 +186,25 @@ mod tests {
     }
 
     #[test]
+    fn errors_quoting_a_server_are_escaped_and_cut() {
+        let e = HttpError {
+            method: "GET",
+            url: "https://ca.example.test/\u{1b}[2Jdir".into(),
+            message: format!(
+                "invalid peer certificate: NotValidForName(\"evil\u{1b}]0;x\u{7}\")\n{}",
+                "x".repeat(5000)
+            ),
+        };
+        let shown = e.to_string();
+        assert!(!shown.contains('\u{1b}') && !shown.contains('\n') && !shown.contains('\u{7}'), "{shown}");
+        assert!(
+            shown.starts_with("GET https://ca.example.test/\\u{1b}[2Jdir failed: invalid peer certificate"),
+            "{shown}"
+        );
+        assert!(shown.len() < 1200 && shown.ends_with("more bytes]"), "{}", shown.len());
+    }
+
+    #[test]
     fn no_system_store_means_the_compiled_in_roots() {
         let dir = std::env::temp_dir().join(format!("acmebot-roots-{}-none", std::process::id()));
         let roots = trust_anchors_from(&[dir.join("ca-certificates.crt"), dir.join("cert.pem")], None).unwrap();

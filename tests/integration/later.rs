@@ -103,8 +103,10 @@ fn ca_config(root: &std::path::Path, ca: &TestCa) -> Value {
 
 #[test]
 fn a_renewal_window_is_honoured_when_its_time_comes() {
-    // A 90-day certificate whose window (the CA's default) is its last third;
-    // renewal_days 1, so only the window can make it renew on those days.
+    // A 90-day certificate whose window (the CA's default) runs from 2/3 to 5/6
+    // of its lifetime; renewal_days 1, so only the window can make it renew
+    // on those days (the time chosen in it is random: it ends 15 days before
+    // expiry, so the expiry rule never competes).
     let ca = TestCa::start(TestCaOptions::default());
     let root = temp_dir("later-ari");
     let config_path = root.join("etc/acmebot.json");

@@ -164,7 +164,7 @@ impl TestCa {
     pub fn set_window(&self, serial_hex: &str, start: i64, end: i64) {
         self.shared.lock().windows.insert(serial_hex.to_ascii_lowercase(), (start, end));
     }
-    /// Back to the default window (last third of the lifetime).
+    /// Back to the default window (2/3 to 5/6 of the lifetime).
     pub fn clear_window(&self, serial_hex: &str) {
         self.shared.lock().windows.remove(&serial_hex.to_ascii_lowercase());
     }

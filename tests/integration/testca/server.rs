@@ -770,7 +770,9 @@ fn renewal_info(sh: &Shared, id: &str) -> R {
     let (start, end) = match st.windows.get(&c.info.serial_hex) {
         Some(w) => *w,
         None if c.revoked => (now() - 7200, now() - 3600),
-        None => (nb + (na - nb) * 2 / 3, na),
+        // As Let's Encrypt: a window inside the lifetime, ending well before
+        // expiry (from 2/3 to 5/6 of it).
+        None => (nb + (na - nb) * 2 / 3, nb + (na - nb) * 5 / 6),
     };
     let v = json!({"suggestedWindow": {"start": rfc3339(start), "end": rfc3339(end)},
                    "explanationURL": format!("{}/docs/ari", sh.base)});

@@ -233,7 +233,7 @@ fn testca_issues_with_profile_and_answers_ari() {
     assert_eq!(cert_id, ic.cert_id);
     assert!(cert_id.ends_with(&format!(".{}", b64(leaf.tbs_certificate.serial_number.as_bytes()))));
 
-    // ARI: default window is the last third of the lifetime.
+    // ARI: the default window runs from 2/3 to 5/6 of the lifetime.
     let ari = format!("{}/{cert_id}", c.url("renewalInfo"));
     let r = request(&c.cfg, "GET", &ari, None, b"");
     assert_eq!(r.status, 200, "{r:?}");
@@ -243,6 +243,7 @@ fn testca_issues_with_profile_and_answers_ari() {
         (parse_rfc3339(w["start"].as_str().unwrap()).unwrap(), parse_rfc3339(w["end"].as_str().unwrap()).unwrap());
     assert!(ic.not_before < s && s < e && e <= ic.not_after, "{w}");
     assert_eq!(s, ic.not_before + 4 * 86400);
+    assert_eq!(e, ic.not_before + 5 * 86400);
     // A window in the past: renew now.
     let t = now();
     ca.set_window(&ic.serial_hex, t - 7200, t - 3600);
