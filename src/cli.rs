@@ -94,6 +94,15 @@ pub struct Args {
     /// restore missing or altered installed files from the archive
     #[argh(switch)]
     pub recover: bool,
+    /// start a new journal segment now (old ones kept per journal_keep_segments)
+    #[argh(switch)]
+    pub compact: bool,
+    /// set a damaged journal aside and go on from what is intact and on disk
+    #[argh(switch)]
+    pub repair: bool,
+    /// only finish or undo an interrupted file transaction, without network (at boot)
+    #[argh(switch)]
+    pub finish_interrupted: bool,
     /// use non-zero exit codes for warnings
     #[argh(switch)]
     pub warning_exit_code: bool,
@@ -113,8 +122,13 @@ pub enum Mode {
     Replay,
     Audit,
     ExportClient,
+    /// Sets a damaged journal aside (takes the lock, opens nothing before).
+    Repair,
     /// Writing runs: they take the lock and open the journal.
     Recover,
+    Compact,
+    /// Opening the journal finishes an interrupted transaction: nothing more.
+    FinishInterrupted,
     Register,
     Revoke,
     AccountKeyRollover,
@@ -166,7 +180,10 @@ impl Args {
             (self.replay, Mode::Replay),
             (self.audit, Mode::Audit),
             (self.export_client, Mode::ExportClient),
+            (self.repair, Mode::Repair),
             (self.recover, Mode::Recover),
+            (self.compact, Mode::Compact),
+            (self.finish_interrupted, Mode::FinishInterrupted),
             (self.register, Mode::Register),
             (self.revoke, Mode::Revoke),
             (self.account_key_rollover, Mode::AccountKeyRollover),
@@ -342,6 +359,9 @@ pub enum WarningCode {
     Service = 105,
     Sct = 106,
     Ocsp = 107,
+    /// The clock is before the journal's last line or the build time: nothing
+    /// was decided or changed (the exit code whatever `warning_exit_code` says).
+    Clock = 108,
 }
 
 #[cfg(test)]

@@ -23,6 +23,17 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     }
 }
 
+/// Takes an exclusive `flock`, waiting for it.
+pub fn lock_exclusive(file: &File) -> io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor owned by `file`, which outlives the call.
+        match check(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
 /// Releases a `flock` (closing the descriptor would too).
 pub fn unlock(file: &File) {
     // SAFETY: flock on a descriptor owned by `file`; the result is not needed,
@@ -249,6 +260,40 @@ pub fn lookup_id(name: &str, user: bool) -> io::Result<Option<u32>> {
             return Err(io::Error::from_raw_os_error(rc));
         }
         return Ok(found);
+    }
+}
+
+/// The signal that asked this process to stop (SIGTERM, SIGINT, SIGHUP), or 0.
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP_SIGNAL.store(signal, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// From now on SIGTERM, SIGINT and SIGHUP only ask the run to stop: it stops
+/// waiting (for authorizations, DNS, orders), cleans up its challenges and
+/// exits, instead of dying with challenge files and records left behind.
+pub fn watch_stop_signals() {
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: `sa` is plain old data, valid when zeroed; the handler is an
+        // `extern "C" fn(c_int)` that only stores an atomic, which is
+        // async-signal-safe; SA_RESTART keeps system calls in flight going.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(signal, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The signal that asked the run to stop, if one did.
+pub fn stop_requested() -> Option<i32> {
+    match STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
     }
 }
 

@@ -77,6 +77,11 @@ impl<'de> serde::Deserialize<'de> for Time {
     }
 }
 
+/// When this binary was built (`build.rs`): no correct clock is earlier.
+pub fn build_time() -> Time {
+    Time::from_secs(env!("ACMEBOT_BUILD_TIME").parse().unwrap_or(0))
+}
+
 /// Where a run gets the time from and how it waits: the system clock in
 /// production, a shifted one in end-to-end tests (`test-clock` feature), a
 /// manual one in unit tests.
@@ -99,7 +104,20 @@ impl Clock for SystemClock {
         }
     }
     fn sleep(&self, d: Duration) {
-        std::thread::sleep(d)
+        sleep_unless_stopped(d)
+    }
+}
+
+/// Sleeps for `d`, in short slices, and returns early when a signal asked
+/// the run to stop (the caller sees `platform::stop_requested`).
+fn sleep_unless_stopped(d: Duration) {
+    let end = std::time::Instant::now() + d;
+    while crate::platform::stop_requested().is_none() {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(200)));
     }
 }
 
@@ -116,7 +134,7 @@ impl Clock for OffsetClock {
         Time(SystemClock.now().0 + self.offset_micros)
     }
     fn sleep(&self, d: Duration) {
-        std::thread::sleep(d)
+        sleep_unless_stopped(d)
     }
 }
 

@@ -29,6 +29,11 @@ pub enum AcmeError {
         url: String,
         detail: String,
     },
+    /// A signal asked the run to stop while it waited.
+    Stopped {
+        server: String,
+        url: String,
+    },
     /// A resource did not reach the wanted state in time.
     Timeout {
         server: String,
@@ -54,6 +59,9 @@ impl std::fmt::Display for AcmeError {
             }
             AcmeError::Protocol { server, url, detail } => {
                 write!(f, "ACME server {}: {}: {}", short(server), short(url), printable(detail, DETAIL))
+            }
+            AcmeError::Stopped { server, url } => {
+                write!(f, "ACME server {}: {}: stopped by a signal while waiting", short(server), short(url))
             }
             AcmeError::Timeout { server, url, what, waited_secs } => {
                 write!(
@@ -357,6 +365,7 @@ impl<'a> AcmeClient<'a> {
             let pause =
                 self.poll_delay(&response, delay).min(budget.saturating_sub(waited).max(Duration::from_millis(50)));
             self.clock.sleep(pause);
+            self.stop_check(url)?;
             delay = next_poll(delay, max_delay);
         }
         Err(AcmeError::Timeout {
@@ -365,6 +374,14 @@ impl<'a> AcmeClient<'a> {
             what: "authorization is still pending".into(),
             waited_secs: elapsed().as_secs(),
         })
+    }
+
+    /// Err when a signal asked the run to stop.
+    fn stop_check(&self, url: &str) -> Result<(), AcmeError> {
+        match crate::platform::stop_requested() {
+            Some(_) => Err(AcmeError::Stopped { server: self.directory_url.clone(), url: url.into() }),
+            None => Ok(()),
+        }
     }
 
     fn poll_delay(&self, response: &Response, delay: Duration) -> Duration {
@@ -423,6 +440,7 @@ impl<'a> AcmeClient<'a> {
                 });
             }
             self.clock.sleep(self.poll_delay(&response, delay));
+            self.stop_check(order_url)?;
             delay = next_poll(delay, Duration::from_secs(5));
             (order, response) = self.order(order_url)?;
         }

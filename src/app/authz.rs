@@ -11,7 +11,6 @@ use super::dns01::{clear_dns_challenges, set_dns_challenges, DnsChallenge};
 use super::error::AppError;
 use super::hooks::run_hook;
 use crate::acme::{AcmeClient, Authorization, Challenge, Status};
-use crate::cli::WarningCode;
 use crate::config::{Config, PrivateKeySpec};
 use crate::crypto;
 use crate::hooks::Hook;
@@ -145,11 +144,7 @@ pub fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[String]) ->
         }
         for p in &round_pending {
             let Some(file) = &p.file else { continue };
-            match super::dns01::remove_file(file) {
-                Ok(true) => tracing::debug!("Removed http-01 challenge file {}", file.display()),
-                Ok(false) => {}
-                Err(e) => ctx.report.warn(WarningCode::Auth, format!("http-01 challenge file not removed: {e}")),
-            }
+            super::dns01::remove_challenge_file(ctx, file);
             let (domain, file) = (p.authz.identifier.value.as_str(), file.display().to_string());
             run_hook(ctx, Hook::ClearHttpChallenge, &[("domain", domain), ("challenge_file", &file)]);
         }
@@ -269,6 +264,12 @@ fn write_http_challenge(
     token: &str,
 ) -> Option<PathBuf> {
     let file = dir.join(token);
+    // Journaled first: a run stopped before removing it leaves the next run
+    // a record of what to remove.
+    if let Err(e) = ctx.record(Event::ChallengeFileWritten { path: file.display().to_string() }) {
+        ctx.report.error(e);
+        return None;
+    }
     // Web servers' users often own the webroot: the file is created fresh under
     // a random name and renamed into place, never written through a link, and
     // no link another user could have planted is followed on the way.

@@ -170,6 +170,108 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), crate::safe_fs::FsError> 
     })
 }
 
+/// Removes an http-01 challenge file and journals it (a warning if it cannot
+/// be removed: the authorization is done either way).
+pub fn remove_challenge_file(ctx: &mut Ctx<'_>, file: &Path) {
+    match remove_file(file) {
+        Ok(removed) => {
+            if removed {
+                tracing::debug!("Removed http-01 challenge file {}", file.display());
+            }
+            if let Err(e) = ctx.note(Event::ChallengeFileRemoved { path: file.display().to_string() }) {
+                ctx.report.error(e);
+            }
+        }
+        Err(e) => ctx.report.warn(WarningCode::Auth, format!("http-01 challenge file not removed: {e}")),
+    }
+}
+
+/// Challenges a stopped or killed run left behind (journaled as written or
+/// added, never as removed): http-01 files are removed, dns-01 TXT records
+/// deleted (found by their digest at the zone's update server, remote; the
+/// zone's challenge file, local). Failures are warnings; the next run tries
+/// again.
+pub fn clear_leftovers(ctx: &mut Ctx<'_>) {
+    let files: Vec<String> = ctx.state().challenge_files.iter().cloned().collect();
+    for f in files {
+        tracing::debug!("Removing the http-01 challenge file {f} a stopped run left");
+        remove_challenge_file(ctx, Path::new(&f));
+    }
+    let mut by_zone: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (zone, owner, rtype, digest) in &ctx.state().dns_records {
+        if rtype == "TXT" {
+            by_zone.entry(zone.clone()).or_default().push((owner.clone(), digest.clone()));
+        }
+    }
+    for (zone, records) in by_zone {
+        let result = if ctx.config.zone_update_keys.contains_key(zone.trim_end_matches('.')) {
+            clear_remote_leftovers(ctx, &zone, &records)
+        } else {
+            clear_local_leftovers(ctx, &zone, &records)
+        };
+        if let Err(e) = result {
+            ctx.report.warn(WarningCode::Dns, format!("dns-01 challenges a stopped run left in zone {zone}: {e}"));
+        }
+    }
+}
+
+/// The leftover TXT records of a remote zone: their values are read back at
+/// the update server and the ones whose digest the journal holds deleted.
+fn clear_remote_leftovers(ctx: &mut Ctx<'_>, zone: &str, records: &[(String, String)]) -> R<()> {
+    let resolver = resolver(ctx.config).map_err(AppError::dns(format!("zone {zone}")))?;
+    let Remote { key, server } = remote(ctx.config, &resolver, zone)?.expect("zone has an update key");
+    let mut deletes = Vec::new();
+    let mut found = Vec::new();
+    for (owner, digest) in records {
+        let values = resolver.txt_values(server, owner).map_err(AppError::dns(format!("zone {zone}")))?;
+        match values.into_iter().find(|v| &sha256_hex(v.as_bytes()) == digest) {
+            Some(v) => {
+                deletes.push(Record::txt(owner, CHALLENGE_TTL, &v));
+                found.push((owner.clone(), v));
+            }
+            // Gone already (removed by hand, or the zone reloaded): forget it.
+            None => {
+                ctx.record(Event::dns_record(false, leftover(zone, owner, digest, Some(server), "remote")))?;
+            }
+        }
+    }
+    if !deletes.is_empty() {
+        dns::update(server, zone, Some(&key), &[], &deletes, ctx.clock.now().secs())
+            .map_err(AppError::dns(format!("zone {zone}")))?;
+        for (owner, value) in found {
+            ctx.record(txt_event(false, zone, &owner, &value, Some(server), "remote"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The leftover records of a locally updated zone: its challenge file goes
+/// and the zone is reloaded.
+fn clear_local_leftovers(ctx: &mut Ctx<'_>, zone: &str, records: &[(String, String)]) -> R<()> {
+    let path = challenge_file(ctx.config, zone)?;
+    remove_file(&path)?;
+    for (owner, digest) in records {
+        ctx.record(Event::dns_record(false, leftover(zone, owner, digest, None, "local")))?;
+    }
+    reload_zone(ctx, zone, "dns-01 challenges a stopped run left cleared")
+}
+
+/// A TXT record known by its digest only.
+fn leftover(zone: &str, owner: &str, digest: &str, server: Option<SocketAddr>, mode: &str) -> DnsRecord {
+    DnsRecord {
+        zone: zone.to_string(),
+        name: owner.to_string(),
+        rtype: "TXT".into(),
+        value_sha256: digest.to_string(),
+        server: server.map(|s| s.to_string()),
+        mode: mode.to_string(),
+        usage: None,
+        selector: None,
+        matching: None,
+        digest: None,
+    }
+}
+
 /// Removes a challenge file; false when there was none.
 pub(super) fn remove_file(path: &Path) -> Result<bool, crate::safe_fs::FsError> {
     use crate::safe_fs::{self, Dir, FsError, Trust};
@@ -251,6 +353,9 @@ fn wait_for_propagation(ctx: &mut Ctx<'_>, resolver: &Resolver, published: &[(St
             break;
         }
         ctx.clock.sleep(delay);
+        if crate::platform::stop_requested().is_some() {
+            return; // the authorizations fail, the challenges are cleared
+        }
     }
     for (srv, owner, _) in &waiting {
         ctx.report.warn(WarningCode::Dns, format!("maximum time reached waiting for DNS challenge {owner} at {srv}"));

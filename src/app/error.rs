@@ -87,6 +87,8 @@ pub enum AppError {
     Usage(String),
     /// Asked for, but not implemented yet.
     Unsupported(String),
+    /// A signal (SIGTERM, SIGINT, SIGHUP) asked the run to stop.
+    Stopped,
     /// `source`, about `what` (a private key, a certificate, a zone).
     Context {
         what: String,
@@ -110,7 +112,7 @@ impl AppError {
             AppError::Key { .. } | AppError::KeyMismatch { .. } | AppError::KeyGeneration(_) => ErrorCode::Key,
             AppError::Auth { .. } => ErrorCode::Auth,
             AppError::Hook { .. } | AppError::HookFailed { .. } => ErrorCode::Hook,
-            AppError::Usage(_) => ErrorCode::Fatal,
+            AppError::Usage(_) | AppError::Stopped => ErrorCode::Fatal,
             AppError::Unsupported(_) => ErrorCode::General,
             AppError::Context { source, .. } => source.code(),
         }
@@ -161,6 +163,7 @@ impl fmt::Display for AppError {
             AppError::Hook { hook, source } => write!(f, "hook {hook}: {source}"),
             AppError::HookFailed { hook, exit_code } => write!(f, "hook {hook} returned error, code: {exit_code:?}"),
             AppError::Usage(s) | AppError::Unsupported(s) => f.write_str(s),
+            AppError::Stopped => f.write_str("stopped by a signal; challenges set by this run were cleared"),
             AppError::Context { what, source } => write!(f, "{what}: {source}"),
         }
     }

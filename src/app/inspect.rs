@@ -132,7 +132,7 @@ fn known_or_adopted_key(
             spec.name,
             found.path.display()
         );
-        ctx.record(Event::KeyAdopted {
+        ctx.note(Event::KeyAdopted {
             key: spec.name.clone(),
             key_type: kt,
             role,
@@ -214,7 +214,7 @@ fn adopt_certificate(
         spki_sha256: sha256_hex(&info.spki_der),
     };
     let path = found.path.display().to_string();
-    ctx.record(Event::CertificateAdopted { facts, path, sha256: found.sha256.clone() })?;
+    ctx.note(Event::CertificateAdopted { facts, path, sha256: found.sha256.clone() })?;
     Ok(ctx.state().certificate(&cert.name, kt).cloned())
 }
 

@@ -9,6 +9,7 @@ use super::hooks::{run_hook, Services};
 use super::hpkp;
 use super::issue::Issued;
 use super::plan::{read_optional, KeyPlan, KeySlot};
+use crate::cli::WarningCode;
 use crate::config::{Config, FileKind};
 use crate::crypto::{self, PrivateKey};
 use crate::hooks::Hook;
@@ -22,15 +23,35 @@ type HookCall = (Hook, Vec<(&'static str, String)>);
 /// What one private key's transaction writes, makes true and announces.
 #[derive(Default)]
 struct Install {
-    ops: Vec<FileOp>,
+    ops: Vec<(FileOp, Option<KeyType>)>,
     effects: Vec<Effect>,
     hooks: Vec<HookCall>,
     hpkp_files: Vec<String>,
 }
 
 impl Install {
-    fn write(&mut self, path: std::path::PathBuf, kind: &str, contents: Vec<u8>, mode: u32) {
-        self.ops.push(FileOp { path, kind: kind.into(), action: Action::Write { contents, mode } });
+    /// A file to write; `kt`: the key type whose key and certificate it holds.
+    fn write(&mut self, path: std::path::PathBuf, kind: &str, kt: Option<KeyType>, contents: Vec<u8>, mode: u32) {
+        self.ops.push((FileOp { path, kind: kind.into(), action: Action::Write { contents, mode } }, kt));
+    }
+
+    /// The files in the order they are renamed into place: everything else
+    /// first, then per key type its certificate files, the full key and last
+    /// the private key, so a key and the certificates for it change within
+    /// a few renames of each other (a crash between them is finished by the
+    /// next run, or at boot by `--finish-interrupted`).
+    fn ordered_ops(&mut self) -> Vec<FileOp> {
+        let rank = |(op, kt): &(FileOp, Option<KeyType>)| match (op.kind.as_str(), kt) {
+            ("certificate", Some(kt)) => (1 + *kt as u8, 0),
+            ("chain", Some(kt)) => (1 + *kt as u8, 1),
+            ("full_certificate", Some(kt)) => (1 + *kt as u8, 2),
+            ("full_key", Some(kt)) => (1 + *kt as u8, 3),
+            ("private_key", Some(kt)) => (1 + *kt as u8, 4),
+            _ => (0, 0),
+        };
+        let mut ops = std::mem::take(&mut self.ops);
+        ops.sort_by_key(rank);
+        ops.into_iter().map(|(op, _)| op).collect()
     }
 }
 
@@ -54,7 +75,7 @@ pub fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>, servi
             continue;
         }
         let hpkp_file = file.path.display().to_string();
-        inst.write(file.path.clone(), "hpkp", file.contents.into_bytes(), 0o644);
+        inst.write(file.path.clone(), "hpkp", None, file.contents.into_bytes(), 0o644);
         let fields = vec![
             ("key_name", plan.spec.name.clone()),
             ("server", file.server),
@@ -76,13 +97,14 @@ pub fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>, servi
     let owner = cfg.file_owner()?;
     let txn_plan = Plan {
         key_name: plan.spec.name.clone(),
-        ops: inst.ops,
+        ops: inst.ordered_ops(),
         owner: Some(owner),
         archive_root: archive_root(cfg)?,
         effects: inst.effects,
     };
     ctx.commit(&txn_plan)?;
     ctx.report.changed = true;
+    prune_archive(ctx, &plan.spec.name, &txn_plan.archive_root);
     say_installed(plan, &issued, &inst.hpkp_files);
     for (hook, fields) in inst.hooks {
         let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -91,18 +113,41 @@ pub fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>, servi
     Ok(())
 }
 
+/// Old archived generations beyond `archive_keep` go (a warning if that
+/// fails: the installation is done).
+fn prune_archive(ctx: &mut Ctx<'_>, key: &str, archive_root: &std::path::Path) {
+    let Some(keep) = ctx.config.settings.retention.archive_keep else { return };
+    let state = ctx.state();
+    let mut used: Vec<std::path::PathBuf> = state
+        .files
+        .values()
+        .filter_map(|f| f.installed_copy.as_deref())
+        .filter_map(|c| std::path::Path::new(c).parent().and_then(|p| p.parent()).map(|p| p.to_path_buf()))
+        .collect();
+    used.extend(state.open.values().map(|o| std::path::PathBuf::from(&o.begun.archive)));
+    let in_use = |d: &std::path::Path| used.iter().any(|u| u == d);
+    match crate::txn::prune_archive(&mut ctx.journal, archive_root, key, keep, &in_use) {
+        Ok(deleted) => {
+            for d in deleted {
+                tracing::debug!("Deleted the old archived generation {}", d.display());
+            }
+        }
+        Err(e) => ctx.report.warn(WarningCode::General, format!("old archived files not deleted: {e}")),
+    }
+}
+
 /// A new key (generated, or the backup promoted by a rollover) and, on a
 /// rollover, the primary it replaces kept as the previous key.
 fn add_key(cfg: &Config, plan: &KeyPlan<'_>, kt: KeyType, role: KeyRole, slot: &KeySlot, inst: &mut Install) -> R<()> {
     let name = &plan.spec.name;
     let key = slot.key.as_ref().expect("generated key");
     let kind = if role == KeyRole::Primary { "private_key" } else { "backup_key" };
-    inst.write(slot.path.clone(), kind, key.to_pkcs8_pem().into_bytes(), 0o640);
+    inst.write(slot.path.clone(), kind, Some(kt), key.to_pkcs8_pem().into_bytes(), 0o640);
     // The primary key a rollover replaced, kept as the previous key (its pins
     // and TLSA records stay published while it is there).
     let mut previous_file = String::new();
     if let (Some(pem), Some(path)) = (&slot.previous_pem, cfg.file_path(FileKind::PreviousKey, name, Some(kt))?) {
-        inst.write(path.clone(), "previous_key", pem.clone(), 0o600);
+        inst.write(path.clone(), "previous_key", Some(kt), pem.clone(), 0o600);
         previous_file = path.display().to_string();
         let fields = vec![
             ("key_name", name.clone()),
@@ -173,18 +218,18 @@ fn add_certificate(cfg: &Config, key_name: &str, key: &PrivateKey, item: &Issued
         ]
     };
     if let Some(path) = cfg.file_path(FileKind::Certificate, name, Some(kt))? {
-        inst.write(path.clone(), "certificate", format!("{leaf_pem}{chain_pem}").into_bytes(), 0o644);
+        inst.write(path.clone(), "certificate", Some(kt), format!("{leaf_pem}{chain_pem}").into_bytes(), 0o644);
         inst.hooks.push((Hook::CertificateInstalled, fields(("certificate_file", path.display().to_string()))));
     }
     if !item.chain.is_empty() {
         if let Some(path) = cfg.file_path(FileKind::Chain, name, Some(kt))? {
-            inst.write(path.clone(), "chain", chain_pem.clone().into_bytes(), 0o644);
+            inst.write(path.clone(), "chain", Some(kt), chain_pem.clone().into_bytes(), 0o644);
             inst.hooks.push((Hook::ChainInstalled, fields(("chain_file", path.display().to_string()))));
         }
     }
     if let Some(path) = cfg.file_path(FileKind::FullKey, name, Some(kt))? {
         let contents = format!("{}{leaf_pem}{chain_pem}", key.to_pkcs8_pem());
-        inst.write(path.clone(), "full_key", contents.into_bytes(), 0o640);
+        inst.write(path.clone(), "full_key", Some(kt), contents.into_bytes(), 0o640);
         inst.hooks.push((Hook::FullKeyInstalled, fields(("full_key_file", path.display().to_string()))));
     }
     if let Some(root) = read_optional(&cfg.root_cert_path(kt))? {
@@ -196,6 +241,7 @@ fn add_certificate(cfg: &Config, key_name: &str, key: &PrivateKey, item: &Issued
             inst.write(
                 path.clone(),
                 "full_certificate",
+                Some(kt),
                 format!("{leaf_pem}{chain_pem}{root_pem}").into_bytes(),
                 0o644,
             );

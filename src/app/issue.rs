@@ -159,6 +159,9 @@ fn finalize_one(
             return Err(AppError::Issue { what: format!("order {order_url}"), detail });
         }
         client.clock().sleep(delay);
+        if crate::platform::stop_requested().is_some() {
+            return Err(AppError::Stopped);
+        }
         delay = crate::acme::client::next_poll(delay, Duration::from_secs(3));
         order = client.order(order_url)?.0;
     }

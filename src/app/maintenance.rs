@@ -9,7 +9,7 @@ use super::error::{AppError, R};
 use crate::cli::ErrorCode;
 use crate::config::Config;
 use crate::crypto;
-use crate::journal::{self, ChainReport};
+use crate::journal::{self, ChainReport, Event, Repaired};
 use crate::output;
 use crate::safe_fs::{Dir, Trust};
 use crate::txn::{self, Restored};
@@ -39,16 +39,46 @@ pub fn replay(config: &Config) -> i32 {
     }
 }
 
-/// `--audit`: the hash chain, then every installed file against the journal.
+/// `--audit`: the hash chain, then every installed file against the journal
+/// (between runs: it waits while a run holds the lock). Files of a
+/// transaction a run left open are not "altered": the transaction is named
+/// and the next run finishes or undoes it.
 pub fn audit(config: &Config) -> i32 {
     let path = config.journal_path();
+    let _lock = match config.dir(crate::config::Dir::Pid, &[]) {
+        Ok(Some(pid_dir)) => {
+            let waiting = |pid: Option<u32>| {
+                let holder = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                tracing::info!("Waiting for the acmebot run{holder} holding the lock to finish");
+            };
+            match journal::lock_waiting(&pid_dir, &waiting) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return AppError::Journal(e).code() as i32;
+                }
+            }
+        }
+        _ => None,
+    };
     let read = journal::read(path);
     let chain = ChainReport::of(path, &read);
     let mut ok = chain.is_ok();
     output::print(&format!("{chain}\n"));
     let Ok(outcome) = read else { return ErrorCode::Journal as i32 };
     let installed = &outcome.state.files;
-    let problems = txn::audit_files(installed);
+    let open: Vec<&journal::OpenTxn> = outcome.state.open.values().collect();
+    let in_open = |p: &Path| open.iter().any(|o| o.begun.files.iter().any(|f| Path::new(&f.path) == p));
+    let problems: Vec<_> = txn::audit_files(installed).into_iter().filter(|p| !in_open(&p.path)).collect();
+    for o in &open {
+        ok = false;
+        output::print(&format!(
+            "interrupted transaction {} (key {}, {} files): the next run (or --recover) finishes or undoes it\n",
+            o.begun.txn,
+            o.begun.key,
+            o.begun.files.len()
+        ));
+    }
     if problems.is_empty() {
         output::print(&format!("files: all {} installed files match the journal\n", installed.len()));
     } else {
@@ -91,6 +121,56 @@ pub fn recover(ctx: &mut Ctx<'_>) {
                 ctx.report.error(AppError::Restore { path, reason });
             }
         }
+    }
+}
+
+/// `--repair`: said what was set aside, then takes what is on disk as
+/// installed where the journal's files differ (`file_adopted`) or are gone
+/// (`file_forgotten`). Keys and certificates are adopted by the next run as
+/// on an installation without a journal.
+pub fn repair(ctx: &mut Ctx<'_>, repaired: Option<Repaired>) {
+    let path = ctx.config.journal_path().display().to_string();
+    let Some(r) = repaired else {
+        return tracing::info!("Journal {path}: its current file has no problem; nothing to repair");
+    };
+    tracing::info!(
+        "Journal {path} repaired: {} intact line(s) kept, {} line(s) from the first problem on set aside in {} ({})",
+        r.kept,
+        r.dropped,
+        r.set_aside.display(),
+        r.problem
+    );
+    ctx.report.changed = true;
+    for p in txn::audit_files(&ctx.state().files) {
+        let event = match txn::file_facts(&p.path) {
+            Ok(Some((sha256, mode, uid, gid))) => {
+                let path = p.path.display().to_string();
+                Event::FileAdopted { path, sha256, mode: journal::Mode(mode), uid, gid }
+            }
+            Ok(None) => Event::FileForgotten { path: p.path.display().to_string() },
+            Err(e) => return ctx.report.error(AppError::Txn(e)),
+        };
+        let what = if matches!(event, Event::FileForgotten { .. }) { "forgotten" } else { "taken as it is on disk" };
+        if let Err(e) = ctx.record(event) {
+            return ctx.report.error(e);
+        }
+        tracing::info!("{p}: {what}");
+    }
+}
+
+/// `--compact`: a new journal segment now; old segments beyond
+/// `journal_keep_segments` are deleted, each deletion journaled first.
+pub fn compact(ctx: &mut Ctx<'_>) {
+    let keep = ctx.config.settings.retention.journal_keep_segments;
+    match ctx.journal.compact(keep) {
+        Ok(deleted) => {
+            tracing::info!("Started a new journal segment in {}", ctx.config.journal_path().display());
+            for d in deleted {
+                tracing::info!("Deleted the old journal segment {}", d.display());
+            }
+            ctx.report.changed = true;
+        }
+        Err(e) => ctx.report.error(AppError::Journal(e)),
     }
 }
 

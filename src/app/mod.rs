@@ -47,6 +47,7 @@ use self::plan::KeyPlan;
 use self::tlsa::sync_tlsa;
 use crate::cli::{Args, ErrorCode, Mode, Options, WarningCode};
 use crate::config::{self, Config, PrivateKeySpec};
+use crate::journal::Event;
 use crate::output::{self, Output, Subscriber_};
 use crate::text;
 use crate::time::{self, ClockRef};
@@ -104,8 +105,13 @@ pub fn main(raw: Vec<String>) -> i32 {
         ));
         return 0;
     }
+    crate::platform::watch_stop_signals();
     if args.randomwait {
         random_wait(&cfg, clock);
+        if crate::platform::stop_requested().is_some() {
+            tracing::error!("stopped by a signal before the run began");
+            return ErrorCode::Fatal as i32;
+        }
     }
     run(&cfg, &args.options(&raw[1..]), mode, clock)
 }
@@ -142,15 +148,31 @@ fn run(config: &Config, opts: &Options, mode: Mode, clock: ClockRef) -> i32 {
         }
         _ => {}
     }
-    let mut ctx = match Ctx::open(config, opts, clock) {
+    let opened = if mode == Mode::Repair {
+        Ctx::open_repairing(config, opts, clock)
+    } else {
+        Ctx::open(config, opts, clock).map(|c| (c, None))
+    };
+    let (mut ctx, repaired) = match opened {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
             return e.code() as i32;
         }
     };
+    // A wrong clock (a router before NTP) makes no renewal decision and no
+    // change; recovery, which does not depend on time, still runs.
+    let talks_to_the_ca = matches!(mode, Mode::Main | Mode::Register | Mode::Revoke | Mode::AccountKeyRollover);
+    if let Some(why) = ctx.clock_is_wrong().filter(|_| talks_to_the_ca) {
+        let message = format!("{why}: no renewal decision and no change in this run; the next run tries again");
+        ctx.report.warn(WarningCode::Clock, message);
+        return ctx.finish();
+    }
     match mode {
+        Mode::Repair => maintenance::repair(&mut ctx, repaired),
         Mode::Recover => maintenance::recover(&mut ctx),
+        Mode::Compact => maintenance::compact(&mut ctx),
+        Mode::FinishInterrupted => {}
         Mode::Register => {
             if let Err(e) = with_acme(&mut ctx, true, |_, _| Ok(())) {
                 ctx.report.error(e);
@@ -185,6 +207,10 @@ fn main_job(ctx: &mut Ctx<'_>) {
         Ok(s) => s,
         Err(e) => return ctx.report.error(e),
     };
+    if !ctx.state().challenge_files.is_empty() || ctx.state().dns_records.iter().any(|r| r.2 == "TXT") {
+        dns01::clear_leftovers(ctx);
+    }
+    warn_failing_renewals(ctx, &selected);
     let ops = opts.operations;
     let follower = ctx.config.settings.follower_mode;
     if opts.tlsa && !ops.certs && !ops.auth {
@@ -210,14 +236,75 @@ fn main_job(ctx: &mut Ctx<'_>) {
         }
     }
     let mut services = Services::default();
-    let installed_keys = match act(ctx, &mut plans, &auth_names, &mut services) {
-        Ok(keys) => keys,
-        Err(e) => return ctx.report.error(e),
+    let acted = match act(ctx, &mut plans, &auth_names, &mut services) {
+        Ok(keys) => Some(keys),
+        Err(e) => {
+            ctx.report.error(e);
+            None
+        }
     };
+    journal_failed_renewals(ctx, &plans);
+    let Some(installed_keys) = acted else { return };
     if !installed_keys.is_empty() {
         sync_tlsa(ctx, &installed_keys);
     }
     reload_services(ctx, services);
+    if crate::platform::stop_requested().is_some() && ctx.report.error.is_none() {
+        ctx.report.error(AppError::Stopped);
+    }
+}
+
+/// Every certificate this run was to issue and did not install: journaled
+/// with the run's first error (`renewal_failed`), so later runs warn while it
+/// nears expiry.
+fn journal_failed_renewals(ctx: &mut Ctx<'_>, plans: &[KeyPlan<'_>]) {
+    let error = ctx.report.first_error.clone().unwrap_or_else(|| "not issued".into());
+    for w in plans.iter().flat_map(|p| &p.work) {
+        let installed = ctx.state().certificate(&w.cert.name, w.key_type).is_some_and(|c| c.since >= ctx.now);
+        if installed {
+            continue;
+        }
+        let event = Event::RenewalFailed { cert: w.cert.name.clone(), key_type: w.key_type, error: error.clone() };
+        if let Err(e) = ctx.record(event) {
+            return ctx.report.error(e);
+        }
+    }
+}
+
+/// Certificates near expiry (within renewal_days, or inside their ARI
+/// window) whose last renewal failed: a warning on every run, since Let's
+/// Encrypt no longer mails about expiry.
+fn warn_failing_renewals(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec]) {
+    let soon = ctx.now.plus_secs(i64::from(ctx.config.settings.renewal_days) * 86400);
+    let mut warnings = Vec::new();
+    for spec in selected {
+        for cert in &spec.certificates {
+            for &kt in &cert.key_types {
+                let id = crate::journal::cert_id(&cert.name, kt);
+                let (state, now) = (ctx.state(), ctx.now);
+                let (Some(failure), Some(c)) = (state.renewal_failures.get(&id), state.certificates.get(&id)) else {
+                    continue;
+                };
+                let in_window =
+                    state.renewal_info.get(&id).is_some_and(|a| a.serial == c.serial && a.window_start <= now);
+                if c.not_after > soon && !in_window {
+                    continue;
+                }
+                let days = (c.not_after.secs() - now.secs()).div_euclid(86400);
+                warnings.push(format!(
+                    "{} certificate {} expires {} (in {days} days); the last renewal attempt ({}) failed: {}",
+                    kt.as_str().to_uppercase(),
+                    cert.name,
+                    c.not_after,
+                    failure.at,
+                    failure.error
+                ));
+            }
+        }
+    }
+    for w in warnings {
+        ctx.report.warn(WarningCode::General, w);
+    }
 }
 
 /// Asks the CA for what is due (authorizations, renewal windows, certificates)

@@ -9,6 +9,8 @@ use crate::cli::{ErrorCode, WarningCode};
 #[derive(Default, Debug)]
 pub struct Report {
     pub error: Option<ErrorCode>,
+    /// The first error, as said (journaled with a failed renewal).
+    pub first_error: Option<String>,
     pub warning: Option<WarningCode>,
     /// Something was installed, registered, restored or updated.
     pub changed: bool,
@@ -20,6 +22,7 @@ impl Report {
         tracing::error!("{e}");
         if self.error.is_none() {
             self.error = Some(e.code());
+            self.first_error = Some(crate::text::printable(&e.to_string(), crate::text::DETAIL));
         }
     }
 
@@ -35,6 +38,9 @@ impl Report {
             return e as i32;
         }
         match self.warning {
+            // A run that did nothing because its clock is wrong says so in its
+            // exit code, whatever warning_exit_code says.
+            Some(WarningCode::Clock) => WarningCode::Clock as i32,
             Some(w) if warning_exit_code => w as i32,
             _ => 0,
         }

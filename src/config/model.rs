@@ -276,6 +276,21 @@ pub struct Settings {
     pub name_server_port: u16,
     pub profile: Option<String>,
     pub preferred_chain: Option<String>,
+    #[serde(flatten)]
+    pub retention: Retention,
+}
+
+/// How much history is kept on small flash: journal segments and archived
+/// generations (new in this version).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Retention {
+    /// The journal starts a new segment when its file grows past this many
+    /// bytes (0: only with `--compact`).
+    pub journal_max_bytes: u32,
+    /// Old journal segments kept (None: all).
+    pub journal_keep_segments: Option<u32>,
+    /// Archived generations kept per private key (None: all).
+    pub archive_keep: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

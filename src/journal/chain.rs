@@ -125,6 +125,8 @@ pub enum ProblemKind {
     SeqMismatch,
     /// `prev` differs from the hash of the previous line.
     PrevMismatch,
+    /// A checkpoint's state differs from the replay up to it (or does not read).
+    CheckpointMismatch,
 }
 
 impl ProblemKind {
@@ -135,6 +137,7 @@ impl ProblemKind {
             ProblemKind::UnsupportedVersion => "unsupported version",
             ProblemKind::SeqMismatch => "wrong seq",
             ProblemKind::PrevMismatch => "broken chain",
+            ProblemKind::CheckpointMismatch => "checkpoint differs from the replay",
         }
     }
 }
@@ -149,10 +152,15 @@ pub struct Problem {
     pub kind: ProblemKind,
     /// Human-readable detail, e.g. `prev is 3fa1…, but line 6 hashes to 9bc0…`.
     pub detail: String,
+    /// The segment file it is in, when not the current journal file.
+    pub file: Option<String>,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
+        }
         match self.seq {
             Some(s) => write!(f, "line {} (seq {}): {}", self.line_no, s, self.detail),
             None => write!(f, "line {}: {}", self.line_no, self.detail),
@@ -198,16 +206,44 @@ pub enum Events {
 /// Reads journal lines one at a time, verifying the chain, and hands every
 /// record that could be read to `each` (records after a problem too). Memory
 /// use is one line, whatever the journal's length.
+#[cfg(test)]
 pub fn scan(reader: impl BufRead, each: impl FnMut(Record)) -> io::Result<Scanned> {
     scan_events(reader, Events::All, each)
 }
 
+/// Where a scan starts: the top of the file, or a line in the middle (a
+/// checkpoint, [`find_last_checkpoint`]) with what the chain says before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Start {
+    /// Byte offset of the first line read.
+    pub offset: u64,
+    /// The hash that line's `prev` must name.
+    pub prev: LineHash,
+    /// The seq that line must have.
+    pub seq: u64,
+}
+
+impl Start {
+    pub const TOP: Start = Start { offset: 0, prev: LineHash::ZERO, seq: 1 };
+}
+
 /// [`scan`], reading the events `events` selects.
-pub fn scan_events(mut reader: impl BufRead, events: Events, mut each: impl FnMut(Record)) -> io::Result<Scanned> {
-    let mut out = Scanned::default();
-    let mut last = LineHash::ZERO;
-    let mut expected_seq: u64 = 1;
-    let mut offset: u64 = 0;
+pub fn scan_events(reader: impl BufRead, events: Events, each: impl FnMut(Record)) -> io::Result<Scanned> {
+    scan_from(reader, Start::TOP, events, each)
+}
+
+/// [`scan_events`] from `start` (`reader` positioned at `start.offset`).
+/// Line numbers in problems count from the start line as line `start.seq`.
+pub fn scan_from(
+    mut reader: impl BufRead,
+    start: Start,
+    events: Events,
+    mut each: impl FnMut(Record),
+) -> io::Result<Scanned> {
+    let mut out = Scanned { lines: start.seq as usize - 1, ..Scanned::default() };
+    let mut last = start.prev;
+    let mut expected_seq: u64 = start.seq;
+    let mut offset: u64 = start.offset;
     let mut buf: Vec<u8> = Vec::new();
     // A complete line that is not JSON: torn if it is the last one, else a problem.
     let mut deferred: Option<(u64, Vec<u8>)> = None;
@@ -226,6 +262,7 @@ pub fn scan_events(mut reader: impl BufRead, events: Events, mut each: impl FnMu
                 seq: None,
                 kind: ProblemKind::InvalidJson,
                 detail: format!("not valid JSON ({detail})"),
+                file: None,
             });
             expected_seq += 1;
             last = LineHash::of(&line);
@@ -248,7 +285,13 @@ pub fn scan_events(mut reader: impl BufRead, events: Events, mut each: impl FnMu
                     // JSON, but not an object with the envelope's fields as they must be.
                     out.lines += 1;
                     let detail = format!("not a journal record ({e})");
-                    out.problems.push(Problem { line_no: out.lines, seq: None, kind: ProblemKind::Malformed, detail });
+                    out.problems.push(Problem {
+                        line_no: out.lines,
+                        seq: None,
+                        kind: ProblemKind::Malformed,
+                        detail,
+                        file: None,
+                    });
                     expected_seq += 1;
                     last = LineHash::of(line);
                     continue;
@@ -289,7 +332,7 @@ fn check_envelope(
     problems: &mut Vec<Problem>,
 ) -> Option<(u64, Time, Option<Time>)> {
     let seq = env.seq;
-    let mut prob = |kind, detail: String| problems.push(Problem { line_no, seq, kind, detail });
+    let mut prob = |kind, detail: String| problems.push(Problem { line_no, seq, kind, detail, file: None });
     let Some(v) = env.v else {
         prob(ProblemKind::Malformed, "no numeric \"v\" field".into());
         return None;
@@ -350,15 +393,15 @@ fn check_envelope(
 /// The envelope of a line, read without copying; the event is read from the
 /// same bytes (its deserializer ignores the envelope's fields).
 #[derive(Deserialize)]
-struct Envelope<'a> {
+pub(super) struct Envelope<'a> {
     v: Option<u64>,
-    seq: Option<u64>,
+    pub(super) seq: Option<u64>,
     #[serde(borrow)]
     ts: Option<Cow<'a, str>>,
     #[serde(borrow)]
     clock: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    prev: Option<Cow<'a, str>>,
+    pub(super) prev: Option<Cow<'a, str>>,
     #[serde(borrow, rename = "type")]
     ty: Option<Cow<'a, str>>,
     /// Read by [`Envelope::as_written`]: the line has exactly the shape this
@@ -372,7 +415,7 @@ impl<'a> Envelope<'a> {
     /// (`{"v":1,"seq":N,"ts":"…","type":"…",…[,"clock":"…"],"prev":"<64 hex>"}`,
     /// no escapes in those values), read without a JSON parser; `None` for any
     /// other shape, which the JSON parser then reads.
-    fn as_written(line: &'a [u8]) -> Option<Envelope<'a>> {
+    pub(super) fn as_written(line: &'a [u8]) -> Option<Envelope<'a>> {
         /// Decimal digits, then `delimiter`.
         fn number<'b>(b: &'b [u8], delimiter: &[u8]) -> Option<(u64, &'b [u8])> {
             let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
@@ -411,6 +454,67 @@ impl<'a> Envelope<'a> {
             exact: true,
         })
     }
+}
+
+/// The last `checkpoint` line of a journal file, found reading backwards
+/// from its end (a torn tail is skipped), so a run starts there instead of at
+/// line 1. `None` when there is none. The line before it is hashed, so the
+/// scan from it still checks the checkpoint's own `prev`.
+pub fn find_last_checkpoint(file: &mut (impl io::Read + io::Seek)) -> io::Result<Option<Start>> {
+    const CHUNK: u64 = 64 * 1024;
+    let end = file.seek(io::SeekFrom::End(0))?;
+    // `tail` holds the bytes from `pos` up to the start of the lines already
+    // looked at; complete lines are taken off its end.
+    let mut pos = end;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut found: Option<(u64, u64)> = None; // (offset, seq) of the checkpoint
+    let mut skip_partial = true; // bytes after the last newline are a torn tail
+    loop {
+        // Complete lines: between the last two newlines of `tail`, or from its
+        // start when the file's start is reached.
+        while let Some(nl) = tail.iter().rposition(|&b| b == b'\n') {
+            let line = tail.split_off(nl + 1);
+            tail.pop(); // the newline
+            let line_start = pos + tail.len() as u64 + 1;
+            if std::mem::take(&mut skip_partial) {
+                continue; // what followed the last newline
+            }
+            if let Some(cp) = check_line(&line, line_start, &mut found) {
+                return Ok(Some(cp));
+            }
+        }
+        if pos == 0 {
+            // The first line of the file.
+            let line = std::mem::take(&mut tail);
+            if std::mem::take(&mut skip_partial) {
+                return Ok(None); // a single torn line
+            }
+            if let Some(cp) = check_line(&line, 0, &mut found) {
+                return Ok(Some(cp));
+            }
+            return Ok(found.map(|(offset, seq)| Start { offset, prev: LineHash::ZERO, seq }));
+        }
+        let n = CHUNK.min(pos);
+        pos -= n;
+        let mut chunk = vec![0u8; n as usize];
+        file.seek(io::SeekFrom::Start(pos))?;
+        file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&tail);
+        tail = chunk;
+    }
+}
+
+/// One complete line of the backward search: the line before a found
+/// checkpoint completes it; otherwise the line may be the checkpoint.
+fn check_line(line: &[u8], offset: u64, found: &mut Option<(u64, u64)>) -> Option<Start> {
+    if let Some((cp_offset, seq)) = *found {
+        return Some(Start { offset: cp_offset, prev: LineHash::of(line), seq });
+    }
+    let env = Envelope::as_written(line)?;
+    if env.ty.as_deref() == Some("checkpoint") {
+        *found = Some((offset, env.seq?));
+    }
+    None
 }
 
 /// What one line is (a transient value, handed on at once: not boxed).
@@ -458,7 +562,7 @@ fn parse_line(
         Some(checked) => checked,
         None => return Parsed::Problem,
     };
-    let mut prob = |kind, detail: String| problems.push(Problem { line_no, seq: Some(seq), kind, detail });
+    let mut prob = |kind, detail: String| problems.push(Problem { line_no, seq: Some(seq), kind, detail, file: None });
     let Some(type_name) = env.ty else {
         prob(ProblemKind::Malformed, "no \"type\" string".into());
         return Parsed::Problem;

@@ -208,10 +208,97 @@ pub enum Event {
         problem: String,
         archived_to: Option<String>,
     },
+    /// The replayed state as it was before this line (written when no
+    /// transaction is open): a run reads the journal from its last
+    /// checkpoint instead of from line 1; `--audit` replays from the start
+    /// and checks every checkpoint against what it replayed.
+    Checkpoint {
+        state: Snapshot,
+    },
+    /// The first line of a journal segment (after compaction): the segment it
+    /// follows (the `prev` of this line is that segment's last line's hash),
+    /// its seq range and SHA-256.
+    SegmentStarted {
+        previous: String,
+        first_seq: u64,
+        last_seq: u64,
+        sha256: String,
+        reason: String,
+    },
+    /// An old segment was deleted (retention): which history is gone.
+    SegmentDeleted {
+        name: String,
+        first_seq: u64,
+        last_seq: u64,
+        sha256: String,
+    },
+    /// A certificate was due but this run did not install a new one: the
+    /// run's first error (cron mail shows it; every later run warns while the
+    /// certificate nears expiry, until one is installed).
+    RenewalFailed {
+        cert: String,
+        key_type: KeyType,
+        error: String,
+    },
+    /// An http-01 challenge file was written (removed with
+    /// `challenge_file_removed`; one left by a stopped run is removed by the next).
+    ChallengeFileWritten {
+        path: String,
+    },
+    ChallengeFileRemoved {
+        path: String,
+    },
+    /// An old archived generation of a private key's files was deleted
+    /// (`archive_keep`): the archived private keys in it are gone.
+    ArchivePruned {
+        key: String,
+        dir: String,
+        files: u64,
+    },
+    /// `--repair`: the journal's damaged part (from the line with the first
+    /// problem to the end) was set aside in `file` (the whole damaged file,
+    /// with its SHA-256); the intact lines before it were kept.
+    JournalSetAside {
+        file: String,
+        sha256: String,
+        /// Lines of the damaged file that were not kept.
+        lines: u64,
+        problem: String,
+    },
+    /// `--repair`: an installed file differs from what the journal says; what
+    /// is on disk is taken as installed (no installed copy for it).
+    FileAdopted {
+        path: String,
+        sha256: String,
+        mode: Mode,
+        uid: u32,
+        gid: u32,
+    },
+    /// `--repair`: an installed file is gone; the journal forgets it.
+    FileForgotten {
+        path: String,
+    },
     /// Any event type this version does not know (written by a newer acmebot);
     /// never written.
     #[serde(skip)]
     Other,
+}
+
+/// A checkpoint's state, kept as the JSON text it is written as (see
+/// `journal::checkpoint`).
+#[derive(Clone, Debug)]
+pub struct Snapshot(pub Box<serde_json::value::RawValue>);
+
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Snapshot) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for Snapshot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
 fn is_false(b: &bool) -> bool {

@@ -10,6 +10,7 @@
 //! error.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -17,7 +18,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::event::{
-    CertFacts, DnsRecord, Effect, Event, FileAction, FileInstalled, KeyArchived, KeyRollover, Mode, TxnBegun, TxnFile,
+    CertFacts, DnsRecord, Effect, Event, FileAction, FileInstalled, KeyArchived, KeyRollover, Mode, Snapshot, TxnBegun,
+    TxnFile,
 };
 use crate::hooks::Hook;
 use crate::time::Time;
@@ -77,7 +79,7 @@ impl<'a> Fields<'a> {
         })
     }
 
-    fn raw(&self, name: &str) -> Option<&'a RawValue> {
+    pub fn raw(&self, name: &str) -> Option<&'a RawValue> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| *v).filter(|v| v.get() != "null")
     }
 
@@ -90,7 +92,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn required<T>(name: &str, v: Option<T>) -> R<T> {
+    pub fn required<T>(name: &str, v: Option<T>) -> R<T> {
         v.ok_or_else(|| FieldError::Field(format!("missing field `{name}`")))
     }
 
@@ -194,6 +196,42 @@ impl<'a> Fields<'a> {
             .map(|(i, f)| read(f).map_err(|e| FieldError::Field(format!("field `{name}`[{i}]: {e}"))))
             .collect::<R<Vec<T>>>()
             .map(Some)
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// An optional object, read by `read`.
+    pub fn object<T>(&self, name: &str, read: fn(&Fields<'a>) -> R<T>) -> R<Option<T>> {
+        match self.value::<Fields<'a>>(name)? {
+            None => Ok(None),
+            Some(f) => read(&f).map(Some).map_err(|e| FieldError::Field(format!("field `{name}`: {e}"))),
+        }
+    }
+
+    /// An object of objects (missing: empty), each read by `read`.
+    pub fn map_of<T>(&self, name: &str, read: fn(&Fields<'a>) -> R<T>) -> R<BTreeMap<String, T>> {
+        let Some(map) = self.value::<BTreeMap<String, Fields<'a>>>(name)? else { return Ok(BTreeMap::new()) };
+        map.into_iter()
+            .map(|(k, f)| {
+                read(&f).map(|v| (k.clone(), v)).map_err(|e| FieldError::Field(format!("field `{name}`.{k}: {e}")))
+            })
+            .collect()
+    }
+
+    /// An object of RFC 3339 times (missing: empty).
+    pub fn map_of_times(&self, name: &str) -> R<BTreeMap<String, Time>> {
+        let Some(map) = self.value::<BTreeMap<String, String>>(name)? else { return Ok(BTreeMap::new()) };
+        map.into_iter()
+            .map(|(k, t)| match Time::parse(&t) {
+                Some(t) => Ok((k, t)),
+                None => Err(FieldError::Field(format!("field `{name}`.{k}: {t:?} is not an RFC 3339 time"))),
+            })
+            .collect()
+    }
+
+    /// A list of plain values (missing: empty).
+    pub fn list<T: Deserialize<'a>>(&self, name: &str) -> R<Vec<T>> {
+        Ok(self.value::<Vec<T>>(name)?.unwrap_or_default())
     }
 }
 
@@ -356,6 +394,42 @@ pub fn read_event(type_name: &str, f: &Fields<'_>) -> R<Event> {
             problem: f.string("problem")?,
             archived_to: f.opt_string("archived_to")?,
         },
+        "segment_started" => Event::SegmentStarted {
+            previous: f.string("previous")?,
+            first_seq: f.u64("first_seq")?,
+            last_seq: f.u64("last_seq")?,
+            sha256: f.string("sha256")?,
+            reason: f.string("reason")?,
+        },
+        "segment_deleted" => Event::SegmentDeleted {
+            name: f.string("name")?,
+            first_seq: f.u64("first_seq")?,
+            last_seq: f.u64("last_seq")?,
+            sha256: f.string("sha256")?,
+        },
+        "challenge_file_written" => Event::ChallengeFileWritten { path: f.string("path")? },
+        "challenge_file_removed" => Event::ChallengeFileRemoved { path: f.string("path")? },
+        "archive_pruned" => {
+            Event::ArchivePruned { key: f.string("key")?, dir: f.string("dir")?, files: f.u64("files")? }
+        }
+        "renewal_failed" => {
+            Event::RenewalFailed { cert: f.string("cert")?, key_type: f.key_type()?, error: f.string("error")? }
+        }
+        "journal_set_aside" => Event::JournalSetAside {
+            file: f.string("file")?,
+            sha256: f.string("sha256")?,
+            lines: f.u64("lines")?,
+            problem: f.string("problem")?,
+        },
+        "file_adopted" => Event::FileAdopted {
+            path: f.string("path")?,
+            sha256: f.string("sha256")?,
+            mode: f.mode("mode")?,
+            uid: f.num("uid")?,
+            gid: f.num("gid")?,
+        },
+        "file_forgotten" => Event::FileForgotten { path: f.string("path")? },
+        "checkpoint" => Event::Checkpoint { state: Snapshot(Fields::required("state", f.raw("state"))?.to_owned()) },
         _ => Event::Other,
     })
 }
@@ -653,6 +727,27 @@ mod tests {
             Event::TxnCommitted { txn: s("t"), recovered: false },
             Event::TxnCommitted { txn: s("t"), recovered: true },
             Event::TxnRolledBack { txn: s("t"), reason: s("r"), recovered: true },
+            Event::SegmentStarted {
+                previous: s("journal.0000000001.jsonl"),
+                first_seq: 1,
+                last_seq: 4213,
+                sha256: s("h"),
+                reason: s("compacted"),
+            },
+            Event::SegmentDeleted { name: s("journal.0000000001.jsonl"), first_seq: 1, last_seq: 9, sha256: s("h") },
+            Event::JournalSetAside {
+                file: s("journal.jsonl.damaged-x"),
+                sha256: s("h"),
+                lines: 3,
+                problem: s("line 5"),
+            },
+            Event::FileAdopted { path: s("/p"), sha256: s("h"), mode: Mode(0o640), uid: 0, gid: 7 },
+            Event::FileForgotten { path: s("/p") },
+            Event::ChallengeFileWritten { path: s("/w/t") },
+            Event::ChallengeFileRemoved { path: s("/w/t") },
+            Event::ArchivePruned { key: s("k"), dir: s("/a/k/2026_01_01_000000"), files: 6 },
+            Event::RenewalFailed { cert: s("c"), key_type: KeyType::Ecdsa, error: s("ACME server: rateLimited") },
+            Event::Checkpoint { state: crate::journal::State::new().snapshot() },
             Event::FileRestored {
                 path: s("/p"),
                 sha256: s("h"),

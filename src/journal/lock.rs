@@ -30,6 +30,16 @@ impl Drop for LockGuard {
 /// never opened through a link, and one that is not this user's own regular
 /// file (with no other name) is refused before anything is written to it.
 pub fn lock(pid_dir: &Path) -> Result<LockGuard, JournalError> {
+    lock_with(pid_dir, None)
+}
+
+/// [`lock`], but when another run holds it, `waiting(pid)` is called and the
+/// lock is waited for (`--audit`: files are only compared between runs).
+pub fn lock_waiting(pid_dir: &Path, waiting: &dyn Fn(Option<u32>)) -> Result<LockGuard, JournalError> {
+    lock_with(pid_dir, Some(waiting))
+}
+
+fn lock_with(pid_dir: &Path, waiting: Option<&dyn Fn(Option<u32>)>) -> Result<LockGuard, JournalError> {
     let dir = Dir::create(pid_dir, Trust::Shared, 0o755, None)?;
     let path = pid_dir.join(LOCK_FILE_NAME);
     let mut file = dir.open_own_rw(OsStr::new(LOCK_FILE_NAME), 0o644).map_err(|source| {
@@ -44,7 +54,9 @@ pub fn lock(pid_dir: &Path) -> Result<LockGuard, JournalError> {
         let mut s = String::new();
         let _ = file.read_to_string(&mut s);
         let pid = s.trim().parse::<u32>().ok();
-        return Err(JournalError::Locked { path, pid });
+        let Some(waiting) = waiting else { return Err(JournalError::Locked { path, pid }) };
+        waiting(pid);
+        platform::lock_exclusive(&file).map_err(|e| JournalError::io(&path, "lock", e))?;
     }
     let pid = std::process::id();
     file.set_len(0).map_err(|e| JournalError::io(&path, "truncate lock file", e))?;

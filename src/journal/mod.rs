@@ -9,18 +9,25 @@
 //! file during a run.
 
 mod chain;
+mod checkpoint;
 mod event;
 mod fields;
 mod lock;
+mod segment;
 mod state;
 
+#[cfg(test)]
+pub use chain::scan;
 pub use chain::{
-    format_line, scan, scan_events, short, Events, LineHash, Problem, Record, Scanned, TornTail, ZERO_HASH,
+    find_last_checkpoint, format_line, scan_events, scan_from, short, Events, LineHash, Problem, ProblemKind, Record,
+    Scanned, TornTail, ZERO_HASH,
 };
+pub use checkpoint::CHECKPOINT_EVERY;
 pub use event::{
     CertFacts, DnsRecord, Effect, Event, FileAction, FileInstalled, KeyArchived, KeyRollover, Mode, TxnBegun, TxnFile,
 };
-pub use lock::{lock, LockGuard};
+pub use lock::{lock, lock_waiting, LockGuard};
+pub use segment::{repair, Repaired};
 pub use state::{cert_id, CertState, FileState, OpenTxn, State};
 
 use std::fmt;
@@ -29,7 +36,9 @@ use std::io::{self, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::safe_fs::{self, Dir, FsError, Trust};
+
 use crate::time::{archive_stamp, ClockRef, Time};
+use chain::Start;
 
 /// The file name of the journal inside its directory.
 pub const FILE_NAME: &str = "journal.jsonl";
@@ -140,16 +149,151 @@ pub struct ReadOutcome {
     pub scanned: Scanned,
 }
 
-/// Reads and verifies the journal at `path`, replaying it. A missing file is
-/// an empty journal.
+/// Reads and verifies the journal at `path` and the segments kept before it,
+/// in order and across their links, replaying every line (from the first
+/// segment's checkpoint when older history was deleted). A missing file is
+/// an empty journal. Every checkpoint is held against the replay.
 pub fn read(path: &Path) -> Result<ReadOutcome, JournalError> {
-    let mut state = State::new();
-    let scanned = match File::open(path) {
-        Ok(f) => scan(BufReader::new(f), |r| state.apply_owned(r)).map_err(|e| JournalError::io(path, "read", e))?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Scanned { last_hash: ZERO_HASH.into(), ..Scanned::default() },
-        Err(e) => return Err(JournalError::io(path, "open", e)),
+    let io = |p: &Path, op| {
+        let p = p.to_path_buf();
+        move |e| JournalError::Io { path: p, op, source: e }
     };
-    Ok(ReadOutcome { state, scanned })
+    let segs = segment::segments(path).map_err(io(path, "list segments of"))?;
+    let mut files: Vec<PathBuf> = segs.into_iter().map(|(_, p)| p).collect();
+    files.push(path.to_path_buf());
+    let mut next = None;
+    let mut state = State::new();
+    let mut out = Scanned { last_hash: ZERO_HASH.into(), ..Scanned::default() };
+    let count = files.len();
+    for (i, file) in files.iter().enumerate() {
+        let mut f = match File::open(file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && i + 1 == count => break,
+            Err(e) => return Err(JournalError::io(file, "open", e)),
+        };
+        let start = match next {
+            Some(s) => s,
+            None => {
+                let s = segment::start_of(&mut f).map_err(io(file, "read"))?;
+                if s != Start::TOP {
+                    state = State::resuming(); // older history was deleted
+                }
+                s
+            }
+        };
+        let scanned =
+            scan_from(BufReader::new(f), start, Events::All, |r| state.apply_owned(r)).map_err(io(file, "read"))?;
+        let name = (i + 1 < count).then(|| file.file_name().unwrap_or_default().to_string_lossy().into_owned());
+        out.problems.extend(scanned.problems.into_iter().map(|p| Problem { file: name.clone(), ..p }));
+        out.lines += scanned.lines + 1 - start.seq as usize;
+        if let Some(torn) = scanned.torn {
+            if name.is_some() {
+                let detail = "the segment ends in a torn line".to_string();
+                let (line_no, kind) = (scanned.lines + 1, ProblemKind::Malformed);
+                out.problems.push(Problem { line_no, seq: None, kind, detail, file: name.clone() });
+            } else {
+                out.torn = Some(torn);
+            }
+        }
+        out.last_seq = scanned.last_seq.max(out.last_seq);
+        out.last_hash = scanned.last_hash.clone();
+        let prev = LineHash::parse(&scanned.last_hash).unwrap_or(LineHash::ZERO);
+        next = Some(Start { offset: 0, prev, seq: scanned.last_seq + 1 });
+    }
+    for (seq, detail) in std::mem::take(&mut state.checkpoint_problems) {
+        let (kind, detail) = (ProblemKind::CheckpointMismatch, format!("checkpoint: {detail}"));
+        out.problems.push(Problem { line_no: seq as usize, seq: Some(seq), kind, detail, file: None });
+    }
+    out.problems.sort_by_key(|p| p.line_no);
+    Ok(ReadOutcome { state, scanned: out })
+}
+
+/// What a writing run starts from.
+struct Replayed {
+    state: State,
+    /// The current file's scan (its torn tail, if any).
+    scanned: Scanned,
+    /// Problems in any file read.
+    problems: Vec<Problem>,
+    read_from: u64,
+    /// Seq of the current file's first line (or the one it will have).
+    segment_first: u64,
+    /// The last segment, when the current file is empty after it: a
+    /// compaction was interrupted after the rename.
+    unfinished: Option<std::ffi::OsString>,
+}
+
+/// The state a writing run starts from: replayed from the last checkpoint
+/// (the chain verified from there on), or from line 1 when there is none;
+/// through the segments before the current file when it has neither.
+/// `--audit` verifies everything.
+fn replay_for_writing(path: &Path, file: &mut File) -> io::Result<Replayed> {
+    let cur_start = segment::start_of(file)?;
+    let segment_first = cur_start.seq;
+    if let Some(start) = find_last_checkpoint(file)? {
+        file.seek(SeekFrom::Start(start.offset))?;
+        let mut state = State::resuming();
+        let scanned = scan_from(BufReader::new(&mut *file), start, Events::State, |r| state.apply_owned(r))?;
+        if state.checkpoint_problems.is_empty() && state.last_checkpoint.is_some() {
+            let problems = scanned.problems.clone();
+            return Ok(Replayed { state, scanned, problems, read_from: start.seq, segment_first, unfinished: None });
+        }
+    }
+    let segs = segment::segments(path)?;
+    let empty = file.metadata()?.len() == 0;
+    if segs.is_empty() || (cur_start == Start::TOP && !empty) {
+        file.seek(SeekFrom::Start(0))?;
+        let mut state = State::new();
+        let scanned = scan_events(BufReader::new(&mut *file), Events::State, |r| state.apply_owned(r))?;
+        let problems = scanned.problems.clone();
+        return Ok(Replayed { state, scanned, problems, read_from: 1, segment_first: 1, unfinished: None });
+    }
+    // The current file has no checkpoint of its own: the history is in the
+    // segments before it.
+    let (mut state, mut problems, next, read_from) = replay_segments(&segs)?;
+    file.seek(SeekFrom::Start(0))?;
+    let scanned = scan_from(BufReader::new(&mut *file), next, Events::State, |r| state.apply_owned(r))?;
+    problems.extend(scanned.problems.iter().cloned());
+    let unfinished = empty.then(|| segs.last().and_then(|(_, p)| p.file_name()).unwrap_or_default().to_os_string());
+    let segment_first = if empty { state.last_seq + 1 } else { segment_first };
+    Ok(Replayed { state, scanned, problems, read_from, segment_first, unfinished })
+}
+
+/// Replays the segments from the last one a replay can start in (a
+/// checkpoint, or seq 1) to the end; returns the state, the problems (named
+/// by file), where the chain goes on, and the seq read from.
+fn replay_segments(segs: &[(u64, PathBuf)]) -> io::Result<(State, Vec<Problem>, Start, u64)> {
+    let mut begin = None;
+    for (i, (_, p)) in segs.iter().enumerate().rev() {
+        let mut f = File::open(p)?;
+        if let Some(cp) = find_last_checkpoint(&mut f)? {
+            begin = Some((i, cp, State::resuming()));
+            break;
+        }
+        if segment::start_of(&mut f)? == Start::TOP {
+            begin = Some((i, Start::TOP, State::new()));
+            break;
+        }
+    }
+    let (first, start, mut state) = begin.ok_or_else(|| io::Error::other("no segment holds a checkpoint or line 1"))?;
+    let read_from = start.seq;
+    let mut problems = Vec::new();
+    let mut next = start;
+    for (_, p) in &segs[first..] {
+        let mut f = File::open(p)?;
+        f.seek(SeekFrom::Start(next.offset))?;
+        let scanned = scan_from(BufReader::new(f), next, Events::State, |r| state.apply_owned(r))?;
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        problems.extend(scanned.problems.into_iter().map(|pr| Problem { file: name.clone(), ..pr }));
+        if scanned.torn.is_some() {
+            let detail = "the segment ends in a torn line".to_string();
+            let (line_no, kind) = (scanned.lines + 1, chain::ProblemKind::Malformed);
+            problems.push(Problem { line_no, seq: None, kind, detail, file: name.clone() });
+        }
+        let prev = LineHash::parse(&scanned.last_hash).unwrap_or(LineHash::ZERO);
+        next = Start { offset: 0, prev, seq: scanned.last_seq + 1 };
+    }
+    Ok((state, problems, next, read_from))
 }
 
 /// What [`Journal::open`] found besides the state.
@@ -157,6 +301,10 @@ pub fn read(path: &Path) -> Result<ReadOutcome, JournalError> {
 pub struct Opened {
     /// Where a torn tail was saved, so the caller can warn.
     pub torn_saved_to: Option<PathBuf>,
+    /// The seq of the first line read: 1, or the last checkpoint's.
+    pub read_from: u64,
+    /// What `--repair` did, when it was asked for and had something to do.
+    pub repaired: Option<Repaired>,
 }
 
 /// The system clock was behind the journal's last line: lines were written
@@ -170,7 +318,11 @@ pub struct ClockBehind {
 /// The journal, open for appending, with its replayed state.
 pub struct Journal {
     path: PathBuf,
+    /// The journal's directory (private: see `safe_fs`).
+    dir: Dir,
     file: File,
+    /// Seq of the current segment's first line.
+    segment_first: u64,
     clock: ClockRef,
     last_hash: String,
     state: State,
@@ -180,6 +332,11 @@ pub struct Journal {
     /// Written before the first line this handle appends (a run's `run_started`).
     preamble: Option<Event>,
     appended: bool,
+    /// Lines written since the last fsync ([`Journal::append_unsynced`]).
+    unsynced: bool,
+    /// The last line's time when the journal was opened (before this
+    /// process wrote anything).
+    last_ts_at_open: Option<Time>,
 }
 
 fn parent_of(path: &Path) -> &Path {
@@ -195,6 +352,12 @@ impl Journal {
     /// missing. A torn tail is saved to `<path>.torn-<stamp>` and cut off. A
     /// journal with chain problems is refused.
     pub fn open(path: &Path, clock: ClockRef) -> Result<(Journal, Opened), JournalError> {
+        Journal::open_finishing(path, clock, segment::RESUMED)
+    }
+
+    /// [`Journal::open`]; an empty file after a segment is begun with
+    /// `segment_started` giving `reason`.
+    fn open_finishing(path: &Path, clock: ClockRef, reason: &str) -> Result<(Journal, Opened), JournalError> {
         let (dir_path, name) = safe_fs::split(path)?;
         let dir = Dir::create(dir_path, Trust::Private, 0o700, None)?;
         let existed = dir.lstat(name).map_err(|e| JournalError::io(path, "inspect", e))?.is_some();
@@ -203,12 +366,10 @@ impl Journal {
         if !existed {
             dir.sync().map_err(|e| JournalError::io(dir_path, "fsync directory", e))?;
         }
-        file.seek(SeekFrom::Start(0)).map_err(|e| JournalError::io(path, "seek", e))?;
-        let mut state = State::new();
-        let scanned = scan_events(BufReader::new(&mut file), Events::State, |r| state.apply_owned(r))
-            .map_err(|e| JournalError::io(path, "read", e))?;
-        if !scanned.problems.is_empty() {
-            return Err(JournalError::Broken { path: path.to_path_buf(), problems: scanned.problems });
+        let replayed = replay_for_writing(path, &mut file).map_err(|e| JournalError::io(path, "read", e))?;
+        let Replayed { state, scanned, problems, read_from, segment_first, unfinished } = replayed;
+        if !problems.is_empty() {
+            return Err(JournalError::Broken { path: path.to_path_buf(), problems });
         }
         let mut torn_saved_to = None;
         if let Some(torn) = &scanned.torn {
@@ -217,19 +378,30 @@ impl Journal {
             file.sync_all().map_err(|e| JournalError::io(path, "fsync", e))?;
             torn_saved_to = Some(saved);
         }
-        let journal = Journal {
+        // (An empty file after a segment: the scan started at that segment's
+        // end, so its last hash is where the chain goes on.)
+        let last_hash = scanned.last_hash;
+        let mut journal = Journal {
             path: path.to_path_buf(),
+            dir,
             file,
+            segment_first,
             clock,
-            last_hash: scanned.last_hash,
+            last_hash,
             state,
             poisoned: false,
             clock_behind: None,
             clock_warned: false,
             preamble: None,
             appended: false,
+            unsynced: false,
+            last_ts_at_open: None,
         };
-        Ok((journal, Opened { torn_saved_to }))
+        journal.last_ts_at_open = journal.state.last_ts;
+        if let Some(previous) = unfinished {
+            journal.start_segment(&previous, reason)?;
+        }
+        Ok((journal, Opened { torn_saved_to, read_from, repaired: None }))
     }
 
     /// The replayed state, up to the last line written.
@@ -254,6 +426,28 @@ impl Journal {
         self.appended
     }
 
+    /// The last line's time as the journal was found, before this process
+    /// wrote to it.
+    pub fn last_ts_at_open(&self) -> Option<Time> {
+        self.last_ts_at_open
+    }
+
+    /// The current file's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Writes a checkpoint when this run wrote something, no transaction is
+    /// open and [`CHECKPOINT_EVERY`] lines or more followed the last one.
+    pub fn checkpoint_if_due(&mut self) -> Result<bool, JournalError> {
+        let since = self.state.last_seq - self.state.last_checkpoint.unwrap_or(0);
+        if !self.appended || !self.state.open.is_empty() || since < CHECKPOINT_EVERY {
+            return Ok(false);
+        }
+        self.append(Event::Checkpoint { state: self.state.snapshot() })?;
+        Ok(true)
+    }
+
     /// Appends one event, timed now (never earlier than the line before),
     /// fsyncs it and applies it to the state. The action it records counts
     /// as done only after this returns Ok.
@@ -264,7 +458,30 @@ impl Journal {
         self.write(event)
     }
 
+    /// Appends an event that records a finding, not an action (an adoption):
+    /// written now, fsynced with the next [`Journal::append`] or
+    /// [`Journal::sync`]. Lost in a crash before that, it is found again.
+    pub fn append_unsynced(&mut self, event: Event) -> Result<Record, JournalError> {
+        if let Some(first) = self.preamble.take() {
+            self.write(first)?;
+        }
+        self.write_line(event, false)
+    }
+
+    /// Makes every line appended so far durable.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        if self.unsynced {
+            self.file.sync_data().map_err(|e| JournalError::io(&self.path, "fsync", e))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
     fn write(&mut self, event: Event) -> Result<Record, JournalError> {
+        self.write_line(event, true)
+    }
+
+    fn write_line(&mut self, event: Event, sync: bool) -> Result<Record, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned { path: self.path.clone() });
         }
@@ -286,10 +503,13 @@ impl Journal {
             self.poisoned = true;
             return Err(JournalError::io(&self.path, "append", e));
         }
-        if let Err(e) = self.file.sync_data() {
-            self.poisoned = true;
-            return Err(JournalError::io(&self.path, "fsync", e));
+        if sync {
+            if let Err(e) = self.file.sync_data() {
+                self.poisoned = true;
+                return Err(JournalError::io(&self.path, "fsync", e));
+            }
         }
+        self.unsynced = !sync;
         let hash = LineHash::of(line.as_bytes());
         self.last_hash = hash.to_string();
         self.appended = true;

@@ -106,6 +106,12 @@ pub struct AuthzState {
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FailureState {
+    pub at: Time,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct AriState {
     pub serial: String,
     pub cert_id: String,
@@ -167,6 +173,9 @@ pub struct State {
     pub renewal_info: BTreeMap<String, AriState>,
     /// Directory URLs without ARI.
     pub ari_unsupported: BTreeSet<String>,
+    /// `"<certificate>/<key type>"` → the last failed renewal (when, why),
+    /// until a certificate is installed.
+    pub renewal_failures: BTreeMap<String, FailureState>,
     /// Transactions begun and neither committed nor rolled back.
     #[serde(rename = "open_transactions", serialize_with = "ids_only")]
     pub open: BTreeMap<String, OpenTxn>,
@@ -176,11 +185,25 @@ pub struct State {
     /// DNS records acmebot added and has not removed.
     #[serde(skip)]
     pub dns_records: BTreeSet<DnsKey>,
+    /// http-01 challenge files written and not removed.
+    #[serde(skip)]
+    pub challenge_files: BTreeSet<String>,
     /// The time of the last line (the journal's clock never runs back).
     #[serde(skip)]
     pub last_ts: Option<Time>,
     #[serde(skip)]
     recent_commits: VecDeque<String>,
+    /// Seq of the last `checkpoint` line.
+    #[serde(skip)]
+    pub last_checkpoint: Option<u64>,
+    /// Set when the replay starts where history is missing (at a checkpoint,
+    /// or a segment's first line): the first checkpoint's state is taken as
+    /// it is.
+    #[serde(skip)]
+    pub(super) resuming: bool,
+    /// Checkpoints whose state differs from the replay up to them (seq, why).
+    #[serde(skip)]
+    pub checkpoint_problems: Vec<(u64, String)>,
 }
 
 fn ids_only<S: Serializer>(open: &BTreeMap<String, OpenTxn>, s: S) -> Result<S::Ok, S::Error> {
@@ -214,6 +237,11 @@ impl State {
         State { schema: SCHEMA, ..State::default() }
     }
 
+    /// A state to be taken from the checkpoint the replay starts at.
+    pub fn resuming() -> State {
+        State { resuming: true, ..State::new() }
+    }
+
     /// Whether the state is built from events of this `type` (the others are
     /// history the replay does not need).
     pub fn reads(type_name: &str) -> bool {
@@ -228,6 +256,10 @@ impl State {
                 | "service_reloaded"
                 | "zone_reloaded"
                 | "file_restored"
+                | "segment_started"
+                | "segment_deleted"
+                | "journal_set_aside"
+                | "archive_pruned"
         )
     }
 
@@ -251,6 +283,9 @@ impl State {
     /// before 0.2) key and certificate lines that name a transaction take
     /// effect when that transaction commits; a rolled-back one's are dropped.
     pub fn apply_owned(&mut self, record: Record) {
+        if let Event::Checkpoint { state } = &record.event {
+            return self.apply_checkpoint(record.seq, record.ts, state);
+        }
         self.last_seq = record.seq;
         self.last_ts = Some(record.ts);
         let ts = record.ts;
@@ -374,7 +409,9 @@ impl State {
                 self.issued.insert(id, CertState::from_facts(f, ts, false));
             }
             Event::CertificateAdopted { facts, .. } => {
-                self.certificates.insert(cert_id(&facts.cert, facts.key_type), CertState::from_facts(facts, ts, true));
+                let id = cert_id(&facts.cert, facts.key_type);
+                self.renewal_failures.remove(&id);
+                self.certificates.insert(id, CertState::from_facts(facts, ts, true));
             }
             Event::CertificateInstalled { cert, key_type, serial, .. } => {
                 self.install_cert(&cert, key_type, &serial, ts)
@@ -409,6 +446,32 @@ impl State {
             Event::AuthorizationObtained { name, challenge, url, expires } => {
                 self.authorizations.insert(name, AuthzState { challenge, url, expires });
             }
+            Event::ChallengeFileWritten { path } => {
+                self.challenge_files.insert(path);
+            }
+            Event::ChallengeFileRemoved { path } => {
+                self.challenge_files.remove(&path);
+            }
+            Event::RenewalFailed { cert, key_type, error } => {
+                self.renewal_failures.insert(cert_id(&cert, key_type), FailureState { at: ts, error });
+            }
+            Event::FileAdopted { path, sha256, mode, uid, gid } => {
+                let kind = self.files.get(&path).map(|f| f.kind.clone()).unwrap_or_default();
+                let file = FileState {
+                    sha256,
+                    mode,
+                    kind,
+                    txn: String::new(),
+                    installed_copy: None,
+                    uid,
+                    gid,
+                    seq: self.last_seq,
+                };
+                self.files.insert(path, file);
+            }
+            Event::FileForgotten { path } => {
+                self.files.remove(&path);
+            }
             Event::DnsRecordAdded(r) => {
                 self.dns_records.insert(dns_key(&r));
             }
@@ -423,6 +486,7 @@ impl State {
         if let Some(mut c) = self.issued.remove(&format!("{}/{serial}", cert_id(cert, key_type))) {
             c.since = ts;
             self.certificates.insert(cert_id(cert, key_type), c);
+            self.renewal_failures.remove(&cert_id(cert, key_type));
         }
     }
 

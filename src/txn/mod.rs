@@ -133,6 +133,11 @@ impl From<JournalError> for TxnError {
     }
 }
 
+/// What the regular file at `path` is now: (sha256, mode, uid, gid).
+pub fn file_facts(path: &Path) -> Result<Option<(String, u32, u32, u32)>, TxnError> {
+    Ok(fs::on_disk(path)?.map(|d| (d.sha256, d.mode, d.uid, d.gid)))
+}
+
 pub(crate) fn ioe<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> TxnError + 'a {
     move |source| TxnError::Io { path: path.to_path_buf(), op, source }
 }
@@ -160,3 +165,46 @@ impl Committed {
 
 #[cfg(test)]
 mod tests;
+
+/// Deletes the oldest archived generations of `key` (`<archive>/<key>/<stamp>`
+/// directories) beyond the newest `keep`, never one holding an installed
+/// copy of a file that is installed now or a transaction's files in use
+/// (`in_use`). Each deletion is journaled before the directory goes. Returns
+/// the directories deleted.
+pub fn prune_archive(
+    journal: &mut crate::journal::Journal,
+    archive_root: &Path,
+    key: &str,
+    keep: u32,
+    in_use: &dyn Fn(&Path) -> bool,
+) -> Result<Vec<PathBuf>, TxnError> {
+    let key_dir = archive_root.join(key);
+    // The archive is private (safe_fs): nobody else can change it underneath.
+    crate::safe_fs::Dir::open(&key_dir, crate::safe_fs::Trust::Private)?;
+    let mut stamps: Vec<PathBuf> = match std::fs::read_dir(&key_dir) {
+        Ok(entries) => entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ioe(&key_dir, "list")(e)),
+    };
+    stamps.sort();
+    let excess = stamps.len().saturating_sub(keep as usize);
+    let mut deleted = Vec::new();
+    for dir in stamps.into_iter().take(excess).filter(|d| !in_use(d)) {
+        let files = count_files(&dir);
+        let event = crate::journal::Event::ArchivePruned {
+            key: key.to_string(),
+            dir: dir.to_string_lossy().into_owned(),
+            files,
+        };
+        journal.append(event)?;
+        std::fs::remove_dir_all(&dir).map_err(ioe(&dir, "delete"))?;
+        deleted.push(dir);
+    }
+    Ok(deleted)
+}
+
+fn count_files(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum())
+        .unwrap_or(0)
+}

@@ -510,3 +510,45 @@ fn names_and_fault_specs() {
     let (mut j, _) = Journal::open(&d.jpath, at(T0)).unwrap();
     assert!(matches!(commit(&mut j, &bad), Err(TxnError::Invalid(_))));
 }
+
+#[test]
+fn old_archived_generations_go_except_those_in_use() {
+    let fx = setup("prune");
+    let p = plan(&fx);
+    // Six generations: the same files installed again and again.
+    for i in 0..6 {
+        let (mut j, _) = Journal::open(&fx.jpath, at(T0 + i * 3600)).unwrap();
+        let mut p = p.clone();
+        for op in &mut p.ops {
+            if let Action::Write { contents, .. } = &mut op.action {
+                contents.extend_from_slice(format!(" generation {i}").as_bytes());
+            }
+        }
+        commit(&mut j, &p).unwrap();
+    }
+    let key_dir = fx.archive_root.join("example.com");
+    let mut stamps: Vec<PathBuf> = fs::read_dir(&key_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    stamps.sort();
+    assert_eq!(stamps.len(), 6);
+    let (mut j, _) = Journal::open(&fx.jpath, at(T0 + 86400)).unwrap();
+    // The oldest is "in use" (say, it holds an installed copy): it stays.
+    let keep_oldest = stamps[0].clone();
+    let in_use = |d: &Path| d == keep_oldest;
+    let deleted = prune_archive(&mut j, &fx.archive_root, "example.com", 2, &in_use).unwrap();
+    assert_eq!(deleted, stamps[1..4].to_vec());
+    let mut left: Vec<PathBuf> = fs::read_dir(&key_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    left.sort();
+    assert_eq!(left, vec![stamps[0].clone(), stamps[4].clone(), stamps[5].clone()]);
+    let pruned: Vec<_> = records(&fx.jpath)
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::ArchivePruned { dir, files, .. } => Some((dir, files)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pruned.len(), 3);
+    assert_eq!(pruned[0].0, stamps[1].to_string_lossy());
+    assert!(pruned.iter().all(|(_, n)| *n > 0), "{pruned:?}");
+    // Nothing more to delete.
+    assert!(prune_archive(&mut j, &fx.archive_root, "example.com", 2, &in_use).unwrap().is_empty());
+}

@@ -67,7 +67,7 @@ fn a_torn_last_line_is_kept_aside_and_the_journal_goes_on() {
     assert_eq!(std::fs::read(saved[0].path()).unwrap(), torn);
     assert_eq!(site.run(&["--audit"]).code, 0, "chain intact after repair");
     assert_eq!(site.events_of("journal_repaired").len(), 1);
-    assert_eq!(site.effects_of("certificate_installed").len(), 2, "the run went on and renewed");
+    assert_eq!(site.effects_of("certificate_installed").len(), 2, "the run went on and renewed: {run:?}");
 }
 
 #[test]

@@ -56,20 +56,39 @@ fn expired_keys_roll_over_on_a_later_day_with_auto_rollover_and_warn_without() {
     let real_now = acmebot::time::Clock::now(&acmebot::time::SystemClock);
     assert!(last_ts.secs() - real_now.secs() > 30 * 86400, "ts {last_ts} is 31 days ahead");
 
-    // Back on today's clock, the journal is ahead: a run that writes says so
-    // once and never writes a line with an earlier time than the last one.
+    // Back on today's clock, the journal is ahead: the clock cannot be right,
+    // so no renewal decision and no change; the exit code says why.
     let today = site.run(&["--renew"]);
-    assert_eq!(today.code, 0, "{today:?}");
+    assert_eq!(today.code, 108, "{today:?}");
     assert_eq!(today.stderr.matches("is behind the journal's last line").count(), 1, "{today:?}");
+    assert!(today.stderr.contains("no renewal decision and no change in this run"), "{today:?}");
+    assert_eq!(site.journal().len(), journal.len(), "nothing written");
+    // What does not depend on time still runs, and never writes a line with
+    // an earlier time than the last one: the real clock is kept beside it.
+    let compact = site.run(&["--compact"]);
+    assert_eq!(compact.code, 0, "{compact:?}");
     let after = site.journal();
-    let new_lines = &after[journal.len()..];
-    assert!(!new_lines.is_empty());
-    for line in new_lines {
+    assert!(!after.is_empty());
+    for line in &after {
         assert_eq!(Time::parse(line["ts"].as_str().unwrap()).unwrap(), last_ts, "{line}");
         let clock = Time::parse(line["clock"].as_str().expect("the real clock's reading is kept")).unwrap();
         assert!(clock < last_ts, "{line}");
     }
     assert_eq!(site.run(&["--audit"]).code, 0);
+}
+
+#[test]
+fn a_clock_before_the_build_changes_nothing() {
+    let site = Site::new("later-rtc", json!({"rtc.example.test": {"key_types": ["ecdsa"]}}));
+    // A router without a real-time clock, booted in 1970 (or at its image's date).
+    let run = site.run_env(&["--accept"], &[("ACMEBOT_TEST_CLOCK", "@2000-01-01T00:00:00Z")]);
+    assert_eq!(run.code, 108, "{run:?}");
+    assert!(run.stderr.contains("is before this program was built"), "{run:?}");
+    assert!(site.journal().is_empty(), "nothing journaled");
+    assert!(!site.path("var/client_key.json").exists(), "no account key made");
+    assert!(!site.path("ssl/private/rtc.example.test.ecdsa.key").exists(), "no key made");
+    // With the right time, the next run does it all.
+    assert_eq!(site.run(&["--accept"]).code, 0);
 }
 
 fn ca_config(root: &std::path::Path, ca: &TestCa) -> Value {

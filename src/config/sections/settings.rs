@@ -11,7 +11,7 @@ use crate::config::check::{
     as_bool, as_choice, as_curve, as_key_size, as_key_types, as_opt_string, as_opt_u32, as_passphrase, as_port,
     as_str_list, as_string, as_u32, check_refs, idx, parse_resolver, resolve_path, warn_unknown, Ck,
 };
-use crate::config::model::{CtLog, LogLevel, Settings, VerifySpec};
+use crate::config::model::{CtLog, LogLevel, Retention, Settings, VerifySpec};
 
 /// Every setting this version reads (`slave_mode` is the original's old name
 /// of `follower_mode`).
@@ -64,6 +64,9 @@ const KNOWN: &[&str] = &[
     "name_server_port",
     "profile",
     "preferred_chain",
+    "journal_max_bytes",
+    "journal_keep_segments",
+    "archive_keep",
 ];
 
 const LOG_LEVELS: [(&str, LogLevel); 4] = [
@@ -171,7 +174,24 @@ impl Builder<'_> {
             name_server_port: get!(as_port, "name_server_port"),
             profile: get!(as_opt_string, "profile"),
             preferred_chain: get!(as_opt_string, "preferred_chain"),
+            retention: retention(ck, m),
         }
+    }
+}
+
+/// `journal_max_bytes`, `journal_keep_segments`, `archive_keep`.
+fn retention(ck: &mut Ck, m: &Map<String, Value>) -> Retention {
+    let g = |k: &str| (format!("settings.{k}"), m.get(k).unwrap_or(&NULL));
+    // null keeps everything; 0 keeps nothing (unlike other optional numbers).
+    let keep = |ck: &mut Ck, (p, v): (String, &Value)| match v {
+        Value::Null => None,
+        _ => Some(as_u32(ck, &p, v)),
+    };
+    let (p, v) = g("journal_max_bytes");
+    Retention {
+        journal_max_bytes: as_u32(ck, &p, v),
+        journal_keep_segments: keep(ck, g("journal_keep_segments")),
+        archive_keep: keep(ck, g("archive_keep")),
     }
 }
 

@@ -1,0 +1,191 @@
+//! Checkpoints: the replayed state written into the journal as one
+//! `checkpoint` line (hash-chained like every line), so a run reads the
+//! journal from its last checkpoint instead of from line 1 and a run's cost
+//! does not grow with the journal's history.
+//!
+//! A checkpoint is written at the end of a writing run when no transaction is
+//! open and [`CHECKPOINT_EVERY`] lines or more were written since the last
+//! one, and first in every new segment. `--audit` replays from the start and
+//! holds every checkpoint against the state it replayed.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map, Value};
+
+use super::event::Snapshot;
+use super::fields::{FieldError, Fields};
+use super::state::{AccountState, AriState, AuthzState, CertState, FailureState, FileState, KeyState, State};
+use crate::time::Time;
+use crate::types::{KeyRole, KeyType};
+
+/// Lines after which a writing run ends with a checkpoint.
+pub const CHECKPOINT_EVERY: u64 = 1000;
+
+type R<T> = Result<T, FieldError>;
+
+impl State {
+    /// The state as a checkpoint holds it.
+    pub fn snapshot(&self) -> Snapshot {
+        let files: Map<String, Value> = self
+            .files
+            .iter()
+            .map(|(path, f)| {
+                let v = json!({"sha256": f.sha256, "mode": f.mode, "kind": f.kind, "txn": f.txn,
+                               "installed_copy": f.installed_copy, "uid": f.uid, "gid": f.gid, "seq": f.seq});
+                (path.clone(), v)
+            })
+            .collect();
+        let dns: Vec<[&String; 4]> = self.dns_records.iter().map(|(z, n, t, v)| [z, n, t, v]).collect();
+        let v = json!({
+            "schema": self.schema,
+            "runs": self.runs,
+            "account": self.account,
+            "keys": self.keys,
+            "certificates": self.certificates,
+            "files": files,
+            "authorizations": self.authorizations,
+            "issued": self.issued,
+            "renewal_info": self.renewal_info,
+            "ari_unsupported": self.ari_unsupported,
+            "generated": self.generated,
+            "dns_records": dns,
+            "renewal_failures": self.renewal_failures,
+            "challenge_files": self.challenge_files,
+        });
+        let text = serde_json::to_string(&v).expect("a JSON value serializes");
+        Snapshot(serde_json::value::RawValue::from_string(text).expect("serde_json writes valid JSON"))
+    }
+
+    /// The state a checkpoint holds (its own line's seq and time are set by
+    /// [`State::apply_checkpoint`]).
+    pub fn from_snapshot(snapshot: &Snapshot) -> R<State> {
+        let f = Fields::of(snapshot.0.get().as_bytes())?;
+        let mut s = State::new();
+        s.runs = f.u64("runs")?;
+        s.account = f.object("account", account)?;
+        s.keys = f.map_of("keys", key)?;
+        s.certificates = f.map_of("certificates", cert)?;
+        s.files = f.map_of("files", file)?;
+        s.authorizations = f.map_of("authorizations", authz)?;
+        s.issued = f.map_of("issued", cert)?;
+        s.renewal_info = f.map_of("renewal_info", ari)?;
+        s.ari_unsupported = f.strings("ari_unsupported")?.into_iter().collect();
+        s.generated = f.map_of_times("generated")?;
+        let dns: Vec<[String; 4]> = f.list("dns_records")?;
+        s.dns_records = dns.into_iter().map(|[z, n, t, v]| (z, n, t, v)).collect::<BTreeSet<_>>();
+        s.renewal_failures = f.map_of("renewal_failures", failure)?;
+        s.challenge_files = f.list::<String>("challenge_files")?.into_iter().collect();
+        Ok(s)
+    }
+
+    /// A `checkpoint` line: a run that starts from it takes its state; a
+    /// replay from the start holds it against what it replayed (a mismatch is
+    /// kept in `checkpoint_problems` and the replayed state goes on).
+    pub(super) fn apply_checkpoint(&mut self, seq: u64, ts: Time, snapshot: &Snapshot) {
+        match State::from_snapshot(snapshot) {
+            Ok(restored) if self.resuming => *self = restored,
+            Ok(restored) => {
+                if !self.same_facts(&restored) {
+                    let detail = "the state it holds differs from the state replayed up to it".to_string();
+                    self.checkpoint_problems.push((seq, detail));
+                }
+            }
+            Err(e) => self.checkpoint_problems.push((seq, format!("its state does not read: {e}"))),
+        }
+        self.resuming = false;
+        self.last_seq = seq;
+        self.last_ts = Some(ts);
+        self.last_checkpoint = Some(seq);
+    }
+
+    /// Whether two states hold the same facts (what a checkpoint records).
+    fn same_facts(&self, o: &State) -> bool {
+        self.runs == o.runs
+            && self.account == o.account
+            && self.keys == o.keys
+            && self.certificates == o.certificates
+            && self.files == o.files
+            && self.authorizations == o.authorizations
+            && self.issued == o.issued
+            && self.renewal_info == o.renewal_info
+            && self.ari_unsupported == o.ari_unsupported
+            && self.generated == o.generated
+            && self.dns_records == o.dns_records
+            && self.renewal_failures == o.renewal_failures
+            && self.challenge_files == o.challenge_files
+    }
+}
+
+fn account(f: &Fields<'_>) -> R<AccountState> {
+    Ok(AccountState {
+        directory_url: f.string("directory_url")?,
+        account_url: f.string("account_url")?,
+        thumbprint: f.string("thumbprint")?,
+        registered_at: f.time("registered_at")?,
+    })
+}
+
+fn key(f: &Fields<'_>) -> R<KeyState> {
+    Ok(KeyState {
+        key: f.string("key")?,
+        key_type: f.token("key_type", KeyType::parse, "a key type")?,
+        role: f.token("role", KeyRole::parse, "a key role")?,
+        spki_sha256: f.string("spki_sha256")?,
+        path: f.string("path")?,
+        since: f.time("since")?,
+        adopted: f.flag("adopted")?,
+    })
+}
+
+fn cert(f: &Fields<'_>) -> R<CertState> {
+    Ok(CertState {
+        cert: f.string("cert")?,
+        key: f.string("key")?,
+        key_type: f.token("key_type", KeyType::parse, "a key type")?,
+        serial: f.string("serial")?,
+        common_name: f.opt_string("common_name")?,
+        not_before: f.time("not_before")?,
+        not_after: f.time("not_after")?,
+        sans: f.strings("sans")?,
+        issuer: f.string("issuer")?,
+        spki_sha256: f.string("spki_sha256")?,
+        order_url: f.opt_string("order_url")?,
+        since: f.time("since")?,
+        adopted: f.flag("adopted")?,
+    })
+}
+
+fn file(f: &Fields<'_>) -> R<FileState> {
+    Ok(FileState {
+        sha256: f.string("sha256")?,
+        mode: f.mode("mode")?,
+        kind: f.string("kind")?,
+        txn: f.string("txn")?,
+        installed_copy: f.opt_string("installed_copy")?,
+        uid: f.num("uid")?,
+        gid: f.num("gid")?,
+        seq: f.u64("seq")?,
+    })
+}
+
+fn authz(f: &Fields<'_>) -> R<AuthzState> {
+    Ok(AuthzState { challenge: f.string("challenge")?, url: f.string("url")?, expires: f.opt_time("expires")? })
+}
+
+fn failure(f: &Fields<'_>) -> R<FailureState> {
+    Ok(FailureState { at: f.time("at")?, error: f.string("error")? })
+}
+
+fn ari(f: &Fields<'_>) -> R<AriState> {
+    Ok(AriState {
+        serial: f.string("serial")?,
+        cert_id: f.string("cert_id")?,
+        window_start: f.time("window_start")?,
+        window_end: f.time("window_end")?,
+        renew_at: f.time("renew_at")?,
+        next_check: f.time("next_check")?,
+    })
+}
+
+#[cfg(test)]
+mod tests;
