@@ -4,13 +4,16 @@
 //! test, then copies that installation once per journal length and pads each
 //! copy's journal with valid, hash-chained history (authorizations and hook
 //! runs, as years of daily runs leave behind) up to that many lines. For each
-//! length it times, as whole processes, a no-op run and a `--renew` (which
-//! journals a few dozen lines), and prints medians and the ratio to the
-//! shortest journal.
+//! length it times, as whole processes with their peak RSS: the first no-op
+//! run (a journal written before checkpoints: one full read), then, after a
+//! `--renew` has ended with a checkpoint, no-op runs and `--renew`s (which
+//! journal a few dozen lines); medians, and the ratio to the shortest
+//! journal. Compaction is off (`journal_max_bytes` 0), so the journal stays
+//! one file of that many lines.
 //!
 //! ```text
 //! cargo build --release --bin acmebot
-//! cargo run --release --example journal_scale -- [--bin target/release/acmebot] [--runs 5] [--keep] [100 100000]
+//! cargo run --release --example journal_scale -- [--bin target/release/acmebot] [--runs 5] [--keep] [1000 100000 1000000]
 //! ```
 
 #[path = "../tests/integration/peers.rs"]
@@ -60,24 +63,38 @@ fn copy_tree(from: &Path, to: &Path) {
     assert!(status.success(), "cp -a {} {}", from.display(), to.display());
 }
 
-fn time_run(bin: &Path, config: &Path, args: &[&str]) -> Duration {
+/// Runs the binary once; its wall time and peak RSS (KiB, from wait4).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which gives the rusage
+fn time_run(bin: &Path, config: &Path, args: &[&str]) -> (Duration, u64) {
     let start = Instant::now();
-    let out = Command::new(bin).arg("--config").arg(config).args(args).stdin(Stdio::null()).output().unwrap();
+    let child = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data written by wait4 for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the child is reaped here (Child::wait is not called).
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     let elapsed = start.elapsed();
     assert!(
-        out.status.success(),
-        "{} {:?}: {}{}",
+        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{} {:?}: status {status}",
         bin.display(),
-        args,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        args
     );
-    elapsed
+    (elapsed, usage.ru_maxrss as u64)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+fn median(mut v: Vec<(Duration, u64)>) -> (Duration, u64) {
     v.sort();
-    v[v.len() / 2]
+    let rss = v.iter().map(|r| r.1).max().unwrap_or(0);
+    (v[v.len() / 2].0, rss)
 }
 
 fn main() {
@@ -95,7 +112,7 @@ fn main() {
         }
     }
     if sizes.is_empty() {
-        sizes = vec![100, 100_000];
+        sizes = vec![1000, 100_000, 1_000_000];
     }
     let bin = std::fs::canonicalize(&bin).expect("the acmebot binary (build it first)");
     let root = std::env::temp_dir().join(format!("acmebot-journal-scale-{}", std::process::id()));
@@ -109,7 +126,7 @@ fn main() {
         "account": {"email": "admin@example.test", "key_type": "ecdsa"},
         "certificates": {"example.test": {"alt_names": {"example.test": ["@", "www"]}}},
         "settings": {"acme_directory_url": pebble.directory_url, "ca_bundle": pebble.ca_pem, "file_group": "root",
-                     "key_size": 2048, "log_level": null},
+                     "key_size": 2048, "log_level": null, "journal_max_bytes": 0},
         "directories": {
             "pid": "run", "log": "log", "resource": "var",
             "private_key": "ssl/private", "backup_key": "ssl/private", "full_key": "ssl/private",
@@ -124,25 +141,33 @@ fn main() {
 
     println!("binary: {}", bin.display());
     println!(
-        "{:>10} | {:>14} | {:>14} | {:>10} | {:>10}",
-        "lines", "no-op median", "--renew median", "no-op ×", "renew ×"
+        "{:>10} | {:>22} | {:>22} | {:>22} | {:>9}",
+        "lines", "no-op, no checkpoint", "no-op", "--renew", "renew ×"
     );
-    let mut first: Option<(Duration, Duration)> = None;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut first: Option<Duration> = None;
     for n in sizes {
         let site = root.join(format!("site-{n}"));
         copy_tree(&base, &site);
         let journal = site.join("var/journal.jsonl");
         pad_journal(&journal, n.saturating_sub(base_lines));
         let cfg = site.join("acmebot.json");
+        // A journal written before checkpoints existed: one full read.
+        let cold = time_run(&bin, &cfg, &[]);
+        // A writing run ends with a checkpoint: later runs start there.
+        time_run(&bin, &cfg, &["--renew"]);
         let noop = median((0..runs).map(|_| time_run(&bin, &cfg, &[])).collect());
         let renew = median((0..runs).map(|_| time_run(&bin, &cfg, &["--renew"])).collect());
-        let (n0, r0) = *first.get_or_insert((noop, renew));
+        let r0 = *first.get_or_insert(renew.0);
         println!(
-            "{n:>10} | {:>11.1} ms | {:>11.1} ms | {:>9.2}× | {:>9.2}×",
-            noop.as_secs_f64() * 1e3,
-            renew.as_secs_f64() * 1e3,
-            noop.as_secs_f64() / n0.as_secs_f64(),
-            renew.as_secs_f64() / r0.as_secs_f64()
+            "{n:>10} | {:>9.1} ms {:>6} KiB | {:>9.1} ms {:>6} KiB | {:>9.1} ms {:>6} KiB | {:>8.2}×",
+            ms(cold.0),
+            cold.1,
+            ms(noop.0),
+            noop.1,
+            ms(renew.0),
+            renew.1,
+            renew.0.as_secs_f64() / r0.as_secs_f64()
         );
     }
     drop(pebble);

@@ -10,7 +10,7 @@ use super::ctx::Ctx;
 use super::dns01::{clear_dns_challenges, set_dns_challenges, DnsChallenge};
 use super::error::AppError;
 use super::hooks::run_hook;
-use crate::acme::{AcmeClient, Authorization, Challenge, Status};
+use crate::acme::{AcmeClient, AcmeError, Authorization, Challenge, Status};
 use crate::config::{Config, PrivateKeySpec};
 use crate::crypto;
 use crate::hooks::Hook;
@@ -349,6 +349,10 @@ fn wait_valid(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, p: &Pending) -> Result
             if let Err(e) = ctx.record(event) {
                 ctx.report.error(e);
             }
+            Err(name)
+        }
+        Err(AcmeError::Stopped { .. }) => {
+            ctx.report.error(AppError::Stopped);
             Err(name)
         }
         Err(e) => {

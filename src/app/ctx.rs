@@ -148,7 +148,7 @@ impl<'c> Ctx<'c> {
             // else a checkpoint now and then: the next runs start reading there.
             let retention = &self.config.settings.retention;
             let max = u64::from(retention.journal_max_bytes);
-            let done = if max > 0 && self.journal.size() > max {
+            let done = if max > 0 && self.journal.size() > max && self.journal.growth() > max {
                 self.journal.compact(retention.journal_keep_segments).map(|_| true)
             } else {
                 self.journal.checkpoint_if_due()

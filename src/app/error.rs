@@ -200,7 +200,10 @@ impl From<TxnError> for AppError {
 
 impl From<AcmeError> for AppError {
     fn from(e: AcmeError) -> Self {
-        AppError::Acme(Box::new(e))
+        match e {
+            AcmeError::Stopped { .. } => AppError::Stopped,
+            e => AppError::Acme(Box::new(e)),
+        }
     }
 }
 

@@ -22,7 +22,9 @@ impl Report {
         tracing::error!("{e}");
         if self.error.is_none() {
             self.error = Some(e.code());
-            self.first_error = Some(crate::text::printable(&e.to_string(), crate::text::DETAIL));
+            let text = e.to_string();
+            let first_line = text.lines().next().unwrap_or_default();
+            self.first_error = Some(crate::text::printable(first_line, crate::text::DETAIL));
         }
     }
 

@@ -403,7 +403,7 @@ pub(super) struct Envelope<'a> {
     #[serde(borrow)]
     pub(super) prev: Option<Cow<'a, str>>,
     #[serde(borrow, rename = "type")]
-    ty: Option<Cow<'a, str>>,
+    pub(super) ty: Option<Cow<'a, str>>,
     /// Read by [`Envelope::as_written`]: the line has exactly the shape this
     /// program writes.
     #[serde(skip)]
@@ -463,45 +463,46 @@ impl<'a> Envelope<'a> {
 pub fn find_last_checkpoint(file: &mut (impl io::Read + io::Seek)) -> io::Result<Option<Start>> {
     const CHUNK: u64 = 64 * 1024;
     let end = file.seek(io::SeekFrom::End(0))?;
-    // `tail` holds the bytes from `pos` up to the start of the lines already
-    // looked at; complete lines are taken off its end.
     let mut pos = end;
-    let mut tail: Vec<u8> = Vec::new();
+    // The line being read backwards, in pieces (the latest piece read is the
+    // earliest in the file): a long line costs its length once, not squared.
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
     let mut found: Option<(u64, u64)> = None; // (offset, seq) of the checkpoint
     let mut skip_partial = true; // bytes after the last newline are a torn tail
-    loop {
-        // Complete lines: between the last two newlines of `tail`, or from its
-        // start when the file's start is reached.
-        while let Some(nl) = tail.iter().rposition(|&b| b == b'\n') {
-            let line = tail.split_off(nl + 1);
-            tail.pop(); // the newline
-            let line_start = pos + tail.len() as u64 + 1;
-            if std::mem::take(&mut skip_partial) {
-                continue; // what followed the last newline
-            }
-            if let Some(cp) = check_line(&line, line_start, &mut found) {
-                return Ok(Some(cp));
-            }
-        }
-        if pos == 0 {
-            // The first line of the file.
-            let line = std::mem::take(&mut tail);
-            if std::mem::take(&mut skip_partial) {
-                return Ok(None); // a single torn line
-            }
-            if let Some(cp) = check_line(&line, 0, &mut found) {
-                return Ok(Some(cp));
-            }
-            return Ok(found.map(|(offset, seq)| Start { offset, prev: LineHash::ZERO, seq }));
-        }
+    let assemble = |first: &[u8], pieces: &mut Vec<Vec<u8>>| -> Vec<u8> {
+        let mut line = first.to_vec();
+        pieces.drain(..).rev().for_each(|p| line.extend_from_slice(&p));
+        line
+    };
+    while pos > 0 {
         let n = CHUNK.min(pos);
         pos -= n;
         let mut chunk = vec![0u8; n as usize];
         file.seek(io::SeekFrom::Start(pos))?;
         file.read_exact(&mut chunk)?;
-        chunk.extend_from_slice(&tail);
-        tail = chunk;
+        let mut upto = chunk.len();
+        // Complete lines: after each newline of the chunk, from its end.
+        while let Some(nl) = chunk[..upto].iter().rposition(|&b| b == b'\n') {
+            let line = assemble(&chunk[nl + 1..upto], &mut pieces);
+            upto = nl;
+            if std::mem::take(&mut skip_partial) {
+                continue; // what followed the last newline
+            }
+            if let Some(cp) = check_line(&line, pos + nl as u64 + 1, &mut found) {
+                return Ok(Some(cp));
+            }
+        }
+        pieces.push(chunk[..upto].to_vec());
     }
+    // The file's first line.
+    let line = assemble(&[], &mut pieces);
+    if skip_partial {
+        return Ok(None); // a single torn line
+    }
+    if let Some(cp) = check_line(&line, 0, &mut found) {
+        return Ok(Some(cp));
+    }
+    Ok(found.map(|(offset, seq)| Start { offset, prev: LineHash::ZERO, seq }))
 }
 
 /// One complete line of the backward search: the line before a found
@@ -580,6 +581,15 @@ fn parse_line(
 pub fn format_line(seq: u64, ts: Time, clock: Option<Time>, event: &Event, prev: &str) -> Result<String, String> {
     if matches!(event, Event::Other) {
         return Err("an event of unknown type cannot be written".into());
+    }
+    if let Event::Checkpoint { state } = event {
+        // Megabytes for a large installation: written as it is, not through
+        // a JSON tree.
+        let clock = clock.map(|c| format!(",\"clock\":\"{}\"", c.rfc3339_micros())).unwrap_or_default();
+        let (ts, state) = (ts.rfc3339_micros(), state.0.get());
+        return Ok(format!(
+            "{{\"v\":{VERSION},\"seq\":{seq},\"ts\":\"{ts}\",\"type\":\"checkpoint\",\"state\":{state}{clock},\"prev\":\"{prev}\"}}"
+        ));
     }
     let Value::Object(ev) = serde_json::to_value(event).map_err(|e| e.to_string())? else {
         return Err("event is not a JSON object".into());

@@ -8,11 +8,11 @@
 //! one, and first in every new segment. `--audit` replays from the start and
 //! holds every checkpoint against the state it replayed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
-use super::event::Snapshot;
+use super::event::{Mode, Snapshot};
 use super::fields::{FieldError, Fields};
 use super::state::{AccountState, AriState, AuthzState, CertState, FailureState, FileState, KeyState, State};
 use crate::time::Time;
@@ -24,35 +24,71 @@ pub const CHECKPOINT_EVERY: u64 = 1000;
 type R<T> = Result<T, FieldError>;
 
 impl State {
-    /// The state as a checkpoint holds it.
+    /// The state as a checkpoint holds it (serialized straight to text: a
+    /// large installation's state is megabytes, never held as a JSON tree).
     pub fn snapshot(&self) -> Snapshot {
-        let files: Map<String, Value> = self
+        #[derive(Serialize)]
+        struct FileEntry<'a> {
+            sha256: &'a str,
+            mode: Mode,
+            kind: &'a str,
+            txn: &'a str,
+            installed_copy: &'a Option<String>,
+            uid: u32,
+            gid: u32,
+            seq: u64,
+        }
+        #[derive(Serialize)]
+        struct Snap<'a> {
+            schema: u32,
+            runs: u64,
+            account: &'a Option<AccountState>,
+            keys: &'a BTreeMap<String, KeyState>,
+            certificates: &'a BTreeMap<String, CertState>,
+            files: BTreeMap<&'a str, FileEntry<'a>>,
+            authorizations: &'a BTreeMap<String, AuthzState>,
+            issued: &'a BTreeMap<String, CertState>,
+            renewal_info: &'a BTreeMap<String, AriState>,
+            ari_unsupported: &'a BTreeSet<String>,
+            generated: &'a BTreeMap<String, Time>,
+            dns_records: Vec<[&'a String; 4]>,
+            renewal_failures: &'a BTreeMap<String, FailureState>,
+            challenge_files: &'a BTreeSet<String>,
+        }
+        let files = self
             .files
             .iter()
             .map(|(path, f)| {
-                let v = json!({"sha256": f.sha256, "mode": f.mode, "kind": f.kind, "txn": f.txn,
-                               "installed_copy": f.installed_copy, "uid": f.uid, "gid": f.gid, "seq": f.seq});
-                (path.clone(), v)
+                let entry = FileEntry {
+                    sha256: &f.sha256,
+                    mode: f.mode,
+                    kind: &f.kind,
+                    txn: &f.txn,
+                    installed_copy: &f.installed_copy,
+                    uid: f.uid,
+                    gid: f.gid,
+                    seq: f.seq,
+                };
+                (path.as_str(), entry)
             })
             .collect();
-        let dns: Vec<[&String; 4]> = self.dns_records.iter().map(|(z, n, t, v)| [z, n, t, v]).collect();
-        let v = json!({
-            "schema": self.schema,
-            "runs": self.runs,
-            "account": self.account,
-            "keys": self.keys,
-            "certificates": self.certificates,
-            "files": files,
-            "authorizations": self.authorizations,
-            "issued": self.issued,
-            "renewal_info": self.renewal_info,
-            "ari_unsupported": self.ari_unsupported,
-            "generated": self.generated,
-            "dns_records": dns,
-            "renewal_failures": self.renewal_failures,
-            "challenge_files": self.challenge_files,
-        });
-        let text = serde_json::to_string(&v).expect("a JSON value serializes");
+        let snap = Snap {
+            schema: self.schema,
+            runs: self.runs,
+            account: &self.account,
+            keys: &self.keys,
+            certificates: &self.certificates,
+            files,
+            authorizations: &self.authorizations,
+            issued: &self.issued,
+            renewal_info: &self.renewal_info,
+            ari_unsupported: &self.ari_unsupported,
+            generated: &self.generated,
+            dns_records: self.dns_records.iter().map(|(z, n, t, v)| [z, n, t, v]).collect(),
+            renewal_failures: &self.renewal_failures,
+            challenge_files: &self.challenge_files,
+        };
+        let text = serde_json::to_string(&snap).expect("the state serializes");
         Snapshot(serde_json::value::RawValue::from_string(text).expect("serde_json writes valid JSON"))
     }
 
@@ -93,6 +129,13 @@ impl State {
             Err(e) => self.checkpoint_problems.push((seq, format!("its state does not read: {e}"))),
         }
         self.resuming = false;
+        self.last_seq = seq;
+        self.last_ts = Some(ts);
+        self.last_checkpoint = Some(seq);
+    }
+
+    /// The checkpoint line `seq` holding this very state was written.
+    pub(super) fn checkpointed(&mut self, seq: u64, ts: Time) {
         self.last_seq = seq;
         self.last_ts = Some(ts);
         self.last_checkpoint = Some(seq);

@@ -142,6 +142,30 @@ pub fn repair(path: &Path, clock: ClockRef) -> Result<Option<(Journal, Repaired)
 }
 
 impl Journal {
+    /// Bytes the current file grew by since its segment began: its size less
+    /// the leading `segment_started` and checkpoint (a large installation's
+    /// checkpoint alone can exceed `journal_max_bytes`).
+    pub fn growth(&self) -> u64 {
+        let size = self.size();
+        let Ok(f) = File::open(&self.path) else { return size };
+        let mut r = BufReader::new(f);
+        let mut base = 0u64;
+        let mut line = Vec::new();
+        for expected in ["segment_started", "checkpoint"] {
+            line.clear();
+            if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            let ty = Envelope::as_written(line.strip_suffix(b"\n").unwrap_or(&line))
+                .and_then(|e| e.ty.map(|t| t.into_owned()));
+            if ty.as_deref() != Some(expected) {
+                break;
+            }
+            base += line.len() as u64;
+        }
+        size.saturating_sub(base)
+    }
+
     /// Starts a new segment: the current file becomes
     /// `journal.<first seq>.jsonl`, the new one begins with `segment_started`
     /// and a checkpoint. Then segments beyond `keep` are deleted (oldest

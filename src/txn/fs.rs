@@ -188,7 +188,13 @@ pub(super) fn claim_archive_dir(archive_root: &Path, key: &str, now: Time) -> Re
     let key_path = archive_root.join(key);
     let key_dir = Dir::create(&key_path, Trust::Private, 0o700, None)?;
     let stamp = archive_stamp(now.secs());
-    for n in 0..1000 {
+    // Names are never reused (a pruned `<stamp>-1` stays gone): after the
+    // highest taken, so names sort in the order they were made.
+    let taken = std::fs::read_dir(&key_path)
+        .map(|entries| entries.flatten().filter_map(|e| generation_order(&e.file_name().to_string_lossy())).collect())
+        .unwrap_or_else(|_| Vec::new());
+    let first = taken.iter().filter(|(s, _)| *s == stamp).map(|(_, n)| n + 1).max().unwrap_or(0);
+    for n in first..first + 1000 {
         let name = if n == 0 { stamp.clone() } else { format!("{stamp}-{n}") };
         if key_dir.make_new_dir(OsStr::new(&name), 0o700)? {
             key_dir.sync().map_err(ioe(&key_path, "fsync"))?;
@@ -197,6 +203,17 @@ pub(super) fn claim_archive_dir(archive_root: &Path, key: &str, now: Time) -> Re
     }
     let busy = io::Error::from(io::ErrorKind::AlreadyExists);
     Err(TxnError::Io { path: key_path, op: "find a free archive directory in", source: busy })
+}
+
+/// `<stamp>` or `<stamp>-<n>` (an archived generation's directory name) as
+/// (stamp, n): their order is the order they were made in.
+pub(crate) fn generation_order(name: &str) -> Option<(String, u64)> {
+    let stamp = name.get(..17)?;
+    let n = match &name[17..] {
+        "" => 0,
+        rest => rest.strip_prefix('-')?.split('-').next()?.parse().ok()?,
+    };
+    Some((stamp.to_string(), n))
 }
 
 pub(super) fn sync_dirs<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> Result<(), TxnError> {

@@ -186,7 +186,12 @@ pub fn prune_archive(
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(ioe(&key_dir, "list")(e)),
     };
-    stamps.sort();
+    // In the order they were made (`<stamp>-<n>` after `<stamp>`, `-altered`
+    // copies with their generation).
+    stamps.sort_by_key(|d| {
+        let name = d.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        (fs::generation_order(&name), name)
+    });
     let excess = stamps.len().saturating_sub(keep as usize);
     let mut deleted = Vec::new();
     for dir in stamps.into_iter().take(excess).filter(|d| !in_use(d)) {

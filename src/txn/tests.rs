@@ -552,3 +552,13 @@ fn old_archived_generations_go_except_those_in_use() {
     // Nothing more to delete.
     assert!(prune_archive(&mut j, &fx.archive_root, "example.com", 2, &in_use).unwrap().is_empty());
 }
+
+#[test]
+fn generations_sort_in_the_order_they_were_made() {
+    use super::fs::generation_order;
+    let mut names = vec!["2026_12_02_003222-10", "2026_12_02_003223", "2026_12_02_003222-2", "2026_12_02_003222"];
+    names.sort_by_key(|n| generation_order(n));
+    assert_eq!(names, ["2026_12_02_003222", "2026_12_02_003222-2", "2026_12_02_003222-10", "2026_12_02_003223"]);
+    assert_eq!(generation_order("2026_12_02_003222-altered"), None);
+    assert_eq!(generation_order("installed"), None);
+}

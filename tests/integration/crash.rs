@@ -53,11 +53,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    let _ = std::fs::remove_dir_all(to);
-    let status = std::process::Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
-    assert!(status.success());
-}
+use crate::support::copy_tree;
 
 /// What the transactions begun in `journal` declared (path → new sha256, or
 /// None for a removal), and how each ended: `Some(true)` committed,
@@ -209,4 +205,29 @@ fn a_crash_at_every_occurrence_in_a_rollover_leaves_all_or_nothing() {
     // it is not rewritten); all but the previous key replace a file.
     assert_eq!(crashes.len(), STEPS.len(), "every step reached: {crashes:?}");
     assert_eq!((crashes["begun"], crashes["temp_created"], crashes["archived"]), (1, 7, 6));
+}
+
+#[test]
+fn at_boot_an_interrupted_installation_is_finished_without_the_network() {
+    let site = site_with("crash-boot", json!({"b.example.test": {"key_types": ["ecdsa"]}}));
+    assert_eq!(site.run(&["--accept"]).code, 0);
+    // A power cut between two renames of a rollover: the new key beside the old certificate.
+    let crashed = site.run_env(&["--rollover", "--force"], &[("ACMEBOT_FAULT", "replaced:2")]);
+    assert_eq!(crashed.code, 86, "{crashed:?}");
+    let audit = site.run(&["--audit"]);
+    assert_eq!(audit.code, 13, "{audit:?}");
+    assert!(audit.stdout.contains("interrupted transaction b.example.test@"), "{audit:?}");
+    assert!(!audit.stdout.contains("was altered"), "its files are not called altered: {audit:?}");
+    // Boot, before the servers start and before the network is up.
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&site.config_path).unwrap()).unwrap();
+    config["settings"]["acme_directory_url"] = json!("https://127.0.0.1:9/unreachable");
+    site.write_config_value(&config);
+    let boot = site.run(&["--finish-interrupted"]);
+    assert_eq!(boot.code, 0, "{boot:?}");
+    assert!(boot.stderr.contains("interrupted file transaction b.example.test@"), "{boot:?}");
+    assert_eq!(site.run(&["--audit"]).code, 0);
+    let key = PrivateKey::from_pem(&std::fs::read(site.path("ssl/private/b.example.test.ecdsa.key")).unwrap()).unwrap();
+    let cert_pem = std::fs::read(site.path("ssl/certs/b.example.test.ecdsa.pem")).unwrap();
+    let cert = crypto::parse_cert(&crypto::pem_to_ders(&cert_pem).unwrap()[0]).unwrap();
+    assert!(crypto::key_matches_cert(&key, &cert), "key and certificate match after the boot recovery");
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use acmebot::crypto::PrivateKey;
 use acmebot::time::Time;
 
-use crate::support::{run_binary, temp_dir, Site};
+use crate::support::{run_binary, temp_dir, testca_site, Site};
 use crate::testca::{ari_cert_id, TestCa, TestCaOptions};
 
 fn spki(site: &Site, rel: &str) -> String {
@@ -91,35 +91,6 @@ fn a_clock_before_the_build_changes_nothing() {
     assert_eq!(site.run(&["--accept"]).code, 0);
 }
 
-fn ca_config(root: &std::path::Path, ca: &TestCa) -> Value {
-    let dirs: serde_json::Map<String, Value> = [
-        "pid",
-        "log",
-        "resource",
-        "private_key",
-        "backup_key",
-        "full_key",
-        "certificate",
-        "full_certificate",
-        "chain",
-        "param",
-        "challenge",
-        "archive",
-    ]
-    .iter()
-    .map(|d| (d.to_string(), json!(root.join("out").join(d))))
-    .collect();
-    let mut config = json!({
-        "account": {"email": "admin@example.test", "key_type": "ecdsa"},
-        "settings": {"acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_curve": "secp256r1",
-                     "file_group": "root", "log_level": null, "renewal_days": 1},
-        "directories": dirs,
-        "certificates": {"window.example.test": {"key_types": ["ecdsa"]}}
-    });
-    config["directories"]["sct"] = json!(null);
-    config
-}
-
 #[test]
 fn a_renewal_window_is_honoured_when_its_time_comes() {
     // A 90-day certificate whose window (the CA's default) runs from 2/3 to 5/6
@@ -128,9 +99,7 @@ fn a_renewal_window_is_honoured_when_its_time_comes() {
     // expiry, so the expiry rule never competes).
     let ca = TestCa::start(TestCaOptions::default());
     let root = temp_dir("later-ari");
-    let config_path = root.join("etc/acmebot.json");
-    std::fs::create_dir_all(config_path.parent().unwrap()).unwrap();
-    std::fs::write(&config_path, serde_json::to_vec(&ca_config(&root, &ca)).unwrap()).unwrap();
+    let config_path = testca_site(&root, &ca, json!({"window.example.test": {"key_types": ["ecdsa"]}}), |_| {});
     let first = run_binary(&config_path, &["--accept"], &[]);
     assert_eq!(first.code, 0, "{first:?}");
     let journal = || -> Vec<Value> {
@@ -164,4 +133,31 @@ fn a_renewal_window_is_honoured_when_its_time_comes() {
     );
     assert_eq!(ca.replaced(), vec![ari_cert_id(&der).unwrap()], "the new order named the certificate it replaces");
     assert_eq!(ca.issued().len(), 2);
+}
+
+#[test]
+fn a_failed_renewal_is_said_on_every_run_until_one_succeeds() {
+    let ca = TestCa::start(TestCaOptions::default());
+    let root = temp_dir("later-failing");
+    let config = testca_site(&root, &ca, json!({"f.example.test": {"key_types": ["ecdsa"]}}), |c| {
+        c["settings"]["renewal_days"] = json!(30);
+    });
+    assert_eq!(run_binary(&config, &["--accept"], &[]).code, 0);
+    ca.set_order_problem(Some("maintenance until Friday"));
+    // 70 days into a 90-day certificate: due, and the CA refuses.
+    let failed = run_binary(&config, &[], &[("ACMEBOT_TEST_CLOCK", "+70d")]);
+    assert_eq!(failed.code, 8, "{failed:?}");
+    let journal = std::fs::read_to_string(root.join("out/resource/journal.jsonl")).unwrap();
+    assert!(journal.contains("\"type\":\"renewal_failed\""), "journaled");
+    // Every run after says it, with the expiry and the last error.
+    let next = run_binary(&config, &[], &[("ACMEBOT_TEST_CLOCK", "+71d")]);
+    assert_eq!(next.code, 8, "{next:?}");
+    let said = "ECDSA certificate f.example.test expires";
+    assert!(next.stderr.contains(said) && next.stderr.contains(" days); the last renewal attempt ("), "{next:?}");
+    assert!(next.stderr.contains("maintenance until Friday"), "{next:?}");
+    ca.set_order_problem(None);
+    let fixed = run_binary(&config, &[], &[("ACMEBOT_TEST_CLOCK", "+72d")]);
+    assert_eq!(fixed.code, 0, "{fixed:?}");
+    let quiet = run_binary(&config, &[], &[("ACMEBOT_TEST_CLOCK", "+73d")]);
+    assert!(quiet.code == 0 && !quiet.stderr.contains(said), "renewed: no more warnings: {quiet:?}");
 }

@@ -5,15 +5,18 @@ mod peers;
 mod support;
 
 mod acme_v2;
+mod appliance;
 mod ari;
 mod attacks;
 #[cfg(feature = "fault-injection")]
 mod crash;
 mod dns;
 mod dns01;
+mod fault_proxy;
 mod hpkp;
 mod issuance;
 mod journal_ops;
+mod kill;
 #[cfg(feature = "test-clock")]
 mod later;
 mod rollover;

@@ -210,3 +210,50 @@ pub fn openssl_key_matches_cert(key: &Path, cert: &Path) -> bool {
     let c = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-pubkey"]);
     k == c
 }
+
+/// A configuration for the project's own test CA with every directory under
+/// `root/out`, written to `root/etc/acmebot.json` after `edit`; returns its path.
+pub fn testca_site(
+    root: &Path,
+    ca: &crate::testca::TestCa,
+    certificates: Value,
+    edit: impl FnOnce(&mut Value),
+) -> PathBuf {
+    let dirs: serde_json::Map<String, Value> = [
+        "pid",
+        "log",
+        "resource",
+        "private_key",
+        "backup_key",
+        "full_key",
+        "certificate",
+        "full_certificate",
+        "chain",
+        "param",
+        "challenge",
+        "archive",
+    ]
+    .iter()
+    .map(|d| (d.to_string(), json!(root.join("out").join(d))))
+    .collect();
+    let mut config = json!({
+        "account": {"email": "admin@example.test", "key_type": "ecdsa"},
+        "settings": {"acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_curve": "secp256r1",
+                     "file_group": "root", "log_level": null, "renewal_days": 1},
+        "directories": dirs,
+        "certificates": certificates
+    });
+    config["directories"]["sct"] = json!(null);
+    edit(&mut config);
+    let path = root.join("etc/acmebot.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    path
+}
+
+/// `to` becomes a copy of `from` (modes, owners and times kept).
+pub fn copy_tree(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    let status = Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap();
+    assert!(status.success(), "cp -a {} {}", from.display(), to.display());
+}

@@ -47,6 +47,9 @@ pub struct TestCaOptions {
     /// A hostile server: every newOrder is refused with a 429 problem whose
     /// detail is this text, with this Retry-After header.
     pub order_problem: Option<(String, String)>,
+    /// Seconds an http-01 validation waits before it fetches (the
+    /// authorization stays pending meanwhile).
+    pub validation_delay_secs: u64,
 }
 
 impl Default for TestCaOptions {
@@ -65,6 +68,7 @@ impl Default for TestCaOptions {
             nonce_reject_percent: 0,
             ari_retry_after_secs: 21600,
             order_problem: None,
+            validation_delay_secs: 0,
         }
     }
 }
@@ -168,6 +172,11 @@ impl TestCa {
     pub fn clear_window(&self, serial_hex: &str) {
         self.shared.lock().windows.remove(&serial_hex.to_ascii_lowercase());
     }
+    /// Refuses every newOrder with a 429 problem of this detail (None: stop).
+    pub fn set_order_problem(&self, problem: Option<&str>) {
+        self.shared.lock().order_problem = problem.map(|d| (d.to_string(), "60".to_string()));
+    }
+
     pub fn set_nonce_reject_percent(&self, percent: u8) {
         self.shared.lock().nonce_reject_percent = percent;
     }

@@ -29,6 +29,8 @@ pub struct State {
     authzs: Vec<Authz>,
     pub certs: Vec<Cert>,
     pub windows: HashMap<String, (i64, i64)>,
+    /// See `TestCaOptions::order_problem`.
+    pub order_problem: Option<(String, String)>,
     pub ari_ids: Vec<String>,
     pub revocations: Vec<Revocation>,
 }
@@ -114,7 +116,11 @@ struct Req {
 
 impl Shared {
     pub fn new(opts: TestCaOptions, base: String, pki: Pki) -> Shared {
-        let state = State { nonce_reject_percent: opts.nonce_reject_percent, ..State::default() };
+        let state = State {
+            nonce_reject_percent: opts.nonce_reject_percent,
+            order_problem: opts.order_problem.clone(),
+            ..State::default()
+        };
         Shared { opts, base, pki, state: Mutex::new(state) }
     }
     pub fn lock(&self) -> MutexGuard<'_, State> {
@@ -512,7 +518,7 @@ fn valid_dns(name: &str) -> bool {
 }
 
 fn new_order(sh: &Shared, st: &mut State, acct: usize, p: Value) -> R {
-    if let Some((detail, retry_after)) = &sh.opts.order_problem {
+    if let Some((detail, retry_after)) = &st.order_problem {
         return Err(problem(429, "rateLimited", detail.clone()).with("Retry-After", retry_after.clone()));
     }
     let list = p.get("identifiers").and_then(Value::as_array).filter(|l| !l.is_empty());
@@ -614,6 +620,7 @@ fn start_validation(sh: &Arc<Shared>, st: &mut State, i: usize, j: usize) {
     let port = sh.opts.http_port.unwrap_or(80);
     let sh = sh.clone();
     std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(sh.opts.validation_delay_secs));
         let result = fetch_http01(port, &host, &token).and_then(|(status, body)| match status {
             200 if body.trim_end() == keyauth => Ok(()),
             200 => Err(("unauthorized", format!("key authorization mismatch: {body:?}, expected {keyauth:?}"))),
