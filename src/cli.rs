@@ -85,6 +85,9 @@ pub struct Args {
     /// print the effective configuration and stop
     #[argh(switch)]
     pub show_config: bool,
+    /// limit Diffie-Hellman parameters to 2048 bits (faster generation)
+    #[argh(switch)]
+    pub quick: bool,
     /// print the state replayed from the journal as JSON and stop
     #[argh(switch)]
     pub replay: bool,
@@ -154,6 +157,8 @@ pub struct Options {
     pub sct: bool,
     pub ocsp: bool,
     pub verify: bool,
+    /// `--quick`: Diffie-Hellman parameters of at most 2048 bits.
+    pub quick: bool,
     /// `--warning-exit-code` / `--no-warning-exit-code`, when given.
     pub warning_exit_code: Option<bool>,
     /// The command line as journaled (`--pass`'s value redacted).
@@ -161,14 +166,15 @@ pub struct Options {
 }
 
 impl Args {
-    /// What the console shows: `None` for `--quiet` (warnings and errors only).
+    /// What the console shows: `None` for `--quiet` (errors only: as in the
+    /// original, `-q` hides warnings too, and wins over `-v`/`-d`/`-D`).
     pub fn console_level(&self) -> Option<tracing::Level> {
-        if self.detail || self.debug {
+        if self.quiet {
+            None
+        } else if self.detail || self.debug {
             Some(tracing::Level::TRACE)
         } else if self.verbose {
             Some(tracing::Level::DEBUG)
-        } else if self.quiet {
-            None
         } else {
             Some(tracing::Level::INFO)
         }
@@ -213,6 +219,7 @@ impl Args {
             sct: self.sct,
             ocsp: self.ocsp,
             verify: self.verify,
+            quick: self.quick,
             warning_exit_code,
             journal_args: Args::journal_form(raw),
         }
@@ -240,14 +247,58 @@ impl Args {
         out
     }
 
+    /// Every long option, as argparse matches unambiguous prefixes of them.
+    const LONG: [&'static str; 36] = [
+        "--quiet",
+        "--verbose",
+        "--debug",
+        "--detail",
+        "--color",
+        "--no-color",
+        "--config",
+        "--randomwait",
+        "--pass",
+        "--rollover",
+        "--force",
+        "--renew",
+        "--revoke",
+        "--revoke-reason",
+        "--auth",
+        "--certs",
+        "--tlsa",
+        "--sct",
+        "--ocsp",
+        "--verify",
+        "--accept",
+        "--register",
+        "--account-key-rollover",
+        "--export-client",
+        "--show-config",
+        "--quick",
+        "--replay",
+        "--audit",
+        "--recover",
+        "--compact",
+        "--repair",
+        "--finish-interrupted",
+        "--warning-exit-code",
+        "--no-warning-exit-code",
+        "--version",
+        "--help",
+    ];
+
     /// The command line as the original's argparse reads it, in the form
     /// argh reads: `--config=FILE` and `-cFILE` become `--config FILE` and
-    /// `-c FILE` (for every option that takes a value), and grouped switches
-    /// `-qR` become `-q -R`. Everything after `--` is left as it is.
-    pub fn normalize(raw: &[String]) -> Vec<String> {
+    /// `-c FILE` (for every option that takes a value), grouped switches
+    /// `-qR` become `-q -R` (a valued option may end the group: `-qcFILE`,
+    /// `-qc FILE`), and an unambiguous prefix of a long option stands for it
+    /// (`--show` is `--show-config`). Everything after `--` is left as it is.
+    /// An ambiguous prefix is an error naming the options it could be.
+    pub fn normalize(raw: &[String]) -> Result<Vec<String>, String> {
         const VALUED_LONG: [&str; 3] = ["--config", "--pass", "--revoke-reason"];
         const VALUED_SHORT: [char; 2] = ['c', 'p'];
         const SWITCHES: &str = "qvdDwrFRKaCtsoVA";
+        let long_names = &Args::LONG;
         let mut out = Vec::with_capacity(raw.len() + 2);
         let mut args = raw.iter();
         while let Some(a) = args.next() {
@@ -256,25 +307,49 @@ impl Args {
                 out.extend(args.by_ref().cloned());
                 break;
             }
-            if let Some((name, value)) = a.split_once('=').filter(|(n, _)| VALUED_LONG.contains(n)) {
-                out.extend([name.to_string(), value.to_string()]);
+            if a.starts_with("--") && a.len() > 2 {
+                let (name, value) = match a.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (a.as_str(), None),
+                };
+                let full = if long_names.contains(&name) {
+                    name.to_string()
+                } else {
+                    let matches: Vec<&str> = long_names.iter().copied().filter(|l| l.starts_with(name)).collect();
+                    match matches.as_slice() {
+                        [one] => one.to_string(),
+                        [] => name.to_string(),
+                        many => return Err(format!("ambiguous option: {name} could match {}", many.join(", "))),
+                    }
+                };
+                match value {
+                    Some(v) if VALUED_LONG.contains(&full.as_str()) => out.extend([full, v.to_string()]),
+                    Some(v) => out.push(format!("{full}={v}")),
+                    None => out.push(full),
+                }
                 continue;
             }
             let short = a.strip_prefix('-').filter(|r| !r.starts_with('-') && r.chars().count() > 1);
             if let Some(rest) = short {
-                let first = rest.chars().next().unwrap_or_default();
-                if VALUED_SHORT.contains(&first) {
-                    out.extend([format!("-{first}"), rest[first.len_utf8()..].to_string()]);
-                    continue;
-                }
-                if rest.chars().all(|c| SWITCHES.contains(c)) {
-                    out.extend(rest.chars().map(|c| format!("-{c}")));
+                // Switches, then at most one valued option taking the rest.
+                let split = rest.find(|c: char| !SWITCHES.contains(c)).unwrap_or(rest.len());
+                let (switches, tail) = rest.split_at(split);
+                let valued = tail.chars().next().filter(|c| VALUED_SHORT.contains(c));
+                if tail.is_empty() || valued.is_some() {
+                    out.extend(switches.chars().map(|c| format!("-{c}")));
+                    if let Some(v) = valued {
+                        out.push(format!("-{v}"));
+                        let value = &tail[v.len_utf8()..];
+                        if !value.is_empty() {
+                            out.push(value.to_string());
+                        }
+                    }
                     continue;
                 }
             }
             out.push(a.clone());
         }
-        out
+        Ok(out)
     }
 
     /// A command-line error message with every passphrase given on `raw`
@@ -418,7 +493,7 @@ mod tests {
 
     #[test]
     fn argparse_forms_are_read_as_the_original_reads_them() {
-        let norm = |a: &[&str]| Args::normalize(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let norm = |a: &[&str]| Args::normalize(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
         assert_eq!(
             norm(&["--config=a.json", "-pS=1", "-qR", "--revoke-reason=superseded"]),
             ["--config", "a.json", "-p", "S=1", "-q", "-R", "--revoke-reason", "superseded"]
@@ -433,12 +508,33 @@ mod tests {
         let args = Args::from_args(&["acmebot"], &raw.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
         assert_eq!(args.pass.as_deref(), Some("SECRET"));
         assert!(args.renew && args.quiet);
+        // Bundles ending in a valued option, and the -pX form.
+        assert_eq!(
+            norm(&["-qwcFILE", "-Rp", "X", "-qpS"]),
+            ["-q", "-w", "-c", "FILE", "-R", "-p", "X", "-q", "-p", "S"]
+        );
+        assert_eq!(norm(&["-qc", "F"]), ["-q", "-c", "F"]);
+        // Unambiguous prefixes of long options, as argparse allows.
+        assert_eq!(
+            norm(&["--show", "--conf=x.json", "--pa", "S", "--no-w", "--quic", "--revoke"]),
+            ["--show-config", "--config", "x.json", "--pass", "S", "--no-warning-exit-code", "--quick", "--revoke"]
+        );
+        let ambiguous = Args::normalize(&["--re".to_string()]).unwrap_err();
+        assert!(
+            ambiguous.contains("ambiguous option: --re could match") && ambiguous.contains("--renew"),
+            "{ambiguous}"
+        );
+        assert_eq!(norm(&["--bogus", "--quiet=1"]), ["--bogus", "--quiet=1"], "left to argh to refuse");
+        assert!(Args::normalize(&["--ver".to_string()]).is_err(), "--verbose, --verify or --version");
+        let raw = norm(&["--verb", "--quick"]);
+        let args = Args::from_args(&["acmebot"], &raw.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+        assert!(args.quick && args.verbose);
     }
 
     #[test]
     fn command_line_errors_never_show_a_passphrase() {
-        for given in [&["--pass", "SECRET", "--bogus", "SECRET"][..], &["--pas=SECRET"], &["-pSECRET", "--x=SECRET"]] {
-            let raw = Args::normalize(&given.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        for given in [&["--pass", "SECRET", "--bogus", "SECRET"][..], &["--pasx=SECRET"], &["-pSECRET", "--x=SECRET"]] {
+            let raw = Args::normalize(&given.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
             let strs: Vec<&str> = raw.iter().map(String::as_str).collect();
             let err = Args::from_args(&["acmebot"], &strs).unwrap_err().output;
             let shown = Args::redact_error(&err, &raw);

@@ -52,11 +52,24 @@ use crate::output::{self, Output, Subscriber_};
 use crate::text;
 use crate::time::{self, ClockRef};
 
+/// The exit code of a command-line usage error: argparse's 2, as the
+/// original exits for an unknown or ambiguous option.
+const USAGE_ERROR: i32 = 2;
+
 /// The program: parse and validate the command line and the configuration
 /// (`raw`: the arguments, the program name first), then act. Returns the exit code.
 pub fn main(raw: Vec<String>) -> i32 {
     let program = raw.first().cloned().unwrap_or_else(|| "acmebot".into());
-    let raw: Vec<String> = std::iter::once(program).chain(Args::normalize(raw.get(1..).unwrap_or_default())).collect();
+    // Usage errors exit 2, as argparse's do in the original.
+    let normalized = match Args::normalize(raw.get(1..).unwrap_or_default()) {
+        Ok(n) => n,
+        Err(e) => {
+            let message = Args::redact_error(&e, raw.get(1..).unwrap_or_default());
+            eprintln!("{}", text::printable(&message, 4096));
+            return USAGE_ERROR;
+        }
+    };
+    let raw: Vec<String> = std::iter::once(program).chain(normalized).collect();
     let strs: Vec<&str> = raw.iter().map(String::as_str).collect();
     let args: Args = match argh::FromArgs::from_args(&strs[..1], &strs[1..]) {
         Ok(a) => a,
@@ -68,7 +81,7 @@ pub fn main(raw: Vec<String>) -> i32 {
         Err(early) => {
             let message = Args::redact_error(&early.output, &raw);
             eprintln!("{}", text::printable(message.trim_end(), 4096));
-            return ErrorCode::Config as i32;
+            return USAGE_ERROR;
         }
     };
     if args.version {
