@@ -1,6 +1,6 @@
 //! Output for cron: silent unless something changed or failed. Status lines
-//! (`tracing::info!`) go to stdout unless `--quiet`; warnings and errors always go
-//! to stderr; `--verbose` adds `debug!`, `--debug`/`--detail` add `trace!`.
+//! (`tracing::info!`) go to stdout and warnings to stderr unless `--quiet`; errors
+//! always go to stderr; `--verbose` adds `debug!`, `--debug`/`--detail` add `trace!`.
 //! The same events, at the configured `log_level`, are appended to the log file,
 //! which is opened only when there is something to write.
 
@@ -149,7 +149,7 @@ impl Subscriber for Subscriber_ {
         };
         let console_on = match self.out.console {
             Some(max) => level <= max,
-            None => level <= Level::WARN,
+            None => level <= Level::ERROR,
         };
         if console_on {
             let line = if color_on { format!("{color}{prefix}{text}\x1b[0m\n") } else { format!("{prefix}{text}\n") };

@@ -17,11 +17,13 @@ pub struct Report {
 }
 
 impl Report {
-    /// Prints the error and remembers its code (the first error's code wins).
+    /// Prints the error and remembers its code: as in the original, the last
+    /// error's code is the exit code. The first error's text is kept.
     pub fn error(&mut self, e: AppError) {
         tracing::error!("{e}");
-        if self.error.is_none() {
-            self.error = Some(e.code());
+        let first = self.error.is_none();
+        self.error = Some(e.code());
+        if first {
             let text = e.to_string();
             let first_line = text.lines().next().unwrap_or_default();
             self.first_error = Some(crate::text::printable(first_line, crate::text::DETAIL));
@@ -30,7 +32,9 @@ impl Report {
 
     pub fn warn(&mut self, code: WarningCode, message: impl Display) {
         tracing::warn!("{message}");
-        if self.warning.is_none() {
+        // The last warning's code wins, as in the original; a wrong clock
+        // keeps its own code whatever is said after it.
+        if self.warning != Some(WarningCode::Clock) {
             self.warning = Some(code);
         }
     }
