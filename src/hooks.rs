@@ -1,7 +1,9 @@
-//! Hooks and service reloads as a small process contract: the configured
-//! command is split into words FIRST, then each word is formatted, and the
-//! program runs with that argument vector — never through a shell — so a value
-//! (a domain, a path) can never become shell code.
+//! Hooks and service reloads as the original runs them: the configured line
+//! goes to `/bin/sh -c`, so it may use redirections, `&&` and pipes, and every
+//! `{field}` is filled in shell-quoted (as Python's `shlex.quote` does), so a
+//! value (a domain, a path) can never become shell code. A passphrase is never
+//! put on the command line: `{passphrase}` becomes `"$ACMEBOT_PASSPHRASE"`,
+//! set only in that hook's environment.
 
 use std::process::{Command, Stdio};
 
@@ -201,13 +203,66 @@ pub fn split_words(line: &str) -> Result<Vec<String>, CommandError> {
     Ok(words)
 }
 
-/// A command ready to run: program and arguments with the fields filled in.
+/// A command ready to run: program and arguments with the fields filled in
+/// (the zone reload command, which gets the zone as its argument).
 pub fn prepare(pattern: &str, fields: &[(&str, &str)]) -> Result<Vec<String>, CommandError> {
     let words = split_words(pattern)?;
     if words.is_empty() {
         return Err(CommandError::Syntax(format!("empty command {pattern:?}")));
     }
     words.iter().map(|w| format::render(w, fields).map_err(CommandError::Field)).collect()
+}
+
+/// The environment variable a hook's shell reads the passphrase from.
+pub const PASSPHRASE_ENV: &str = "ACMEBOT_PASSPHRASE";
+
+/// `value` quoted for a POSIX shell the way Python's `shlex.quote` does: as
+/// it is when it holds only safe characters, else in single quotes.
+pub fn shell_quote(value: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if value.is_empty() {
+        "''".into()
+    } else if value.chars().all(safe) {
+        value.into()
+    } else {
+        format!("'{}'", value.replace('\'', "'\"'\"'"))
+    }
+}
+
+/// A hook's shell command line: `pattern` with every field shell-quoted;
+/// a non-empty `passphrase` becomes a reference to [`PASSPHRASE_ENV`] (the
+/// second value: what that variable must hold when the line runs).
+pub fn shell_line(pattern: &str, fields: &[(&str, &str)]) -> Result<(String, Option<String>), CommandError> {
+    let mut secret = None;
+    let quoted: Vec<(&str, String)> = fields
+        .iter()
+        .map(|(k, v)| {
+            if *k == "passphrase" && !v.is_empty() {
+                secret = Some(v.to_string());
+                (*k, format!("\"${PASSPHRASE_ENV}\""))
+            } else {
+                (*k, shell_quote(v))
+            }
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = quoted.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if pattern.trim().is_empty() {
+        return Err(CommandError::Syntax(format!("empty command {pattern:?}")));
+    }
+    let line = format::render(pattern, &refs).map_err(CommandError::Field)?;
+    Ok((line, secret))
+}
+
+/// The first word of a configured command line, for the journal (which never
+/// holds the filled-in values).
+pub fn program_of(pattern: &str) -> String {
+    pattern.split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// Runs a shell command line with `/bin/sh -c`, stdin closed, capturing
+/// stdout and stderr together.
+pub fn run_shell(line: &str, env: &[(&str, &str)]) -> Result<Ran, CommandError> {
+    run(&["/bin/sh".to_string(), "-c".to_string(), line.to_string()], env)
 }
 
 pub struct Ran {
@@ -233,17 +288,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_never_become_shell_code() {
-        let argv = prepare(
-            "scp {certificate_file} 'remote host:/etc/ssl/certs/'",
-            &[("certificate_file", "/x/a b;rm -rf /$(id).pem")],
-        )
-        .unwrap();
-        assert_eq!(argv, vec!["scp", "/x/a b;rm -rf /$(id).pem", "remote host:/etc/ssl/certs/"]);
+    fn zone_reload_arguments_never_become_shell_code() {
+        let argv = prepare("reload {zone} 'a b'", &[("zone", "x;rm -rf /$(id)")]).unwrap();
+        assert_eq!(argv, vec!["reload", "x;rm -rf /$(id)", "a b"]);
         assert_eq!(split_words(r#"a "b c" d\ e 'f"g'"#).unwrap(), vec!["a", "b c", "d e", "f\"g"]);
         assert!(split_words("a 'b").is_err());
-        let ran = run(&prepare("sh -c {script}", &[("script", "echo hi; exit 3")]).unwrap(), &[]).unwrap();
+    }
+
+    #[test]
+    fn hook_values_are_shell_quoted_like_shlex() {
+        assert_eq!(shell_quote("example.com"), "example.com");
+        assert_eq!(shell_quote("/etc/ssl/a_b-c@d%e+f=g:h,i.pem"), "/etc/ssl/a_b-c@d%e+f=g:h,i.pem");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\"'\"'s'");
+        let nasty = ["$(touch /tmp/x)", "`id`", "a;b", "'\"", "x\ny", "$HOME", "*", "a\\b"];
+        for value in nasty {
+            let (line, _) = shell_line("printf '%s' {v}", &[("v", value)]).unwrap();
+            let ran = run_shell(&line, &[]).unwrap();
+            assert_eq!(ran.exit_code, Some(0), "{line}");
+            assert_eq!(ran.output, value, "{line}");
+        }
+    }
+
+    #[test]
+    fn hooks_run_through_the_shell_and_passphrases_stay_off_the_command_line() {
+        let (line, secret) = shell_line(
+            "echo {key_name} >/dev/null && printf '%s|%s' {key_name} {passphrase} | tr a-z A-Z; exit 3",
+            &[("key_name", "k1"), ("passphrase", "s3cr et")],
+        )
+        .unwrap();
+        assert!(!line.contains("s3cr"), "{line}");
+        assert_eq!(secret.as_deref(), Some("s3cr et"));
+        let ran = run_shell(&line, &[(PASSPHRASE_ENV, "s3cr et")]).unwrap();
         assert_eq!(ran.exit_code, Some(3));
-        assert_eq!(ran.output.trim(), "hi");
+        assert_eq!(ran.output, "K1|S3CR ET");
+        let (line, secret) = shell_line("h {passphrase}", &[("passphrase", "")]).unwrap();
+        assert_eq!((line.as_str(), secret), ("h ''", None));
+        assert!(matches!(shell_line("h {nope}", &[("a", "b")]), Err(CommandError::Field(_))));
+        assert_eq!(program_of("  /usr/bin/hook {a} && x"), "/usr/bin/hook");
     }
 }

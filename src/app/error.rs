@@ -82,6 +82,8 @@ pub enum AppError {
     HookFailed {
         hook: Hook,
         exit_code: Option<i32>,
+        /// What it printed (stdout and stderr), shown indented.
+        output: String,
     },
     /// The command line asks for something that cannot be done.
     Usage(String),
@@ -161,7 +163,16 @@ impl fmt::Display for AppError {
             AppError::Auth { name, detail } => write!(f, "{name}: {detail}"),
             AppError::Issue { what, detail } => write!(f, "{what}: {detail}"),
             AppError::Hook { hook, source } => write!(f, "hook {hook}: {source}"),
-            AppError::HookFailed { hook, exit_code } => write!(f, "hook {hook} returned error, code: {exit_code:?}"),
+            AppError::HookFailed { hook, exit_code, output } => {
+                match exit_code {
+                    Some(code) => write!(f, "Hook {hook} returned error, code: {code}")?,
+                    None => write!(f, "Hook {hook} was killed by a signal")?,
+                }
+                for line in output.trim_end().lines() {
+                    write!(f, "\n    {line}")?;
+                }
+                Ok(())
+            }
             AppError::Usage(s) | AppError::Unsupported(s) => f.write_str(s),
             AppError::Stopped => f.write_str("stopped by a signal; challenges set by this run were cleared"),
             AppError::Context { what, source } => write!(f, "{what}: {source}"),

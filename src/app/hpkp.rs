@@ -14,7 +14,7 @@ use crate::types::KeyRole;
 pub struct HpkpFile {
     pub server: String,
     pub path: PathBuf,
-    pub header: String,
+    /// The file's text, the header line as the server reads it.
     pub contents: String,
 }
 
@@ -78,7 +78,7 @@ pub fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>>> {
         ];
         let contents = crate::format::render(pattern, &fields)
             .map_err(|e| AppError::setting(format!("hpkp_headers.{server}"), e.to_string()))?;
-        files.push(HpkpFile { server: server.clone(), path, header: header.clone(), contents });
+        files.push(HpkpFile { server: server.clone(), path, contents });
     }
     Ok(Some(files))
 }

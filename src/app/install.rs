@@ -75,13 +75,15 @@ pub fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>, servi
             continue;
         }
         let hpkp_file = file.path.display().to_string();
-        inst.write(file.path.clone(), "hpkp", None, file.contents.into_bytes(), 0o644);
+        // `{header}` is the whole header line, as the file holds it (the
+        // original's value), not only the pins.
         let fields = vec![
             ("key_name", plan.spec.name.clone()),
             ("server", file.server),
-            ("header", file.header),
+            ("header", file.contents.clone()),
             ("hpkp_file", hpkp_file.clone()),
         ];
+        inst.write(file.path.clone(), "hpkp", None, file.contents.into_bytes(), 0o644);
         inst.hooks.push((Hook::HpkpHeaderInstalled, fields));
         inst.hpkp_files.push(hpkp_file);
     }

@@ -29,7 +29,9 @@ fn config(site: &Site, report_uri: Option<&str>) -> serde_json::Value {
     c["settings"]["hpkp_report_uri"] = json!(report_uri);
     let log = site.path("hooks.log");
     c["hooks"] = json!({
-        "hpkp_header_installed": format!("/bin/sh -c 'printf \"%s|%s|%s\\n\" \"$1\" \"$2\" \"$3\" >> {}' hook {{key_name}} {{server}} {{hpkp_file}}", log.display())
+        // A shell line, as the original runs hooks: `;` and redirections, and
+        // `{header}` is the whole header line the file holds.
+        "hpkp_header_installed": format!("printf '%s|%s|%s\\n' {{key_name}} {{server}} {{hpkp_file}} >> {}; printf '%s' {{header}} > {}.{{server}}", log.display(), log.display())
     });
     c
 }
@@ -75,6 +77,10 @@ fn hpkp_files_pin_primary_and_backup_keys_and_follow_changes() {
         lines,
         vec![format!("example.test|apache|{}", apache.display()), format!("example.test|nginx|{}", nginx.display())]
     );
+    for (server, file) in [("apache", &apache), ("nginx", &nginx)] {
+        let got = std::fs::read_to_string(site.path(&format!("hooks.log.{server}"))).unwrap();
+        assert_eq!(got, std::fs::read_to_string(file).unwrap(), "{{header}} of {server}");
+    }
     let installs = |site: &Site| -> Vec<String> {
         site.events_of("file_installed")
             .iter()
