@@ -38,13 +38,14 @@ enum LogFile {
 }
 
 /// Opens the log file for appending: its directory made 0750 if missing (the
-/// original's mode for a 0640 file), the file created 0640, never opened
-/// through a link or another name of someone else's file.
-fn open_log(path: &std::path::Path) -> Result<std::fs::File, String> {
+/// original's mode for a 0640 file), the file created 0640 and owned by
+/// `log_user`:`log_group` as the original does, never opened through a link
+/// or another name of someone else's file.
+fn open_log(path: &std::path::Path, owner: Option<(u32, u32)>) -> Result<std::fs::File, String> {
     use crate::safe_fs::{self, Dir, Trust};
     let (dir, name) = safe_fs::split(path).map_err(|e| e.to_string())?;
-    let dir = Dir::create(dir, Trust::Shared, 0o750, None).map_err(|e| e.to_string())?;
-    dir.open_append(name, 0o640).map_err(|e| e.to_string())
+    let dir = Dir::create(dir, Trust::Shared, 0o750, owner.map(|(_, g)| g)).map_err(|e| e.to_string())?;
+    dir.open_append_as(name, 0o640, owner).map_err(|e| e.to_string())
 }
 
 /// What is known only once the configuration is loaded.
@@ -53,6 +54,7 @@ struct Late {
     color: bool,
     log_level: Option<Level>,
     log_path: Option<PathBuf>,
+    log_owner: Option<(u32, u32)>,
     clock: Option<ClockRef>,
 }
 
@@ -77,11 +79,12 @@ impl Output {
         });
         let log_path = cfg.file_path(FileKind::Log, SCRIPT_NAME, None).ok().flatten();
         self.configure(color, log_level, log_path, clock);
+        self.late.lock().unwrap().log_owner = cfg.log_owner().ok();
     }
 
     /// Applies the configuration's output settings.
     pub fn configure(&self, color: bool, log_level: Option<Level>, log_path: Option<PathBuf>, clock: ClockRef) {
-        *self.late.lock().unwrap() = Late { color, log_level, log_path, clock: Some(clock) };
+        *self.late.lock().unwrap() = Late { color, log_level, log_path, log_owner: None, clock: Some(clock) };
     }
 
     fn max_level(&self) -> Level {
@@ -143,9 +146,9 @@ impl Subscriber for Subscriber_ {
             Level::INFO => ("", "\x1b[32m"),
             _ => ("", "\x1b[2m"),
         };
-        let (color_on, log_level, log_path, clock) = {
+        let (color_on, log_level, log_path, log_owner, clock) = {
             let late = self.out.late.lock().unwrap();
-            (late.color, late.log_level, late.log_path.clone(), late.clock)
+            (late.color, late.log_level, late.log_path.clone(), late.log_owner, late.clock)
         };
         let console_on = match self.out.console {
             Some(max) => level <= max,
@@ -163,7 +166,7 @@ impl Subscriber for Subscriber_ {
             if level <= max {
                 let mut file = self.out.log_file.lock().unwrap();
                 if let (LogFile::Closed, Some(path)) = (&*file, log_path.as_ref()) {
-                    *file = match open_log(path) {
+                    *file = match open_log(path, log_owner) {
                         Ok(f) => LogFile::Open(f),
                         Err(e) => {
                             // Said once, straight to stderr (this is the subscriber).

@@ -225,6 +225,12 @@ pub fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// The effective group id of this process.
+pub fn egid() -> u32 {
+    // SAFETY: getegid cannot fail and touches no memory.
+    unsafe { libc::getegid() }
+}
+
 /// The id of a user (`user` true) or group by name, through the system's
 /// databases (`getpwnam_r`/`getgrnam_r`); `Ok(None)` when there is no such name.
 pub fn lookup_id(name: &str, user: bool) -> io::Result<Option<u32>> {

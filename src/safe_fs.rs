@@ -431,16 +431,29 @@ impl Dir {
         }
     }
 
-    /// Opens `name` for appending (a log), creating it with `mode`. Refused
-    /// when it is a link, not a regular file, has other names (a hard link
-    /// to somebody's file) or belongs to another user.
-    pub fn open_append(&self, name: &OsStr, mode: u32) -> io::Result<File> {
-        let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_NOFOLLOW;
-        self.open_own(name, flags, mode)
+    /// Opens `name` for appending (a log), creating it with `mode` and, when
+    /// given, `owner` (uid, gid) before a byte is written. Refused when it is a
+    /// link, not a regular file, has other names (a hard link to somebody's
+    /// file) or belongs to a user other than this one and `owner`'s (the log
+    /// file of `log_user`).
+    pub fn open_append_as(&self, name: &OsStr, mode: u32, owner: Option<(u32, u32)>) -> io::Result<File> {
+        match self.create_new(name, mode, owner) {
+            Ok(f) => {
+                // create_new opened it write-only: reopen for appending.
+                drop(f);
+                let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW;
+                self.open_checked(name, flags, mode, owner.map(|(u, _)| u))
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_NOFOLLOW;
+                self.open_checked(name, flags, mode, owner.map(|(u, _)| u))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Opens `name` for reading and writing without truncating it (a lock
-    /// file), creating it with `mode`; refused as [`Dir::open_append`].
+    /// file), creating it with `mode`; refused as [`Dir::open_append_as`].
     pub fn open_own_rw(&self, name: &OsStr, mode: u32) -> io::Result<File> {
         self.open_own(name, libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW, mode)
     }
@@ -449,6 +462,11 @@ impl Dir {
     /// with `mode` when they hold `O_CREAT`; refused unless it is a regular
     /// file of this user with no other name.
     pub fn open_own(&self, name: &OsStr, flags: i32, mode: u32) -> io::Result<File> {
+        self.open_checked(name, flags, mode, None)
+    }
+
+    /// [`Dir::open_own`], also accepting a file of `also_uid`.
+    fn open_checked(&self, name: &OsStr, flags: i32, mode: u32, also_uid: Option<u32>) -> io::Result<File> {
         let fd =
             platform::openat(Some(self.fd.as_fd()), name, flags | libc::O_NONBLOCK, mode & 0o7777).map_err(|e| {
                 // A link (ELOOP with O_NOFOLLOW; EACCES where the kernel protects
@@ -462,7 +480,7 @@ impl Dir {
         if !st.is_file() {
             return Err(io::Error::other("not a regular file"));
         }
-        if st.uid != platform::euid() {
+        if st.uid != platform::euid() && Some(st.uid) != also_uid {
             return Err(io::Error::other(format!("it belongs to uid {}, not to this user", st.uid)));
         }
         if st.nlink > 1 {

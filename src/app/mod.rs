@@ -102,6 +102,7 @@ pub fn main(raw: Vec<String>) -> i32 {
     let cfg = match config::locate(args.config.as_deref(), &cwd, exe_dir.as_deref()).and_then(|p| config::load(&p)) {
         Ok(l) => {
             l.warnings.iter().for_each(|w| tracing::warn!("{w}"));
+            l.config.missing_owner_warnings().iter().for_each(|w| tracing::warn!("{w}"));
             l.config
         }
         Err(e) => {

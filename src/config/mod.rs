@@ -1,12 +1,13 @@
-//! The configuration: `acmebot.json` (and `conf.d/*.json` beside it), located,
+//! The configuration: `acmebot.json` or `acmebot.yaml` (and `conf.d/*.json`,
+//! `*.yaml`, `*.yml` beside it), located,
 //! merged with the defaults, validated as a whole (every problem is reported
 //! with its JSON path and what is allowed) and resolved into the typed model
 //! of [`model`]. Later layers never see raw JSON: inheritance (settings →
 //! private key → certificate), directory resolution and pattern checking all
 //! happen here.
 //!
-//! Where things live: [`load`] finds and reads files (JSON now; a document
-//! format is one function there), [`defaults`] holds the defaults as data
+//! Where things live: [`load`] finds and reads files (JSON, or YAML through
+//! [`yaml`], which reads it as the original's PyYAML did), [`defaults`] holds the defaults as data
 //! (`defaults.json`, the CT log list from `vendor/ct-logs.json`), [`check`]
 //! the value checks every section shares, and [`sections`] one module per
 //! section of the file. A new setting: a field in [`model::Settings`], its
@@ -20,10 +21,11 @@ mod model;
 mod owner;
 mod sections;
 mod show;
+mod yaml;
 
 pub use error::{ConfigError, Problem};
 #[cfg(feature = "fuzzing")]
-pub use load::from_json_str;
+pub use load::{from_json_str, from_str};
 pub use load::{load, locate};
 pub use model::*;
 
@@ -34,8 +36,9 @@ use crate::format;
 use crate::hooks::Hook;
 use crate::types::KeyType;
 
-/// The configuration file name used when none is given.
-pub const CONFIG_FILE_NAME: &str = "acmebot.json";
+/// The configuration file name used when none is given, without its
+/// extension: `acmebot.json`, `acmebot.yaml` or `acmebot.yml`.
+pub const CONFIG_FILE_NAME: &str = "acmebot";
 /// The system-wide configuration directory searched after the working directory.
 pub const SYSTEM_CONFIG_DIR: &str = "/etc/acmebot";
 /// The program name, used for the log file name and default directories.
@@ -174,12 +177,31 @@ impl Config {
         self.private_keys.iter().find(|k| k.name == name)
     }
 
-    /// The uid and gid that own certificate and key files.
+    /// The uid and gid that own certificate and key files (the running
+    /// user's for a name this system does not have, as in the original).
     pub fn file_owner(&self) -> Result<(u32, u32), ConfigError> {
         Ok((
             owner::resolve_user("file_user", &self.settings.file_user)?,
             owner::resolve_group("file_group", &self.settings.file_group)?,
         ))
+    }
+
+    /// The uid and gid that own the log file (`log_user`, `log_group`).
+    pub fn log_owner(&self) -> Result<(u32, u32), ConfigError> {
+        Ok((
+            owner::resolve_user("log_user", &self.settings.log_user)?,
+            owner::resolve_group("log_group", &self.settings.log_group)?,
+        ))
+    }
+
+    /// Warnings for owner settings naming users or groups this system lacks.
+    pub fn missing_owner_warnings(&self) -> Vec<String> {
+        let s = &self.settings;
+        let mut list = vec![("file_user", s.file_user.as_str(), true), ("file_group", s.file_group.as_str(), false)];
+        if self.settings.log_level.is_some() && self.directories[Dir::Log as usize].is_some() {
+            list.extend([("log_user", s.log_user.as_str(), true), ("log_group", s.log_group.as_str(), false)]);
+        }
+        owner::missing_owners(&list)
     }
 }
 

@@ -532,12 +532,24 @@ fn key_types_disabled_by_size_and_curve() {
 }
 
 #[test]
-fn file_owner_reports_missing_users() {
-    let l = ok(r#"{"settings": {"file_user": "root", "file_group": "no-such-group-acmebot-test"}}"#);
-    let e = l.config.file_owner().unwrap_err();
-    assert_eq!(e.to_string(), "settings.file_group: \"no-such-group-acmebot-test\": no such group on this system");
+fn owners_missing_on_this_system_are_a_warning_and_the_running_ids_are_kept() {
+    // As the original: no `ssl-cert` group (OpenWrt, Alpine, Fedora) is no error.
+    let l = ok(r#"{"settings": {"file_user": "root", "file_group": "no-such-group-acmebot-test",
+        "log_user": "no-such-user-acmebot-test"}}"#);
+    let running = (crate::platform::euid(), crate::platform::egid());
+    assert_eq!(l.config.file_owner().unwrap(), (0, running.1));
+    assert_eq!(l.config.log_owner().unwrap().0, running.0);
+    let w = l.config.missing_owner_warnings();
+    assert_eq!(
+        w,
+        vec![
+            "settings.file_group: there is no group \"no-such-group-acmebot-test\" on this system; files keep the running group's id",
+            "settings.log_user: there is no user \"no-such-user-acmebot-test\" on this system; files keep the running user's id",
+        ]
+    );
     let l = ok(r#"{"settings": {"file_user": "root", "file_group": "0"}}"#);
     assert_eq!(l.config.file_owner().unwrap(), (0, 0));
+    assert!(l.config.missing_owner_warnings().is_empty());
 }
 
 #[test]

@@ -142,19 +142,19 @@ fn temporary_names_are_unpredictable() {
 fn logs_and_locks_are_not_opened_through_links_or_other_names() {
     let s = Scratch::new("append");
     let d = Dir::open(&s.0, Trust::Shared).unwrap();
-    let mut f = d.open_append(OsStr::new("acmebot.log"), 0o640).unwrap();
+    let mut f = d.open_append_as(OsStr::new("acmebot.log"), 0o640, None).unwrap();
     f.write_all(b"one\n").unwrap();
     assert_eq!(fs::metadata(s.0.join("acmebot.log")).unwrap().mode() & 0o7777, 0o640);
     fs::write(s.0.join("victim"), "precious").unwrap();
     symlink(s.0.join("victim"), s.0.join("link.log")).unwrap();
     fs::hard_link(s.0.join("victim"), s.0.join("hard.log")).unwrap();
-    let e = d.open_append(OsStr::new("link.log"), 0o640).unwrap_err();
+    let e = d.open_append_as(OsStr::new("link.log"), 0o640, None).unwrap_err();
     assert_eq!(e.to_string(), "it is a symbolic link");
     let e = d.open_own_rw(OsStr::new("hard.log"), 0o644).unwrap_err();
     assert_eq!(e.to_string(), "it has 2 names (hard links)");
     assert_eq!(fs::read(s.0.join("victim")).unwrap(), b"precious");
     fs::create_dir(s.0.join("dir.log")).unwrap();
-    assert!(d.open_append(OsStr::new("dir.log"), 0o640).is_err());
+    assert!(d.open_append_as(OsStr::new("dir.log"), 0o640, None).is_err());
 }
 
 #[test]
