@@ -143,8 +143,10 @@ fn prune_archive(ctx: &mut Ctx<'_>, key: &str, archive_root: &std::path::Path) {
 fn add_key(cfg: &Config, plan: &KeyPlan<'_>, kt: KeyType, role: KeyRole, slot: &KeySlot, inst: &mut Install) -> R<()> {
     let name = &plan.spec.name;
     let key = slot.key.as_ref().expect("generated key");
-    let kind = if role == KeyRole::Primary { "private_key" } else { "backup_key" };
-    inst.write(slot.path.clone(), kind, Some(kt), key.to_pkcs8_pem().into_bytes(), 0o640);
+    // The original's modes: the primary key 0640 (its service's group reads
+    // it), the backup key 0600 (nothing but acmebot needs it).
+    let (kind, mode) = if role == KeyRole::Primary { ("private_key", 0o640) } else { ("backup_key", 0o600) };
+    inst.write(slot.path.clone(), kind, Some(kt), key.to_pkcs8_pem().into_bytes(), mode);
     // The primary key a rollover replaced, kept as the previous key (its pins
     // and TLSA records stay published while it is there).
     let mut previous_file = String::new();

@@ -107,7 +107,8 @@ fn revoke_key(
     Ok(())
 }
 
-/// The primary keys of the revoked key types leave service with their certificates.
+/// The primary and previous keys of the revoked key types leave service with
+/// their certificates, and the HPKP files once every key type is revoked.
 fn archive_primary_keys(
     ctx: &Ctx<'_>,
     spec: &PrivateKeySpec,
@@ -127,6 +128,20 @@ fn archive_primary_keys(
             }));
         }
         ops.push(FileOp { path: p, kind: "private_key".into(), action: Action::Remove });
+        // The previous key goes with it, as in the original.
+        if let Some(p) = ctx.config.file_path(FileKind::PreviousKey, &spec.name, Some(kt))? {
+            ops.push(FileOp { path: p, kind: "previous_key".into(), action: Action::Remove });
+        }
+    }
+    // Every key type revoked: the HPKP header files pinning them go to the
+    // archive too (the next run writes them anew for the new keys).
+    if spec.key_types.iter().all(|kt| revoked_types.contains(kt)) {
+        for (server, _) in &ctx.config.hpkp_headers {
+            let fields = [("server", server.as_str())];
+            if let Some(p) = ctx.config.file_path_with(FileKind::Hpkp, &spec.name, None, &fields)? {
+                ops.push(FileOp { path: p, kind: "hpkp".into(), action: Action::Remove });
+            }
+        }
     }
     Ok(effects)
 }

@@ -68,10 +68,23 @@ pub fn commit_with_faults(
     // safe before anything is journaled.
     let mut result = Committed::default();
     let mut todo: Vec<(&FileOp, Option<OnDisk>)> = Vec::new();
+    // A directory shared by files of several modes (a 0640 primary key and a
+    // 0600 backup key) is made for the most readable of them, whatever their
+    // order: the service's group must reach the primary key.
+    let mut dirs: Vec<(&Path, u32)> = Vec::new();
     for op in &plan.ops {
         if let Action::Write { mode, .. } = &op.action {
-            make_dir(dir_of(&op.path), Trust::for_mode(*mode), dir_mode_for(*mode), plan.owner.map(|(_, g)| g))?;
+            let dir = dir_of(&op.path);
+            match dirs.iter_mut().find(|(d, _)| *d == dir) {
+                Some((_, m)) => *m |= *mode,
+                None => dirs.push((dir, *mode)),
+            }
         }
+    }
+    for (dir, mode) in &dirs {
+        make_dir(dir, Trust::for_mode(*mode), dir_mode_for(*mode), plan.owner.map(|(_, g)| g))?;
+    }
+    for op in &plan.ops {
         let old = on_disk(&op.path)?;
         if already_done(op, &old, plan.owner) {
             result.unchanged.push(op.path.clone());

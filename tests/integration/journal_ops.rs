@@ -121,7 +121,8 @@ fn a_second_concurrent_run_is_refused_with_a_clear_message() {
     use std::os::unix::io::AsRawFd;
     let site = site("lock");
     let pid = site.path("run/acmebot.pid");
-    let holder = std::fs::OpenOptions::new().read(true).write(true).open(&pid).unwrap();
+    assert!(!pid.exists(), "the pid file is removed at the end of a run");
+    let holder = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&pid).unwrap();
     assert_eq!(unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
     let run = site.run(&[]);
     assert_eq!(run.code, 13, "{run:?}");

@@ -124,4 +124,23 @@ fn rollover_waits_for_the_hpkp_window_unless_forced_and_promotes_the_backup() {
     assert_eq!(spki(&site, "ssl/previous/example.test_previous.rsa.key"), second_primary);
     assert_eq!(site.effects_of("key_rolled_over").len(), 4);
     assert_eq!(site.run(&["--audit"]).code, 0);
+
+    // --revoke archives the previous keys and the HPKP files with the
+    // certificates and primary keys, as the original does.
+    site.write_config_value(&config(&site, 60));
+    assert_eq!(site.run(&[]).code, 0);
+    let hpkp_files = [site.path("ssl/hpkp/example.test.apache"), site.path("ssl/hpkp/example.test.nginx")];
+    assert!(hpkp_files.iter().all(|p| p.exists()));
+    let revoked = site.run(&["--revoke", "example.test"]);
+    assert_eq!(revoked.code, 0, "{revoked:?}");
+    for kt in ["rsa", "ecdsa"] {
+        let previous = site.path(&format!("ssl/previous/example.test_previous.{kt}.key"));
+        assert!(!previous.exists(), "{} archived", previous.display());
+    }
+    assert!(hpkp_files.iter().all(|p| !p.exists()), "HPKP files archived");
+    let archived = crate::support::tree(&site.path("ssl/archive"));
+    for name in ["example.test_previous.rsa.key", "example.test.apache", "example.test.nginx"] {
+        assert!(archived.iter().any(|l| l.ends_with(name)), "{name} in the archive: {archived:?}");
+    }
+    assert_eq!(site.run(&["--audit"]).code, 0);
 }
