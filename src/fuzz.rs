@@ -108,12 +108,21 @@ pub fn journal(data: &[u8]) {
     let _ = scan_events(BufReader::new(data), Events::State, |r| state.apply_owned(r));
 }
 
-/// A configuration file (loaded, checked, shown as `--show-config` shows
-/// it), and the TSIG key files the configuration names.
+/// A configuration file, read as JSON and as YAML (loaded, checked, shown
+/// as `--show-config` shows it), and the TSIG key files the configuration
+/// names.
 pub fn config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(loaded) = crate::config::from_json_str(&text, std::path::Path::new("/etc/acmebot/acmebot.json")) {
         let _ = loaded.config.to_effective_json();
+    }
+    match crate::config::from_str(&text, std::path::Path::new("/etc/acmebot/acmebot.yaml")) {
+        Ok(loaded) => {
+            let _ = loaded.config.to_effective_json();
+        }
+        Err(e) => {
+            let _ = e.to_string();
+        }
     }
     let _ = crate::dns::keyfile::parse_private("key.example.test.", &text);
     let _ = crate::dns::keyfile::parse_knot(&text, None);

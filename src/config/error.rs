@@ -28,9 +28,9 @@ pub enum ConfigError {
     NotFound { name: String, tried: Vec<PathBuf> },
     /// The file exists but could not be read.
     Read { path: PathBuf, message: String },
-    /// The file is not valid JSON.
-    Parse { path: PathBuf, line: usize, column: usize, message: String },
-    /// The JSON is well formed but the configuration is not valid.
+    /// The file is not valid JSON or YAML (`format`); line and column from 1.
+    Parse { path: PathBuf, line: usize, column: usize, format: &'static str, message: String },
+    /// The document is well formed but the configuration is not valid.
     Invalid { path: PathBuf, problems: Vec<Problem> },
     /// A pattern could not be rendered at run time.
     Pattern { json_path: String, error: FormatError },
@@ -48,8 +48,8 @@ impl fmt::Display for ConfigError {
             ConfigError::Read { path, message } => {
                 write!(f, "{}: cannot read: {message}", path.display())
             }
-            ConfigError::Parse { path, line, column, message } => {
-                write!(f, "{}:{line}:{column}: invalid JSON: {message}", path.display())
+            ConfigError::Parse { path, line, column, format, message } => {
+                write!(f, "{}:{line}:{column}: invalid {format}: {message}", path.display())
             }
             ConfigError::Invalid { path, problems } => {
                 for (i, problem) in problems.iter().enumerate() {

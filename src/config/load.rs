@@ -1,5 +1,6 @@
 //! Finding and reading the configuration: the search path, the document
-//! format, `conf.d/` merged in, then validation by [`super::sections`].
+//! format (JSON, or YAML read as PyYAML does: [`super::yaml`]), `conf.d/`
+//! merged in, then validation by [`super::sections`].
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,10 @@ use super::sections::Builder;
 use super::{ConfigError, Loaded, Problem, CONFIG_FILE_NAME, SYSTEM_CONFIG_DIR};
 
 /// Finds the configuration file: an absolute `arg` as is; otherwise `arg`
-/// (default `acmebot.json`) in `cwd`, `/etc/acmebot`, then `exe_dir`.
+/// (default `acmebot`) in `cwd`, `/etc/acmebot`, then `exe_dir`. A name
+/// without an extension is tried as `<name>.json`, `<name>.yaml` and
+/// `<name>.yml` in each directory, as the original did (and a given name
+/// then also as it is).
 pub fn locate(arg: Option<&str>, cwd: &Path, exe_dir: Option<&Path>) -> Result<PathBuf, ConfigError> {
     locate_in(arg, cwd, Path::new(SYSTEM_CONFIG_DIR), exe_dir)
 }
@@ -27,12 +31,19 @@ pub fn locate_in(
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => PathBuf::from(name),
     };
-    // Like the original, a name without an extension also matches `<name>.json`.
-    let mut names = vec![expanded.clone()];
+    let mut names = Vec::new();
     if expanded.extension().is_none() {
-        let mut with_ext = expanded.clone().into_os_string();
-        with_ext.push(".json");
-        names.push(PathBuf::from(with_ext));
+        for ext in CONFIG_EXTENSIONS {
+            let mut with_ext = expanded.clone().into_os_string();
+            with_ext.push(".");
+            with_ext.push(ext);
+            names.push(PathBuf::from(with_ext));
+        }
+    }
+    // The bare name only when given: the default `acmebot` in the binary's
+    // folder is the binary itself.
+    if arg.is_some() || names.is_empty() {
+        names.push(expanded.clone());
     }
     let bases: Vec<&Path> = if expanded.is_absolute() {
         vec![Path::new("")]
@@ -54,27 +65,52 @@ pub fn locate_in(
     Err(ConfigError::NotFound { name: name.to_string(), tried })
 }
 
+/// The extensions a configuration file is looked for with, in this order;
+/// `conf.d/` merges files with any of them.
+const CONFIG_EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
+
 /// The document formats a configuration file may be written in, by extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
     Json,
+    Yaml,
 }
 
 impl Format {
+    /// The format of a known extension.
     fn of(path: &Path) -> Option<Format> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("json") => Some(Format::Json),
+            Some("yaml" | "yml") => Some(Format::Yaml),
             _ => None,
         }
     }
+
+    /// The format a file is read in: as the original, anything but `.json`
+    /// is YAML (JSON documents read as YAML the same).
+    fn for_path(path: &Path) -> Format {
+        Format::of(path).unwrap_or(Format::Yaml)
+    }
 }
 
-/// Reads one document; a file without a known extension is read as JSON.
+/// Reads one document. `Value::Null` is an empty document (YAML with no
+/// content, or JSON `null`).
 fn read_document(path: &Path) -> Result<Value, ConfigError> {
     let text = fs_err::read_to_string(path)
         .map_err(|e| ConfigError::Read { path: path.to_path_buf(), message: e.to_string() })?;
-    match Format::of(path).unwrap_or(Format::Json) {
-        Format::Json => parse_json(&text, path),
+    parse(&text, path)
+}
+
+fn parse(text: &str, path: &Path) -> Result<Value, ConfigError> {
+    match Format::for_path(path) {
+        Format::Json => parse_json(text, path),
+        Format::Yaml => super::yaml::to_json(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            format: "YAML",
+            message: e.message,
+        }),
     }
 }
 
@@ -83,7 +119,7 @@ fn parse_json(text: &str, path: &Path) -> Result<Value, ConfigError> {
         let full = e.to_string();
         let suffix = format!(" at line {} column {}", e.line(), e.column());
         let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
-        ConfigError::Parse { path: path.to_path_buf(), line: e.line(), column: e.column(), message }
+        ConfigError::Parse { path: path.to_path_buf(), line: e.line(), column: e.column(), format: "JSON", message }
     })
 }
 
@@ -103,21 +139,55 @@ fn merge(base: &mut Value, extra: Value) {
     }
 }
 
-/// Loads, merges `conf.d/*.json` next to it (as the original does), validates
-/// and resolves a configuration file.
+/// The files of `conf.d/` merged into a configuration, sorted by path: those
+/// ending in `.json`, `.yaml` or `.yml`, hidden ones left out (the
+/// original's `glob`).
+fn conf_d_files(config_path: &Path) -> Vec<PathBuf> {
+    let conf_d = config_path.parent().unwrap_or(Path::new(".")).join("conf.d");
+    let Ok(entries) = std::fs::read_dir(&conf_d) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let hidden = p.file_name().is_some_and(|n| n.as_encoded_bytes().starts_with(b"."));
+            !hidden && Format::of(p).is_some() && p.is_file()
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn invalid(path: &Path, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems: vec![Problem { json_path: String::new(), message: message.to_string() }],
+    }
+}
+
+/// Loads, merges `conf.d/*.json`, `*.yaml` and `*.yml` next to it (as the
+/// original does), validates and resolves a configuration file. An empty
+/// `conf.d` document adds nothing; an empty main file is allowed only when
+/// `conf.d` adds something (the original failed on both).
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut root = read_document(path)?;
-    let conf_d = path.parent().unwrap_or(Path::new(".")).join("conf.d");
-    if let Ok(entries) = std::fs::read_dir(&conf_d) {
-        let mut extra: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| Format::of(p).is_some() && p.is_file())
-            .collect();
-        extra.sort();
-        for p in extra {
-            let v = read_document(&p)?;
-            merge(&mut root, v);
+    let empty = root.is_null();
+    if empty {
+        root = Value::Object(Default::default());
+    }
+    let mut added = false;
+    for p in conf_d_files(path) {
+        match read_document(&p)? {
+            Value::Null => {}
+            v @ Value::Object(_) => {
+                added = true;
+                merge(&mut root, v);
+            }
+            _ => return Err(invalid(&p, "a conf.d file must hold a mapping (a JSON object) to merge")),
         }
+    }
+    if empty && !added {
+        return Err(invalid(path, "the file is empty and no conf.d file adds to it: there is no configuration"));
     }
     build(root, path)
 }
@@ -127,6 +197,12 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 #[cfg(any(test, feature = "fuzzing"))]
 pub fn from_json_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
     build(parse_json(text, path)?, path)
+}
+
+/// Like [`from_json_str`], in the format `path` names (YAML unless `.json`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn from_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
+    build(parse(text, path)?, path)
 }
 
 fn build(root: Value, path: &Path) -> Result<Loaded, ConfigError> {

@@ -1,17 +1,17 @@
 //! The configuration: `acmebot.json` or `acmebot.yaml` (and `conf.d/*.json`,
-//! `*.yaml`, `*.yml` beside it), located,
-//! merged with the defaults, validated as a whole (every problem is reported
-//! with its JSON path and what is allowed) and resolved into the typed model
-//! of [`model`]. Later layers never see raw JSON: inheritance (settings →
-//! private key → certificate), directory resolution and pattern checking all
-//! happen here.
+//! `*.yaml`, `*.yml` beside it), located, merged with the defaults, validated
+//! as a whole (every problem is reported with its JSON path and what is
+//! allowed) and resolved into the typed model of [`model`]. Later layers never
+//! see raw JSON: inheritance (settings → private key → certificate), directory
+//! resolution and pattern checking all happen here.
 //!
 //! Where things live: [`load`] finds and reads files (JSON, or YAML through
-//! [`yaml`], which reads it as the original's PyYAML did), [`defaults`] holds the defaults as data
-//! (`defaults.json`, the CT log list from `vendor/ct-logs.json`), [`check`]
-//! the value checks every section shares, and [`sections`] one module per
-//! section of the file. A new setting: a field in [`model::Settings`], its
-//! default in `defaults.json`, its check in `sections/settings.rs`.
+//! [`yaml`], which reads it as the original's PyYAML did), [`defaults`] holds
+//! the defaults as data (`defaults.json`, the CT log list from
+//! `vendor/ct-logs.json`), [`check`] the value checks every section shares,
+//! and [`sections`] one module per section of the file. A new setting: a
+//! field in [`model::Settings`], its default in `defaults.json`, its check in
+//! `sections/settings.rs`.
 
 mod check;
 mod defaults;

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use super::check::parse_resolver;
-use super::load::{from_json_str, locate_in};
+use super::load::{from_json_str, from_str, locate_in};
 use super::*;
 use crate::hooks::Hook;
 use crate::time::parse_rfc3339;
@@ -414,14 +414,32 @@ fn locate_search_order() {
     for d in [&cwd, &sys, &exe] {
         std::fs::create_dir_all(d).unwrap();
     }
+    // The default name in the binary's folder is the binary: never tried bare.
+    std::fs::write(exe.join("acmebot"), "\x7fELF").unwrap();
     let e = locate_in(None, &cwd, &sys, Some(&exe)).unwrap_err();
     match &e {
         ConfigError::NotFound { tried, .. } => {
-            assert_eq!(tried, &[cwd.join("acmebot.json"), sys.join("acmebot.json"), exe.join("acmebot.json")])
+            let mut expected = Vec::new();
+            for dir in [&cwd, &sys, &exe] {
+                for name in ["acmebot.json", "acmebot.yaml", "acmebot.yml"] {
+                    expected.push(dir.join(name));
+                }
+            }
+            assert_eq!(tried, &expected)
         }
         other => panic!("{other}"),
     }
-    assert!(e.to_string().starts_with("configuration file acmebot.json not found (tried: "), "{e}");
+    assert!(e.to_string().starts_with("configuration file acmebot not found (tried: "), "{e}");
+    // In each directory .json, then .yaml, then .yml; the directories in order.
+    std::fs::write(exe.join("acmebot.yml"), "{}").unwrap();
+    assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), exe.join("acmebot.yml"));
+    std::fs::write(sys.join("acmebot.yaml"), "{}").unwrap();
+    assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), sys.join("acmebot.yaml"));
+    std::fs::write(sys.join("acmebot.yml"), "{}").unwrap();
+    assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), sys.join("acmebot.yaml"));
+    for name in ["acmebot.yaml", "acmebot.yml"] {
+        std::fs::remove_file(sys.join(name)).unwrap();
+    }
     std::fs::write(exe.join("acmebot.json"), "{}").unwrap();
     assert_eq!(locate_in(None, &cwd, &sys, Some(&exe)).unwrap(), exe.join("acmebot.json"));
     std::fs::write(sys.join("acmebot.json"), "{}").unwrap();
@@ -431,6 +449,14 @@ fn locate_search_order() {
     std::fs::write(sys.join("other.json"), "{}").unwrap();
     assert_eq!(locate_in(Some("other.json"), &cwd, &sys, Some(&exe)).unwrap(), sys.join("other.json"));
     assert_eq!(locate_in(Some("other"), &cwd, &sys, None).unwrap(), sys.join("other.json"));
+    std::fs::write(cwd.join("other.yml"), "{}").unwrap();
+    assert_eq!(locate_in(Some("other"), &cwd, &sys, None).unwrap(), cwd.join("other.yml"));
+    // A given name without an extension is also tried as it is, after the
+    // extensions (the original tried only those).
+    std::fs::write(sys.join("bare"), "{}").unwrap();
+    assert_eq!(locate_in(Some("bare"), &cwd, &sys, None).unwrap(), sys.join("bare"));
+    std::fs::write(sys.join("bare.yaml"), "{}").unwrap();
+    assert_eq!(locate_in(Some("bare"), &cwd, &sys, None).unwrap(), sys.join("bare.yaml"));
     let abs = exe.join("acmebot.json");
     assert_eq!(locate_in(Some(abs.to_str().unwrap()), &cwd, &sys, None).unwrap(), abs);
     let missing = root.join("missing.json");
@@ -579,4 +605,305 @@ fn example_file_loads_and_matches_defaults() {
             assert_eq!(example[&section].get(&k), Some(&v), "{section}.{k} differs from the default");
         }
     }
+}
+
+/// A realistic configuration of our own in YAML, every section of the
+/// manual, written the way people write YAML: comments, YAML 1.1 booleans
+/// and nulls, an anchor with merge keys, block scalars, unquoted numbers in
+/// other bases.
+const REALISTIC_YAML: &str = r#"
+# acmebot: a web and mail host, DNS at ns1.example.net.
+account:
+  email: hostmaster@example.com
+  eab_kid: ~
+  eab_hmac_key: null
+
+settings:
+  follower_mode: no
+  log_level: verbose
+  color_output: Off
+  key_types: [rsa, ecdsa]
+  key_size: 3072
+  key_curve: secp384r1
+  key_cipher: blowfish
+  key_passphrase: ~
+  file_user: root
+  file_group: ssl-cert
+  warning_exit_code: yes
+  hpkp_days: 0
+  renewal_days: 21
+  expiration_days: 365
+  max_dns_lookup_attempts: 0x1e      # 30
+  dns_lookup_delay: 1_0
+  min_run_delay: 5:00                # base 60: 300 seconds
+  max_run_delay: 1:00:00             # 3600
+  acme_directory_url: https://acme-staging-v02.api.letsencrypt.org/directory
+  dns_resolvers: ['192.0.2.53', '[2001:db8::53]:53']
+  name_server_port: 53
+  ct_submit_logs:
+    - google_argon
+    - example_log
+
+directories:
+  resource: /var/local/acmebot
+  private_key: /etc/ssl/private
+  backup_key: /etc/ssl/private
+  previous_key: ~
+  certificate: /etc/ssl/certs
+  chain: /etc/ssl/certs
+  param: /etc/ssl/params
+  challenge: /etc/ssl/challenges
+  sct: /etc/ssl/scts/{name}/{key_type}
+  ocsp: ~
+
+key_type_suffixes: {rsa: .rsa, ecdsa: .ecdsa}
+
+file_names:
+  private_key: '{name}{suffix}.key'
+  certificate: "{name}{suffix}.pem"
+  full_certificate: ~
+
+hpkp_headers:
+  apache: |
+    Header always set Public-Key-Pins "{header}"
+  nginx: ~
+
+services:
+  nginx: systemctl reload nginx
+  postfix: systemctl reload postfix
+  dovecot: >-
+    doveadm
+    reload
+
+ct_logs:
+  example_log:
+    - url: https://ct.example.net/2026/
+      log_id: KTxRllTIOWW6qlD8WAfUt2+/WHopctykwwz05UVH9Hg=
+      start: 2026-01-01T00:00:00Z
+      end: 2027-01-01T00:00:00Z
+  google_xenon: ~
+
+hooks:
+  certificate_installed: logger -t acmebot "installed {certificate_name} ({key_type})"
+  dns_zone_update: ~
+
+zone_update_keys:
+  example.net:
+    file: update.example.net.key
+    server: ns1.example.net
+    port: 53
+
+http_challenges:
+  www.example.org: /var/www/htdocs/.well-known/acme-challenge
+
+authorizations:
+  example.com: ['@', www, mail]
+
+certificates:
+  example.com: &web
+    alt_names:
+      example.com: ['@', www]
+    services: [nginx]
+    ocsp_must_staple: yes
+    tlsa_records:
+      example.com: ['@', {host: www, port: 443, usage: pkix-ee, selector: spki}]
+  example.org:
+    <<: *web
+    alt_names:
+      example.org: ['@', www]
+    tlsa_records: {}
+
+private_keys:
+  mail:
+    key_types: [rsa]
+    expiration_days: 180
+    certificates:
+      mail.example.com:
+        alt_names:
+          example.com: [mail, smtp]
+        services: [dovecot, postfix]
+"#;
+
+/// [`REALISTIC_YAML`] written by hand as JSON.
+const REALISTIC_JSON: &str = r#"{
+  "account": {"email": "hostmaster@example.com", "eab_kid": null, "eab_hmac_key": null},
+  "settings": {
+    "follower_mode": false, "log_level": "verbose", "color_output": false,
+    "key_types": ["rsa", "ecdsa"], "key_size": 3072, "key_curve": "secp384r1", "key_cipher": "blowfish",
+    "key_passphrase": null, "file_user": "root", "file_group": "ssl-cert", "warning_exit_code": true,
+    "hpkp_days": 0, "renewal_days": 21, "expiration_days": 365, "max_dns_lookup_attempts": 30,
+    "dns_lookup_delay": 10, "min_run_delay": 300, "max_run_delay": 3600,
+    "acme_directory_url": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "dns_resolvers": ["192.0.2.53", "[2001:db8::53]:53"], "name_server_port": 53,
+    "ct_submit_logs": ["google_argon", "example_log"]
+  },
+  "directories": {
+    "resource": "/var/local/acmebot", "private_key": "/etc/ssl/private", "backup_key": "/etc/ssl/private",
+    "previous_key": null, "certificate": "/etc/ssl/certs", "chain": "/etc/ssl/certs", "param": "/etc/ssl/params",
+    "challenge": "/etc/ssl/challenges", "sct": "/etc/ssl/scts/{name}/{key_type}", "ocsp": null
+  },
+  "key_type_suffixes": {"rsa": ".rsa", "ecdsa": ".ecdsa"},
+  "file_names": {"private_key": "{name}{suffix}.key", "certificate": "{name}{suffix}.pem", "full_certificate": null},
+  "hpkp_headers": {"apache": "Header always set Public-Key-Pins \"{header}\"\n", "nginx": null},
+  "services": {"nginx": "systemctl reload nginx", "postfix": "systemctl reload postfix", "dovecot": "doveadm reload"},
+  "ct_logs": {
+    "example_log": [{"url": "https://ct.example.net/2026/", "log_id": "KTxRllTIOWW6qlD8WAfUt2+/WHopctykwwz05UVH9Hg=",
+                     "start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z"}],
+    "google_xenon": null
+  },
+  "hooks": {"certificate_installed": "logger -t acmebot \"installed {certificate_name} ({key_type})\"", "dns_zone_update": null},
+  "zone_update_keys": {"example.net": {"file": "update.example.net.key", "server": "ns1.example.net", "port": 53}},
+  "http_challenges": {"www.example.org": "/var/www/htdocs/.well-known/acme-challenge"},
+  "authorizations": {"example.com": ["@", "www", "mail"]},
+  "certificates": {
+    "example.com": {
+      "alt_names": {"example.com": ["@", "www"]}, "services": ["nginx"], "ocsp_must_staple": true,
+      "tlsa_records": {"example.com": ["@", {"host": "www", "port": 443, "usage": "pkix-ee", "selector": "spki"}]}
+    },
+    "example.org": {
+      "alt_names": {"example.org": ["@", "www"]}, "services": ["nginx"], "ocsp_must_staple": true, "tlsa_records": {}
+    }
+  },
+  "private_keys": {
+    "mail": {
+      "key_types": ["rsa"], "expiration_days": 180,
+      "certificates": {"mail.example.com": {"alt_names": {"example.com": ["mail", "smtp"]}, "services": ["dovecot", "postfix"]}}
+    }
+  }
+}"#;
+
+/// The configuration as `--show-config` shows it, and the warnings.
+/// (The file's own path left out.)
+fn shown(loaded: &Loaded) -> (Value, Vec<String>) {
+    let mut v = loaded.config.to_effective_json();
+    if let Value::Object(o) = &mut v {
+        o.shift_remove("config_file");
+    }
+    (v, loaded.warnings.clone())
+}
+
+#[test]
+fn yaml_and_json_of_the_same_content_give_the_same_config() {
+    let yaml = match from_str(REALISTIC_YAML, Path::new("/etc/acmebot/acmebot.yaml")) {
+        Ok(l) => l,
+        Err(e) => panic!("{e}"),
+    };
+    let json = ok(REALISTIC_JSON);
+    assert_eq!(shown(&yaml), shown(&json));
+    let (v, _) = shown(&yaml);
+    // Spot checks that the YAML was read as meant, not just alike.
+    assert_eq!(v["settings"]["warning_exit_code"], true);
+    assert_eq!(v["settings"]["color_output"], false);
+    assert_eq!(v["settings"]["min_run_delay"], 300);
+    assert_eq!(v["settings"]["max_dns_lookup_attempts"], 30);
+    assert_eq!(v["ct_logs"]["example_log"][0]["start"], "2026-01-01T00:00:00Z");
+    assert_eq!(v["private_keys"]["example.org"]["certificates"]["example.org"]["services"], json!(["nginx"]));
+    assert_eq!(v["services"]["dovecot"], "doveadm reload");
+    assert_eq!(
+        yaml.config.hpkp_headers,
+        [("apache".to_string(), "Header always set Public-Key-Pins \"{header}\"\n".to_string())]
+    );
+    // The same YAML read with the .yml extension, or as the main file.
+    let yml = from_str(REALISTIC_YAML, Path::new("/etc/acmebot/acmebot.yml")).unwrap();
+    assert_eq!(shown(&yml), shown(&json));
+}
+
+#[test]
+fn example_yaml_is_the_example_json() {
+    let yaml = super::yaml::to_json(include_str!("../../acmebot.example.yaml")).unwrap();
+    let json: Value = serde_json::from_str(include_str!("../../acmebot.example.json")).unwrap();
+    assert_eq!(yaml, json);
+    // Key order too (it is the order --show-config and conf.d merging keep).
+    assert_eq!(serde_json::to_string(&yaml).unwrap(), serde_json::to_string(&json).unwrap());
+}
+
+#[test]
+fn yaml_scalars_in_a_configuration() {
+    let l = from_str(
+        "settings:\n  auto_rollover: On\n  warning_exit_code: 'yes'\n  key_passphrase: NULL\n  renewal_days: 0x1E\n",
+        Path::new("/etc/acmebot/acmebot.yaml"),
+    );
+    let e = l.unwrap_err().to_string();
+    // A quoted 'yes' is the text "yes", which is not a boolean.
+    assert!(e.contains("settings.warning_exit_code: \"yes\" is not allowed; use true or false"), "{e}");
+    let l =
+        from_str("settings:\n  auto_rollover: On\n  key_passphrase: NULL\n  renewal_days: 0x1E\n", Path::new("a.yml"))
+            .unwrap();
+    assert!(l.config.settings.auto_rollover);
+    assert_eq!(l.config.settings.renewal_days, 30);
+}
+
+#[test]
+fn yaml_errors_give_line_and_column() {
+    let e = from_str("settings:\n  renewal_days: 30\n  log_level: [debug\n", Path::new("/etc/acmebot/acmebot.yaml"))
+        .unwrap_err();
+    match &e {
+        ConfigError::Parse { line, column, format, .. } => {
+            assert_eq!(*format, "YAML");
+            assert!(*line >= 3 && *column >= 1, "{e}");
+        }
+        other => panic!("{other}"),
+    }
+    let e = from_str("account:\n  email: a@example.com\n  bad: x: y\n", Path::new("/etc/acmebot/acmebot.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "/etc/acmebot/acmebot.yaml:3:9: invalid YAML: mapping values are not allowed in this context");
+    // Anything but .json is read as YAML, as the original did; JSON is YAML.
+    let l = from_str(MINIMAL, Path::new("/etc/acmebot/acmebot.conf")).unwrap();
+    assert_eq!(shown(&l), shown(&ok(MINIMAL)));
+}
+
+#[test]
+fn conf_d_merges_json_and_yaml_sorted_by_path() {
+    let dir = tmpdir("conf-d-yaml");
+    let main = dir.join("acmebot.yaml");
+    std::fs::write(&main, "account:\n  email: admin@example.com\nsettings:\n  renewal_days: 10\n  key_size: 2048\n")
+        .unwrap();
+    let conf_d = dir.join("conf.d");
+    std::fs::create_dir(&conf_d).unwrap();
+    std::fs::write(
+        conf_d.join("10-web.json"),
+        r#"{"certificates": {"example.com": {"alt_names": {"example.com": ["@"]}}}}"#,
+    )
+    .unwrap();
+    std::fs::write(conf_d.join("20-mail.yml"), "certificates:\n  mail.example.com:\n    alt_names:\n      example.com: [mail]\nsettings:\n  renewal_days: 20\n").unwrap();
+    std::fs::write(conf_d.join("30-late.yaml"), "settings: {renewal_days: 30}\n").unwrap();
+    // An empty document adds nothing; hidden files and other extensions are not read.
+    std::fs::write(conf_d.join("40-empty.yaml"), "# nothing here yet\n").unwrap();
+    std::fs::write(conf_d.join(".hidden.yaml"), "settings: {renewal_days: 99}\n").unwrap();
+    std::fs::write(conf_d.join("50-notes.txt"), "settings: {renewal_days: 98}\n").unwrap();
+    std::fs::write(conf_d.join("60-backup.json~"), "{").unwrap();
+    let l = load(&main).unwrap();
+    let names: Vec<&str> = l.config.private_keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["example.com", "mail.example.com"]);
+    assert_eq!(l.config.settings.renewal_days, 30);
+    assert_eq!(l.config.private_keys[0].rsa_key_size, Some(2048));
+    // A conf.d file that is not a mapping is named.
+    std::fs::write(conf_d.join("45-list.yaml"), "- a\n").unwrap();
+    let e = load(&main).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("{}: a conf.d file must hold a mapping", conf_d.join("45-list.yaml").display())),
+        "{e}"
+    );
+    std::fs::remove_file(conf_d.join("45-list.yaml")).unwrap();
+    // A YAML error in conf.d names that file, line and column.
+    std::fs::write(conf_d.join("45-bad.yml"), "settings:\n\t- x\n").unwrap();
+    let e = load(&main).unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Parse { path, line: 2, format: "YAML", .. } if path == &conf_d.join("45-bad.yml")),
+        "{e}"
+    );
+    std::fs::remove_file(conf_d.join("45-bad.yml")).unwrap();
+    // An empty main file: the configuration comes from conf.d alone ...
+    std::fs::write(&main, "# everything is in conf.d\n").unwrap();
+    let l = load(&main).unwrap();
+    assert_eq!(l.config.private_keys.len(), 2);
+    // ... and with nothing in conf.d either, it is an error naming the file.
+    std::fs::remove_dir_all(&conf_d).unwrap();
+    let e = load(&main).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!("{}: the file is empty and no conf.d file adds to it: there is no configuration", main.display())
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
