@@ -205,10 +205,22 @@ pub(crate) fn as_curve(ck: &mut Ck, path: &str, v: &Value) -> Option<Curve> {
 
 pub(crate) const RSA_KEY_SIZES: [u32; 4] = [2048, 3072, 4096, 8192];
 
+/// `key_size`: any size the original accepted (from 1024 bits) is taken, so
+/// existing keys of that size are adopted; a size that cannot be generated
+/// here is a warning saying what a new key will be.
 pub(crate) fn as_key_size(ck: &mut Ck, path: &str, v: &Value) -> Option<u32> {
     let size = as_opt_u32(ck, path, v)?;
-    if !RSA_KEY_SIZES.contains(&size) {
-        ck.err(path, format!("{size} is not allowed; use one of 2048, 3072, 4096, 8192, or 0 or null to disable RSA"));
+    if size == 0 {
+        return Some(size);
+    }
+    if size < 1024 || size > 16384 {
+        ck.err(path, format!("{size} is not allowed; use 2048, 3072, 4096 or 8192 (or 0 or null to disable RSA)"));
+    } else if !RSA_KEY_SIZES.contains(&size) {
+        ck.warn(format!(
+            "{path}: existing {size}-bit RSA keys are used, but new RSA keys can only be 2048, 3072, 4096 or \
+             8192 bits here: a new key will have {} bits",
+            crate::crypto::rsa_generation_bits(size)
+        ));
     }
     Some(size)
 }
@@ -357,6 +369,27 @@ pub fn parse_resolver(s: &str) -> Option<SocketAddr> {
 }
 
 /// Every name in `list` must be a key of `defined`.
+/// `ct_submit_logs`: names defined in `ct_logs` are kept; a retired log the
+/// original's defaults named (`google_icarus`, `google_pilot`...) is a warning
+/// and skipped, as a migrating user's configuration still lists them; any
+/// other name is an error.
+pub(crate) fn ct_log_refs<T>(ck: &mut Ck, path: &str, list: Vec<String>, defined: &BTreeMap<String, T>) -> Vec<String> {
+    let retired = super::defaults::retired_ct_logs();
+    let mut kept = Vec::with_capacity(list.len());
+    let mut unknown = Vec::new();
+    for name in list {
+        if defined.contains_key(&name) {
+            kept.push(name);
+        } else if retired.contains(&name) {
+            ck.warn(format!("{path}: {name:?} is a certificate transparency log that was shut down; skipped"));
+        } else {
+            unknown.push(name);
+        }
+    }
+    check_refs(ck, path, &unknown, defined, "certificate transparency log", "ct_logs");
+    kept
+}
+
 pub(crate) fn check_refs<T>(
     ck: &mut Ck,
     path: &str,

@@ -17,6 +17,16 @@ pub(super) fn defaults() -> Map<String, Value> {
     m
 }
 
+/// Names of certificate transparency logs that are shut down but that the
+/// original's manual and earlier defaults used (`google_icarus`, ...).
+pub(super) fn retired_ct_logs() -> Vec<String> {
+    let list = serde_json::from_str::<Value>(CT_LOGS).ok().and_then(|v| v.get("retired").cloned());
+    match list {
+        Some(Value::Array(names)) => names.into_iter().filter_map(|n| n.as_str().map(String::from)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +42,7 @@ mod tests {
             assert!(logs.contains_key(name.as_str().unwrap()));
         }
         assert_eq!(d["settings"]["ct_submit_logs"], vendor["default_submit_logs"]);
+        let retired = retired_ct_logs();
+        assert!(retired.iter().any(|n| n == "google_icarus") && retired.iter().all(|n| !logs.contains_key(n)));
     }
 }

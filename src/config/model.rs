@@ -74,6 +74,8 @@ pub enum StartTls {
     Sieve,
     Ftp,
     Xmpp,
+    /// LDAP's StartTLS extended operation (RFC 4511), which the original speaks.
+    Ldap,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -251,15 +251,28 @@ fn bad_enum_values_name_path_and_allowed_values() {
 #[test]
 fn all_errors_are_collected() {
     let e = err(r#"{"settings": {"key_size": "big", "renewal_days": -1, "follower_mode": "yes"},
-                    "certificates": {"example.com": {"services": ["nope"], "ct_submit_logs": ["google_pilot"]}}}"#);
+                    "certificates": {"example.com": {"services": ["nope"], "ct_submit_logs": ["no_such_log"]}}}"#);
     assert!(e.contains("settings.key_size: \"big\" is not allowed"), "{e}");
     assert!(e.contains("settings.renewal_days: -1 is not allowed; use a non-negative integer"), "{e}");
     assert!(e.contains("settings.follower_mode: \"yes\" is not allowed; use true or false"), "{e}");
     assert!(e.contains("certificates.example.com.services: unknown service \"nope\""), "{e}");
     assert!(
-        e.contains("certificates.example.com.ct_submit_logs: unknown certificate transparency log \"google_pilot\""),
+        e.contains("certificates.example.com.ct_submit_logs: unknown certificate transparency log \"no_such_log\""),
         "{e}"
     );
+    // The logs of the original's manual, shut down since: a warning, skipped.
+    let l = ok(r#"{"settings": {"ct_submit_logs": ["google_icarus", "google_pilot", "google_argon"]},
+                   "certificates": {"example.com": {"ct_submit_logs": ["google_pilot"]}}}"#);
+    assert_eq!(l.config.settings.ct_submit_logs, vec!["google_argon"]);
+    assert!(l.config.private_keys[0].certificates[0].ct_submit_logs.is_empty());
+    for (path, name) in [
+        ("settings.ct_submit_logs", "google_icarus"),
+        ("settings.ct_submit_logs", "google_pilot"),
+        ("certificates.example.com.ct_submit_logs", "google_pilot"),
+    ] {
+        let said = format!("{path}: \"{name}\" is a certificate transparency log that was shut down; skipped");
+        assert!(l.warnings.contains(&said), "{said}: {:?}", l.warnings);
+    }
     assert!(e.lines().count() >= 5);
 }
 
@@ -546,6 +559,15 @@ fn key_types_disabled_by_size_and_curve() {
     assert!(e.contains("certificates.example.com: no key type is enabled"), "{e}");
     let e = err(r#"{"settings": {"key_size": 1000}}"#);
     assert!(e.contains("settings.key_size: 1000 is not allowed"), "{e}");
+    // A size the original generated but aws-lc does not: existing keys are
+    // adopted, a new one gets the next size up (said in a warning).
+    let l = ok(r#"{"settings": {"key_size": 2560}}"#);
+    assert!(
+        l.warnings.iter().any(|w| w.contains("settings.key_size: existing 2560-bit RSA keys are used")
+            && w.contains("a new key will have 3072 bits")),
+        "{:?}",
+        l.warnings
+    );
     let l = ok(r#"{"settings": {"key_size": null}, "certificates": {"example.com": {"key_types": ["rsa", "ecdsa"]}}}"#);
     let key = &l.config.private_keys[0];
     assert_eq!(key.key_types, [KeyType::Ecdsa]);
@@ -906,4 +928,13 @@ fn conf_d_merges_json_and_yaml_sorted_by_path() {
         format!("{}: the file is empty and no conf.d file adds to it: there is no configuration", main.display())
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn starttls_names_the_original_knows_load() {
+    let l = ok(r#"{"certificates": {"example.com": {"verify": [
+        {"port": 389, "starttls": "ldap"}, {"port": 25, "starttls": "SMTP"}]}}}"#);
+    let verify = &l.config.private_keys[0].certificates[0].verify;
+    assert_eq!(verify[0].starttls, Some(StartTls::Ldap));
+    assert_eq!(verify[1].starttls, Some(StartTls::Smtp), "lower-cased, as the original does");
 }

@@ -9,7 +9,7 @@ use super::verify::verify_list;
 use super::{Builder, NULL};
 use crate::config::check::{
     as_bool, as_choice, as_curve, as_key_size, as_key_types, as_opt_string, as_opt_u32, as_passphrase, as_port,
-    as_str_list, as_string, as_u32, check_refs, idx, parse_resolver, resolve_path, warn_unknown, Ck,
+    as_str_list, as_string, as_u32, check_refs, ct_log_refs, idx, parse_resolver, resolve_path, warn_unknown, Ck,
 };
 use crate::config::model::{CtLog, LogLevel, Retention, Settings, VerifySpec};
 
@@ -118,7 +118,7 @@ impl Builder<'_> {
         let services_list = get!(as_str_list, "services");
         check_refs(ck, "settings.services", &services_list, services, "service", "services");
         let ct_submit_logs = get!(as_str_list, "ct_submit_logs");
-        check_refs(ck, "settings.ct_submit_logs", &ct_submit_logs, ct_logs, "certificate transparency log", "ct_logs");
+        let ct_submit_logs = ct_log_refs(ck, "settings.ct_submit_logs", ct_submit_logs, ct_logs);
         let ca_bundle = get!(as_opt_string, "ca_bundle").map(|s| resolve_path(&self.config_dir, &s));
         let verify = get!(verify_list_here, "verify");
         let (min_run_delay, max_run_delay) = (get!(as_u32, "min_run_delay"), get!(as_u32, "max_run_delay"));

@@ -43,9 +43,15 @@ pub(super) fn verify_list(ck: &mut Ck, p: &str, v: &Value, alt_names: Option<&[S
                     ("sieve", StartTls::Sieve),
                     ("ftp", StartTls::Ftp),
                     ("xmpp", StartTls::Xmpp),
+                    ("ldap", StartTls::Ldap),
                 ];
-                let starttls =
-                    as_choice(ck, &join(&ip, "starttls"), o.get("starttls").unwrap_or(&NULL), &starttls_choices, true);
+                // The original lower-cases the name (`SMTP` works there).
+                let given = match o.get("starttls") {
+                    Some(Value::String(s)) => Value::String(s.to_ascii_lowercase()),
+                    Some(v) => v.clone(),
+                    None => Value::Null,
+                };
+                let starttls = as_choice(ck, &join(&ip, "starttls"), &given, &starttls_choices, true);
                 let protocol = as_choice(
                     ck,
                     &join(&ip, "protocol"),
