@@ -185,6 +185,58 @@ enum Inner {
     Ec(EcdsaKeyPair, Curve),
 }
 
+/// The size a new RSA key configured as `bits` gets: the smallest size
+/// aws-lc generates (2048, 3072, 4096, 8192) that is at least `bits`.
+pub fn rsa_generation_bits(bits: u32) -> u32 {
+    [2048, 3072, 4096, 8192].into_iter().find(|&s| s >= bits).unwrap_or(8192)
+}
+
+/// What a private key is, read from its PEM without validating the key:
+/// the RSA modulus size in bits (whole bytes, as [`PrivateKey::rsa_bits`])
+/// or the ECDSA curve. Cheap enough for every run (a 4096-bit RSA key is
+/// not checked, only its structure read). `None` for encrypted keys and what
+/// is not a key.
+pub fn key_params_from_pem(pem: &[u8]) -> Option<KeyParams> {
+    use der::Decode;
+    fn rsa_bits(pkcs1: &[u8]) -> Option<KeyParams> {
+        // RSAPrivateKey ::= SEQUENCE { version, modulus, ... }: the first two.
+        let seq = der::asn1::AnyRef::from_der(pkcs1).ok()?;
+        let mut r = der::SliceReader::new(seq.value()).ok()?;
+        let _version = der::asn1::UintRef::decode(&mut r).ok()?;
+        let modulus = der::asn1::UintRef::decode(&mut r).ok()?;
+        Some(KeyParams::Rsa(modulus.as_bytes().len() as u32 * 8))
+    }
+    if contains(pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || contains(pem, b"Proc-Type: 4,ENCRYPTED") {
+        return None;
+    }
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
+        let (kind, der) = item.ok()?;
+        return match kind {
+            SectionKind::PrivateKey => {
+                let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).ok()?;
+                if info.algorithm.oid == OID_RSA_ENCRYPTION {
+                    rsa_bits(info.private_key)
+                } else if let Ok(oid) = info.algorithm.parameters_oid() {
+                    curve_from_oid(&oid).map(KeyParams::Ec)
+                } else {
+                    PrivateKey::from_pkcs8_der(&der).ok()?.curve().map(KeyParams::Ec)
+                }
+            }
+            SectionKind::RsaPrivateKey => rsa_bits(&der),
+            SectionKind::EcPrivateKey => PrivateKey::from_sec1_der(&der).ok()?.curve().map(KeyParams::Ec),
+            _ => continue,
+        };
+    }
+    None
+}
+
+/// The size or curve of a private key (see [`key_params_from_pem`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyParams {
+    Rsa(u32),
+    Ec(Curve),
+}
+
 /// An RSA or ECDSA (P-256/P-384/P-521) private key.
 pub struct PrivateKey {
     inner: Inner,

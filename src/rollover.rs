@@ -39,10 +39,7 @@ pub fn decide(i: &Input) -> Decision {
         (Some(age), Some(days)) if days > 0 => i64::from(days) <= age,
         _ => false,
     };
-    let unsafe_by = match (i.youngest_backup_days, i.hpkp_days) {
-        (Some(age), Some(days)) if days > 0 && i64::from(days) >= age => Some(i64::from(days) - age),
-        _ => None,
-    };
+    let unsafe_by = unsafe_by(i.youngest_backup_days, i.hpkp_days);
     let wanted = !i.key_provided && (i.requested || (i.auto_rollover && need));
     match (wanted, unsafe_by) {
         (true, None) => Decision::Roll,
@@ -50,6 +47,15 @@ pub fn decide(i: &Input) -> Decision {
         (true, Some(by)) => Decision::Refused { younger_by_days: by },
         (false, None) if need => Decision::Expired,
         _ => Decision::Keep,
+    }
+}
+
+/// By how many days a rollover would come too early for HPKP: the youngest
+/// backup key is not older than `hpkp_days`. `None` when it is safe.
+pub fn unsafe_by(youngest_backup_days: Option<i64>, hpkp_days: Option<u32>) -> Option<i64> {
+    match (youngest_backup_days, hpkp_days) {
+        (Some(age), Some(days)) if days > 0 && i64::from(days) >= age => Some(i64::from(days) - age),
+        _ => None,
     }
 }
 

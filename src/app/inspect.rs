@@ -21,16 +21,30 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
     let roll = rollover_decision(ctx, spec) == rollover::Decision::Roll;
     let mut slots = BTreeMap::new();
     for &kt in &spec.key_types {
+        let mut primary_params = None;
         for role in [KeyRole::Primary, KeyRole::Backup] {
             let kind = if role == KeyRole::Primary { FileKind::PrivateKey } else { FileKind::BackupKey };
             let Some(path) = ctx.config.file_path(kind, &spec.name, Some(kt))? else { continue };
             let slot = match read_private(&path)? {
-                Some(found) => known_or_adopted_key(ctx, spec, kt, role, found)?,
+                Some(found) => {
+                    if role == KeyRole::Primary {
+                        primary_params = crypto::key_params_from_pem(&found.bytes);
+                    }
+                    known_or_adopted_key(ctx, spec, kt, role, found)?
+                }
                 None => KeySlot::missing(path),
             };
             slots.insert((kt, role), slot);
         }
-        promote_backup(ctx, spec, kt, roll, &mut slots)?;
+        let replace = !roll && primary_params.is_some_and(|p| params_changed(ctx, spec, p));
+        promote_backup(ctx, spec, kt, roll || replace, &mut slots)?;
+        if replace && !slots.get(&(kt, KeyRole::Primary)).is_some_and(|s| s.is_new) {
+            // No backup to roll over to: a new primary key of the configured
+            // size or curve (the old one is archived by the transaction).
+            let path = slots.get(&(kt, KeyRole::Primary)).expect("primary slot").path.clone();
+            tracing::info!("Generating a new {} key for {}", kt.as_str().to_uppercase(), spec.name);
+            slots.insert((kt, KeyRole::Primary), KeySlot::missing(path));
+        }
     }
     if slots.values().any(|s| s.is_new) && !matches!(spec.key_passphrase, Passphrase::None) {
         return Err(AppError::Unsupported(
@@ -58,6 +72,54 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
     let mut plan = KeyPlan { spec, slots, work, hpkp_stale: false };
     plan.hpkp_stale = hpkp::stale(ctx.config, &plan)?;
     Ok(plan)
+}
+
+/// Whether the primary key's size or curve differs from the configuration and
+/// the key is to be replaced, as the original does: when a rollover is safe
+/// for HPKP (or `--force`); otherwise a key warning says why it waits.
+fn params_changed(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, have: crypto::KeyParams) -> bool {
+    if spec.key_provided {
+        return false;
+    }
+    let (matches, wanted) = match have {
+        crypto::KeyParams::Rsa(bits) => {
+            let want = spec.rsa_key_size.unwrap_or(4096);
+            (bits == want || bits == crypto::rsa_generation_bits(want), format!("{want} bits"))
+        }
+        crypto::KeyParams::Ec(curve) => {
+            let want = spec.ecdsa_curve.unwrap_or(crate::types::Curve::P384);
+            (curve == want, format!("curve {}", want.as_str()))
+        }
+    };
+    if matches {
+        return false;
+    }
+    let kt = match have {
+        crypto::KeyParams::Rsa(_) => "RSA",
+        crypto::KeyParams::Ec(_) => "ECDSA",
+    };
+    tracing::info!("Private {kt} key {} is not {wanted}", spec.name);
+    let now = ctx.now.secs();
+    let youngest = spec
+        .key_types
+        .iter()
+        .filter_map(|&t| ctx.state().key(&spec.name, t, KeyRole::Backup))
+        .map(|k| (now - k.since.secs()).max(0) / DAY)
+        .min();
+    match rollover::unsafe_by(youngest, spec.hpkp_days) {
+        Some(by) if !ctx.opts.force => {
+            let by = if by > 0 { format!(" by {}", rollover::days(by)) } else { String::new() };
+            let message = format!(
+                "A backup private key for {} is younger than the HPKP duration{by}, so its {kt} key is not \
+                 replaced with one of {wanted} yet. Use \"--force\" to force the rollover; note that this can brick \
+                 a web site where HPKP is deployed",
+                spec.name
+            );
+            ctx.report.warn(WarningCode::Key, message);
+            false
+        }
+        _ => true,
+    }
 }
 
 /// No primary key but a backup (after --revoke, or a primary removed by hand),
@@ -139,9 +201,19 @@ fn known_or_adopted_key(
             spki_sha256: spki.clone(),
             path: found.path.display().to_string(),
             sha256: found.sha256.clone(),
+            modified: modified_time(&found.path),
         })?;
     }
     Ok(KeySlot { spki_sha256: spki, key: Some(key), is_new: false, ..KeySlot::missing(found.path) })
+}
+
+/// A file's modification time: an adopted key's age counts from there, as
+/// the original's does (a key the original made two years ago is due for
+/// `expiration_days` as it would have been there).
+fn modified_time(path: &std::path::Path) -> Option<Time> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let secs = modified.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Time::from_secs(i64::try_from(secs).ok()?))
 }
 
 /// Why the installed certificate of one name and key type must be issued

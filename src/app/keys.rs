@@ -26,7 +26,7 @@ pub fn key_todo(plans: &mut [KeyPlan<'_>]) -> R<Vec<KeyTodo>> {
         }
         for (&(kt, role), slot) in plan.slots.iter_mut() {
             if slot.is_new && slot.key.is_none() {
-                let bits = plan.spec.rsa_key_size.unwrap_or(4096);
+                let bits = crate::crypto::rsa_generation_bits(plan.spec.rsa_key_size.unwrap_or(4096));
                 let curve = plan.spec.ecdsa_curve.unwrap_or(Curve::P384);
                 todo.push(KeyTodo { plan: i, slot: (kt, role), bits, curve });
             } else if slot.key.is_none() && role == KeyRole::Primary {

@@ -412,3 +412,25 @@ fn parse_rcgen_self_signed() {
         assert_eq!(info.spki_der, k.spki_der());
     }
 }
+
+#[test]
+fn key_params_are_read_without_loading_the_key() {
+    let rsa = PrivateKey::from_pem(RSA_PKCS1_PEM.as_bytes()).unwrap();
+    let bits = rsa.rsa_bits().unwrap();
+    assert_eq!(key_params_from_pem(RSA_PKCS1_PEM.as_bytes()), Some(KeyParams::Rsa(bits)));
+    assert_eq!(key_params_from_pem(rsa.to_pkcs8_pem().as_bytes()), Some(KeyParams::Rsa(bits)));
+    let generated = PrivateKey::generate_rsa(3072).unwrap();
+    assert_eq!(key_params_from_pem(generated.to_pkcs8_pem().as_bytes()), Some(KeyParams::Rsa(3072)));
+    for (pem, curve) in [
+        (EC256_SEC1_PEM, Curve::P256),
+        (EC384_SEC1_WITH_PARAMS_PEM, Curve::P384),
+        (EC521_SEC1_PEM, Curve::P521),
+        (EC256_PKCS8_PEM, Curve::P256),
+    ] {
+        assert_eq!(key_params_from_pem(pem.as_bytes()), Some(KeyParams::Ec(curve)), "{pem}");
+        let pkcs8 = PrivateKey::from_pem(pem.as_bytes()).unwrap().to_pkcs8_pem();
+        assert_eq!(key_params_from_pem(pkcs8.as_bytes()), Some(KeyParams::Ec(curve)));
+    }
+    assert_eq!(key_params_from_pem(ENCRYPTED_RSA_PEM.as_bytes()), None);
+    assert_eq!(key_params_from_pem(LEAF_PEM.as_bytes()), None);
+}

@@ -78,6 +78,10 @@ pub enum Event {
         spki_sha256: String,
         path: String,
         sha256: String,
+        /// The file's modification time: the key's age counts from there (as
+        /// the original counts it), not from the adoption.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        modified: Option<Time>,
     },
     AuthorizationObtained {
         name: String,

@@ -292,6 +292,7 @@ pub fn read_event(type_name: &str, f: &Fields<'_>) -> R<Event> {
             spki_sha256: f.string("spki_sha256")?,
             path: f.string("path")?,
             sha256: f.string("sha256")?,
+            modified: f.opt_time("modified")?,
         },
         "authorization_obtained" => Event::AuthorizationObtained {
             name: f.string("name")?,
@@ -643,6 +644,16 @@ mod tests {
                 spki_sha256: s("s"),
                 path: s("/p"),
                 sha256: s("h"),
+                modified: None,
+            },
+            Event::KeyAdopted {
+                key: s("k"),
+                key_type: KeyType::Rsa,
+                role: KeyRole::Backup,
+                spki_sha256: s("s"),
+                path: s("/p"),
+                sha256: s("h"),
+                modified: Some(t("2024-02-03T04:05:06Z")),
             },
             Event::AuthorizationObtained {
                 name: s("n"),

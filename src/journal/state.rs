@@ -401,8 +401,9 @@ impl State {
                     self.generated.insert(spki_sha256, ts);
                 }
             }
-            Event::KeyAdopted { key, key_type, role, spki_sha256, path, .. } => {
-                self.set_key(KeyState { key, key_type, role, spki_sha256, path, since: ts, adopted: true });
+            Event::KeyAdopted { key, key_type, role, spki_sha256, path, modified, .. } => {
+                let since = modified.filter(|m| *m < ts).unwrap_or(ts);
+                self.set_key(KeyState { key, key_type, role, spki_sha256, path, since, adopted: true });
             }
             Event::CertificateIssued(f) => {
                 let id = format!("{}/{}", cert_id(&f.cert, f.key_type), f.serial);
