@@ -18,17 +18,16 @@ use crate::time::{Time, DAY};
 use crate::types::{sha256_hex, KeyRole, KeyType};
 
 pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan<'c>> {
-    let roll = rollover_decision(ctx, spec) == rollover::Decision::Roll;
     let mut slots = BTreeMap::new();
+    let mut primary_params = BTreeMap::new();
     for &kt in &spec.key_types {
-        let mut primary_params = None;
         for role in [KeyRole::Primary, KeyRole::Backup] {
             let kind = if role == KeyRole::Primary { FileKind::PrivateKey } else { FileKind::BackupKey };
             let Some(path) = ctx.config.file_path(kind, &spec.name, Some(kt))? else { continue };
             let slot = match read_private(&path)? {
                 Some(found) => {
                     if role == KeyRole::Primary {
-                        primary_params = crypto::key_params_from_pem(&found.bytes);
+                        primary_params.insert(kt, crypto::key_params_from_pem(&found.bytes));
                     }
                     known_or_adopted_key(ctx, spec, kt, role, found)?
                 }
@@ -36,7 +35,12 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
             };
             slots.insert((kt, role), slot);
         }
-        let replace = !roll && primary_params.is_some_and(|p| params_changed(ctx, spec, p));
+    }
+    // Decided once the keys on disk are known (an adopted key's age counts).
+    let roll = rollover_decision(ctx, spec) == rollover::Decision::Roll;
+    for &kt in &spec.key_types {
+        let params = primary_params.get(&kt).copied().flatten();
+        let replace = !roll && params.is_some_and(|p| params_changed(ctx, spec, p));
         promote_backup(ctx, spec, kt, roll || replace, &mut slots)?;
         if replace && !slots.get(&(kt, KeyRole::Primary)).is_some_and(|s| s.is_new) {
             // No backup to roll over to: a new primary key of the configured
@@ -98,7 +102,7 @@ fn params_changed(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, have: crypto::KeyPar
         crypto::KeyParams::Rsa(_) => "RSA",
         crypto::KeyParams::Ec(_) => "ECDSA",
     };
-    tracing::info!("Private {kt} key {} is not {wanted}", spec.name);
+    tracing::debug!("Private {kt} key {} is not {wanted}", spec.name);
     let now = ctx.now.secs();
     let youngest = spec
         .key_types

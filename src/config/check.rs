@@ -213,7 +213,7 @@ pub(crate) fn as_key_size(ck: &mut Ck, path: &str, v: &Value) -> Option<u32> {
     if size == 0 {
         return Some(size);
     }
-    if size < 1024 || size > 16384 {
+    if !(1024..=16384).contains(&size) {
         ck.err(path, format!("{size} is not allowed; use 2048, 3072, 4096 or 8192 (or 0 or null to disable RSA)"));
     } else if !RSA_KEY_SIZES.contains(&size) {
         ck.warn(format!(
