@@ -19,5 +19,6 @@ mod journal_ops;
 mod kill;
 #[cfg(feature = "test-clock")]
 mod later;
+mod original;
 mod rollover;
 mod testca;

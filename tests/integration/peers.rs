@@ -166,11 +166,20 @@ pub struct PebbleOptions {
     /// Resolve through this DNS server ("ip:port", e.g. a bind9 started by the
     /// test) instead of a pebble-challtestsrv started here.
     pub dns_server: Option<String>,
+    /// Names pebble refuses to issue for (`rejectedIdentifier`), through its
+    /// `domainBlocklist` setting; left out of pebble.json when empty.
+    pub domain_blocklist: Vec<String>,
 }
 
 impl Default for PebbleOptions {
     fn default() -> Self {
-        PebbleOptions { nonce_reject: 50, env: Vec::new(), eab: Vec::new(), dns_server: None }
+        PebbleOptions {
+            nonce_reject: 50,
+            env: Vec::new(),
+            eab: Vec::new(),
+            dns_server: None,
+            domain_blocklist: Vec::new(),
+        }
     }
 }
 
@@ -197,7 +206,7 @@ impl Pebble {
 
         let (acme_port, mgmt_port, http_port, tls_port, dns_port, dns_mgmt_port) =
             (free_port(), free_port(), free_port(), free_port(), free_port(), free_port());
-        let config = serde_json::json!({"pebble": {
+        let mut config = serde_json::json!({"pebble": {
             "listenAddress": format!("127.0.0.1:{acme_port}"),
             "managementListenAddress": format!("127.0.0.1:{mgmt_port}"),
             "certificate": dir.join("pebble-cert.pem"),
@@ -208,6 +217,9 @@ impl Pebble {
             "externalAccountBindingRequired": !opts.eab.is_empty(),
             "externalAccountMACKeys": opts.eab.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<String, serde_json::Value>>()
         }});
+        if !opts.domain_blocklist.is_empty() {
+            config["pebble"]["domainBlocklist"] = serde_json::json!(opts.domain_blocklist);
+        }
         std::fs::write(dir.join("pebble.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 
         let log = |name: &str| std::fs::File::create(dir.join(name)).unwrap();
