@@ -7,6 +7,8 @@ use super::ari::{ari_reason, replaces_id};
 use super::ctx::Ctx;
 use super::error::{AppError, R};
 use super::hpkp;
+use super::maintenance;
+use super::outside;
 use super::plan::{read_optional, read_private, CertWork, Found, KeyPlan, KeySlot};
 use crate::cli::WarningCode;
 use crate::config::{CertificateSpec, FileKind, Passphrase, PrivateKeySpec};
@@ -208,7 +210,21 @@ fn known_or_adopted_key(
             modified: modified_time(&found.path),
         })?;
     }
+    take_over_if_valid(ctx, &found.path)?;
     Ok(KeySlot { spki_sha256: spki, key: Some(key), is_new: false, ..KeySlot::missing(found.path) })
+}
+
+/// A file acmebot installed, now different (changed outside acmebot): taken
+/// over when it is valid for its names and key (see `outside`); otherwise
+/// the run replaces it as it would a missing or wrong one.
+fn take_over_if_valid(ctx: &mut Ctx<'_>, path: &std::path::Path) -> R<()> {
+    if ctx.state().file(path).is_none() {
+        return Ok(());
+    }
+    if let Ok(what) = outside::judge(ctx.config, path, ctx.now) {
+        maintenance::take_over(ctx, path, &what)?;
+    }
+    Ok(())
 }
 
 /// A file's modification time: an adopted key's age counts from there, as
@@ -242,7 +258,10 @@ fn cert_reason(
     let view = match (known, file_known) {
         (Some(c), true) => c,
         (known, _) => match adopt_certificate(ctx, spec, cert, kt, &found, known)? {
-            Some(c) => c,
+            Some(c) => {
+                take_over_if_valid(ctx, &path)?;
+                c
+            }
             None => return Ok(Some(Reason::Missing)),
         },
     };

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::ctx::Ctx;
 use super::error::{AppError, R};
+use super::outside;
 use crate::cli::ErrorCode;
 use crate::config::Config;
 use crate::crypto;
@@ -43,7 +44,7 @@ pub fn replay(config: &Config) -> i32 {
 /// (between runs: it waits while a run holds the lock). Files of a
 /// transaction a run left open are not "altered": the transaction is named
 /// and the next run finishes or undoes it.
-pub fn audit(config: &Config) -> i32 {
+pub fn audit(config: &Config, now: crate::time::Time) -> i32 {
     let path = config.journal_path();
     let _lock = match config.dir(crate::config::Dir::Pid, &[]) {
         Ok(Some(pid_dir)) => {
@@ -69,7 +70,16 @@ pub fn audit(config: &Config) -> i32 {
     let installed = &outcome.state.files;
     let open: Vec<&journal::OpenTxn> = outcome.state.open.values().collect();
     let in_open = |p: &Path| open.iter().any(|o| o.begun.files.iter().any(|f| Path::new(&f.path) == p));
-    let problems: Vec<_> = txn::audit_files(installed).into_iter().filter(|p| !in_open(&p.path)).collect();
+    let all: Vec<_> = txn::audit_files(installed).into_iter().filter(|p| !in_open(&p.path)).collect();
+    // A key or certificate changed outside acmebot that is valid for its
+    // names and key is a change to take over, not damage (a warning).
+    let (outside, problems): (Vec<_>, Vec<_>) = all.into_iter().partition(|p| {
+        matches!(p.kind, txn::FileProblemKind::Altered { .. }) && outside::judge(config, &p.path, now).is_ok()
+    });
+    for p in &outside {
+        let what = outside::judge(config, &p.path, now).unwrap_or_default();
+        tracing::warn!("{} was changed outside acmebot and holds {what}: the next run takes it over", p.path.display());
+    }
     for o in &open {
         ok = false;
         output::print(&format!(
@@ -79,8 +89,14 @@ pub fn audit(config: &Config) -> i32 {
             o.begun.files.len()
         ));
     }
-    if problems.is_empty() {
+    if problems.is_empty() && outside.is_empty() {
         output::print(&format!("files: all {} installed files match the journal\n", installed.len()));
+    } else if problems.is_empty() {
+        output::print(&format!(
+            "files: {} of {} installed files were changed outside acmebot, validly; the others match the journal\n",
+            outside.len(),
+            installed.len()
+        ));
     } else {
         ok = false;
         output::print(&format!(
@@ -92,16 +108,32 @@ pub fn audit(config: &Config) -> i32 {
             output::print(&format!("  {p}\n"));
         }
     }
-    if ok {
-        0
-    } else {
+    if !ok {
         ErrorCode::Journal as i32
+    } else if !outside.is_empty() && config.settings.warning_exit_code {
+        crate::cli::WarningCode::General as i32
+    } else {
+        0
     }
 }
 
 /// `--recover`: missing or altered installed files put back from their copies.
 pub fn recover(ctx: &mut Ctx<'_>) {
-    let problems = txn::audit_files(&ctx.state().files);
+    let mut problems = txn::audit_files(&ctx.state().files);
+    // Never an older certificate over a newer valid one: a valid change made
+    // outside acmebot is taken over instead of undone.
+    let now = ctx.now;
+    let mut kept = Vec::new();
+    problems.retain(|p| {
+        let valid = matches!(p.kind, txn::FileProblemKind::Altered { .. })
+            && outside::judge(ctx.config, &p.path, now).map(|what| kept.push((p.path.clone(), what))).is_ok();
+        !valid
+    });
+    for (path, what) in kept {
+        if let Err(e) = take_over(ctx, &path, &what) {
+            return ctx.report.error(e);
+        }
+    }
     if problems.is_empty() {
         return;
     }
@@ -122,6 +154,20 @@ pub fn recover(ctx: &mut Ctx<'_>) {
             }
         }
     }
+}
+
+/// Journals the file at `path`, changed outside acmebot, as installed as it
+/// is now (`file_adopted`).
+pub fn take_over(ctx: &mut Ctx<'_>, path: &Path, what: &str) -> R<()> {
+    let Some((sha256, mode, uid, gid)) = txn::file_facts(path).map_err(AppError::Txn)? else { return Ok(()) };
+    let key = outside::key_of(ctx.config, path).unwrap_or_default();
+    let copy = txn::keep_installed_copy(path, &super::account::archive_root(ctx.config)?, &key, ctx.now)
+        .map_err(AppError::Txn)?;
+    let p = path.display().to_string();
+    let installed_copy = Some(copy.display().to_string());
+    ctx.note(Event::FileAdopted { path: p, sha256, mode: journal::Mode(mode), uid, gid, installed_copy })?;
+    tracing::info!("{} was changed outside acmebot and holds {what}: taken over", path.display());
+    Ok(())
 }
 
 /// `--repair`: said what was set aside, then takes what is on disk as
@@ -145,7 +191,7 @@ pub fn repair(ctx: &mut Ctx<'_>, repaired: Option<Repaired>) {
         let event = match txn::file_facts(&p.path) {
             Ok(Some((sha256, mode, uid, gid))) => {
                 let path = p.path.display().to_string();
-                Event::FileAdopted { path, sha256, mode: journal::Mode(mode), uid, gid }
+                Event::FileAdopted { path, sha256, mode: journal::Mode(mode), uid, gid, installed_copy: None }
             }
             Ok(None) => Event::FileForgotten { path: p.path.display().to_string() },
             Err(e) => return ctx.report.error(AppError::Txn(e)),

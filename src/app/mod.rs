@@ -22,6 +22,7 @@ mod install;
 mod issue;
 mod keys;
 mod maintenance;
+mod outside;
 mod plan;
 mod report;
 mod revoke;
@@ -145,7 +146,7 @@ fn random_wait(cfg: &Config, clock: ClockRef) {
 fn run(config: &Config, opts: &Options, mode: Mode, clock: ClockRef) -> i32 {
     match mode {
         Mode::Replay => return maintenance::replay(config),
-        Mode::Audit => return maintenance::audit(config),
+        Mode::Audit => return maintenance::audit(config, clock.now()),
         Mode::ExportClient => {
             return match maintenance::export_client(config) {
                 Ok(paths) => {

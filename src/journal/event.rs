@@ -277,6 +277,10 @@ pub enum Event {
         mode: Mode,
         uid: u32,
         gid: u32,
+        /// A copy `--recover` restores from (a file changed outside acmebot
+        /// and taken over); none after `--repair`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        installed_copy: Option<String>,
     },
     /// `--repair`: an installed file is gone; the journal forgets it.
     FileForgotten {

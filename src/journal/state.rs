@@ -456,18 +456,10 @@ impl State {
             Event::RenewalFailed { cert, key_type, error } => {
                 self.renewal_failures.insert(cert_id(&cert, key_type), FailureState { at: ts, error });
             }
-            Event::FileAdopted { path, sha256, mode, uid, gid } => {
+            Event::FileAdopted { path, sha256, mode, uid, gid, installed_copy } => {
                 let kind = self.files.get(&path).map(|f| f.kind.clone()).unwrap_or_default();
-                let file = FileState {
-                    sha256,
-                    mode,
-                    kind,
-                    txn: String::new(),
-                    installed_copy: None,
-                    uid,
-                    gid,
-                    seq: self.last_seq,
-                };
+                let file =
+                    FileState { sha256, mode, kind, txn: String::new(), installed_copy, uid, gid, seq: self.last_seq };
                 self.files.insert(path, file);
             }
             Event::FileForgotten { path } => {

@@ -31,7 +31,7 @@ mod fault;
 mod fs;
 mod recover;
 
-pub use audit::{audit_files, restore, Restored};
+pub use audit::{audit_files, restore, FileProblemKind, Restored};
 pub use commit::commit_with_faults;
 pub use fault::{env_faults_exit, Fault, Step};
 pub use recover::recover_interrupted;
@@ -134,6 +134,28 @@ impl From<JournalError> for TxnError {
 }
 
 /// What the regular file at `path` is now: (sha256, mode, uid, gid).
+/// A copy of the file at `path` as it is now, for `--recover`, in a new
+/// `<archive_root>/<key>/<stamp>/installed/` (a file changed outside
+/// acmebot and taken over). A real copy, never a link: the original file may
+/// later be rewritten in place. Returns the copy's path.
+pub fn keep_installed_copy(
+    path: &Path,
+    archive_root: &Path,
+    key: &str,
+    now: crate::time::Time,
+) -> Result<PathBuf, TxnError> {
+    let data = fs::read(path)?.ok_or_else(|| ioe(path, "read")(io::ErrorKind::NotFound.into()))?;
+    let st = fs::on_disk(path)?.ok_or_else(|| ioe(path, "stat")(io::ErrorKind::NotFound.into()))?;
+    let dir = fs::claim_archive_dir(archive_root, key, now)?.join("installed");
+    let installed = fs::make_dir(&dir, crate::safe_fs::Trust::Private, 0o700, None)?;
+    let name = fs::file_name_of(path)?;
+    installed
+        .replace(std::ffi::OsStr::new(&name), &data, st.mode, Some((st.uid, st.gid)))
+        .map_err(ioe(&dir, "write"))?;
+    fs::sync_dirs([dir.as_path()])?;
+    Ok(dir.join(name))
+}
+
 pub fn file_facts(path: &Path) -> Result<Option<(String, u32, u32, u32)>, TxnError> {
     Ok(fs::on_disk(path)?.map(|d| (d.sha256, d.mode, d.uid, d.gid)))
 }

@@ -130,3 +130,52 @@ fn hook_lines_run_in_the_shell_and_values_never_become_code() {
     let runs = site.events_of("hook_run");
     assert!(runs.iter().any(|e| e["program"] == "printf"), "{runs:?}");
 }
+
+#[test]
+fn files_changed_outside_acmebot_are_taken_over_when_valid_and_reported_when_damaged() {
+    let site = Site::new("outside", json!({"out.example.test": {"key_types": ["ecdsa"]}}));
+    assert_eq!(site.run(&["--accept"]).code, 0);
+    let journal = site.path("var/journal.jsonl");
+    let before = std::fs::read(&journal).unwrap();
+    let cert = site.path("ssl/certs/out.example.test.ecdsa.pem");
+    let older = std::fs::read(&cert).unwrap();
+    // "The original renewed once more": newer valid files on disk that the
+    // journal (put back to before that renewal) does not know.
+    assert_eq!(site.run(&["--renew"]).code, 0);
+    let newer = std::fs::read(&cert).unwrap();
+    assert_ne!(older, newer);
+    std::fs::write(&journal, &before).unwrap();
+
+    let audit = site.run(&["--audit"]);
+    assert_eq!(audit.code, 0, "a valid outside change is a warning, not damage: {audit:?}");
+    assert!(audit.stderr.contains("was changed outside acmebot and holds a valid certificate"), "{audit:?}");
+    assert!(audit.stdout.contains("were changed outside acmebot, validly"), "{audit:?}");
+
+    // --recover never puts the older certificate back over the newer one.
+    let recover = site.run(&["--recover"]);
+    assert_eq!(recover.code, 0, "{recover:?}");
+    assert!(std::fs::read(&cert).unwrap() == newer, "the newer certificate stays: {recover:?}");
+    assert!(recover.stdout.contains("taken over"), "{recover:?}");
+    let clean = site.run(&["--audit"]);
+    assert!(clean.code == 0 && clean.stdout.contains("match the journal") && clean.stderr.is_empty(), "{clean:?}");
+    let quiet = site.run(&[]);
+    assert!(quiet.code == 0 && quiet.stdout.is_empty() && quiet.stderr.is_empty(), "{quiet:?}");
+
+    // Damage: a certificate file that is no certificate is exit 13, and
+    // --recover puts the installed one back.
+    std::fs::write(&cert, b"garbage\n").unwrap();
+    let damaged = site.run(&["--audit"]);
+    assert_eq!(damaged.code, 13, "{damaged:?}");
+    assert!(damaged.stdout.contains("was altered"), "{damaged:?}");
+    assert_eq!(site.run(&["--recover"]).code, 0);
+    assert!(std::fs::read(&cert).unwrap() == newer);
+
+    // A plain run takes a valid outside change over as well.
+    std::fs::write(&journal, &before).unwrap();
+    let run = site.run(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("was changed outside acmebot"), "{run:?}");
+    assert!(std::fs::read(&cert).unwrap() == newer, "not reissued: {run:?}");
+    let audit = site.run(&["--audit"]);
+    assert_eq!(audit.code, 0, "{audit:?}");
+}
