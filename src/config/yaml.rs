@@ -22,14 +22,18 @@
 //!   sequence as a key is an error.
 //!
 //! Where the value cannot be JSON, it is an error with its position: `.inf`,
-//! `.nan` and numbers too large for a double, a recursive alias. Nesting is
+//! `.nan` and numbers too large for a double, a recursive alias. Integers
+//! past 64 bits and floats are read as the JSON configuration's numbers are
+//! (serde_json, which may be one unit in the last place off for a float with
+//! a large exponent; the standard library's exact parser would add its tables
+//! to the binary). Left as PyYAML did not: a redefined anchor (aliases take
+//! the latest), tabs as separators, an empty key in a block mapping. Nesting is
 //! bounded ([`MAX_DEPTH`]) and so is what aliases expand to ([`MAX_NODES`],
 //! [`MAX_TEXT`]): a "billion laughs" document is refused, not built.
 //!
 //! The parser is `yaml_rust2`'s event parser, pulled one event at a time (its
 //! `load` recurses once per nesting level before a receiver could stop it).
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::{Map, Number, Value};
@@ -166,8 +170,8 @@ struct Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    /// Completed anchored values by the parser's anchor id.
-    anchors: HashMap<usize, (Value, Size)>,
+    /// Completed anchored values by the parser's anchor id (1, 2, ...).
+    anchors: Vec<Option<(Value, Size)>>,
     /// What the document has expanded to so far.
     total: Size,
 }
@@ -201,7 +205,10 @@ impl Builder {
     fn keep(&mut self, anchor: usize, value: &Value, size: Size, mark: Marker) -> Result<(), YamlError> {
         if anchor != 0 {
             self.spend(size, mark)?;
-            self.anchors.insert(anchor, (value.clone(), size));
+            if self.anchors.len() <= anchor {
+                self.anchors.resize(anchor + 1, None);
+            }
+            self.anchors[anchor] = Some((value.clone(), size));
         }
         Ok(())
     }
@@ -237,7 +244,8 @@ impl Builder {
                 self.complete(value, size, mark)
             }
             Event::Alias(id) => {
-                let Some((value, size)) = self.anchors.get(&id).map(|(v, s)| (v.clone(), *s)) else {
+                let Some((value, size)) = self.anchors.get(id).and_then(|a| a.as_ref()).map(|(v, s)| (v.clone(), *s))
+                else {
                     return Err(error_at(mark, "an alias refers to its own anchor (a recursive structure)"));
                 };
                 if self.stack.len() + size.height > MAX_DEPTH {
@@ -382,7 +390,7 @@ impl Scalar {
             Some(t) => match t.strip_prefix(TAG_PREFIX) {
                 Some("str") => Scalar::Str(text),
                 Some("null") => Scalar::Null,
-                Some("bool") => Scalar::Bool(bool_word(&text.to_lowercase()).ok_or_else(|| bad("a boolean"))?),
+                Some("bool") => Scalar::Bool(bool_word(&text).ok_or_else(|| bad("a boolean"))?),
                 Some("int") if int_shape(&text) => Scalar::Int(int_value(&text).ok_or_else(|| bad("an integer"))?),
                 Some("int") => return Err(bad("an integer")),
                 Some("float") => Scalar::Float(float_value(&text).ok_or_else(|| bad("a float"))?),
@@ -460,9 +468,9 @@ fn resolve(text: String, mark: Marker) -> Result<Scalar, YamlError> {
     Ok(Scalar::Str(text))
 }
 
-/// The boolean words of YAML 1.1 (lower case, as `!!bool` compares them).
-fn bool_word(lower: &str) -> Option<bool> {
-    match lower.to_ascii_lowercase().as_str() {
+/// The boolean words of YAML 1.1, in any casing (as `!!bool` reads them).
+fn bool_word(word: &str) -> Option<bool> {
+    match word.to_ascii_lowercase().as_str() {
         "yes" | "true" | "on" => Some(true),
         "no" | "false" | "off" => Some(false),
         _ => None,
@@ -660,7 +668,7 @@ impl Int {
 
 /// `construct_yaml_float`: underscores dropped, `.inf`, `.nan`, base 60.
 fn float_value(text: &str) -> Option<f64> {
-    let s: String = text.chars().filter(|&c| c != '_').collect::<String>().to_lowercase();
+    let s: String = text.chars().filter(|&c| c != '_').collect::<String>().to_ascii_lowercase();
     let (sign, s) = match s.as_bytes().first() {
         Some(b'-') => (-1.0, &s[1..]),
         Some(b'+') => (1.0, &s[1..]),
@@ -672,13 +680,43 @@ fn float_value(text: &str) -> Option<f64> {
         s if s.contains(':') => {
             let mut total = 0.0;
             for part in s.split(':') {
-                total = total * 60.0 + part.parse::<f64>().ok()?;
+                total = total * 60.0 + decimal(part)?;
             }
             total
         }
-        s => s.parse::<f64>().ok()?,
+        s => decimal(s)?,
     };
     Some(sign * value)
+}
+
+/// An unsigned decimal float (`1.`, `.5`, `1.5e+3`, `017.0`), read by
+/// serde_json's number parser as the JSON configuration's numbers are (the
+/// standard library's parser would add its tables to the binary).
+fn decimal(s: &str) -> Option<f64> {
+    let (mantissa, exponent) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (s, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    if int.len() + frac.len() == 0 || !digits(int) || !digits(frac) || !exponent_ok {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let mut json = String::with_capacity(s.len() + 3);
+    json.push_str(if int.is_empty() { "0" } else { int });
+    json.push('.');
+    json.push_str(if frac.is_empty() { "0" } else { frac });
+    if let Some(e) = exponent {
+        json.push('e');
+        json.push_str(e);
+    }
+    // Well formed, so a failure is a number past the largest double.
+    Some(serde_json::from_str::<f64>(&json).unwrap_or(f64::INFINITY))
 }
 
 /// Python's `repr` of a float (how `json.dumps` writes a float key): the
@@ -690,14 +728,24 @@ fn py_float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
     }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
+    // The shortest digits that read back, from serde_json's formatter (ryu):
+    // "123.0", "0.0001", "1e20", "1.5e-7".
+    let shortest = Number::from_f64(f).map_or_else(|| "0.0".to_string(), |n| n.to_string());
+    let (sign, shortest) = match shortest.strip_prefix('-') {
+        Some(s) => ("-", s),
+        None => ("", shortest.as_str()),
     };
-    let digits: String = mantissa.chars().filter(|&c| c != '.').collect();
+    let (mantissa, e) = shortest.split_once(['e', 'E']).unwrap_or((shortest, "0"));
+    let e: i32 = e.parse().unwrap_or(0);
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int}{frac}");
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0');
+    let (digits, exp) = if digits.is_empty() {
+        ("0".to_string(), 0)
+    } else {
+        (digits.to_string(), int.len() as i32 - leading as i32 - 1 + e)
+    };
     let body = if (-4..16).contains(&exp) {
         if exp >= 0 {
             let point = exp as usize + 1;
@@ -804,6 +852,11 @@ mod tests {
             (".5", json!(0.5)),
             ("1_._", json!(1.0)),
             ("1:30.5", json!(90.5)),
+            ("017.5", json!(17.5)),
+            ("00.5", json!(0.5)),
+            ("0.1", json!(0.1)),
+            ("2.5e+300", json!(2.5e300)),
+            ("1.0e-310", json!(1.0e-310)),
             // not floats
             ("-.5", json!("-.5")),
             ("+.5", json!("+.5")),
@@ -848,6 +901,10 @@ mod tests {
         assert!(err("a: !!binary aGk=").message.contains("tag:yaml.org,2002:binary"));
         assert!(err("a: !!set {x}").message.contains("tag:yaml.org,2002:set"));
         assert!(err("a: !!int abc").message.contains("cannot read \"abc\" as an integer"));
+        assert_eq!(ok("a: !!float 1e5\nb: !!float '-1_0'"), json!({"a": 100000.0, "b": -10.0}));
+        for bad in ["abc", "1.5.5", "--1", "1e", "1e+", "."] {
+            assert!(err(&format!("a: !!float '{bad}'")).message.contains("as a float"), "{bad}");
+        }
         assert!(err("a: <<").message.contains("tag:yaml.org,2002:merge"));
         assert!(err("a: =").message.contains("tag:yaml.org,2002:value"));
         assert_eq!(ok("'<<': 1\n=: 2"), json!({"<<": 1, "=": 2}));
