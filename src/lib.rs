@@ -24,6 +24,7 @@ mod hpkp;
 mod journal;
 mod output;
 mod platform;
+mod psl;
 mod renew;
 mod rollover;
 mod safe_fs;

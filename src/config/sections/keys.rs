@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::certificate::{CertInput, KeyContext};
+use super::certificate::{CertInput, KeyContext, Suffixes};
 use super::{pick, Builder, Layer, CERT_ONLY_OPTIONS, INHERITED_CERT_OPTIONS, KEY_OPTIONS};
 use crate::config::check::{
     as_bool, as_curve, as_key_size, as_key_types, as_object, as_opt_string, as_opt_u32, as_passphrase, check_name,
@@ -20,6 +20,7 @@ pub(super) struct Shared<'a> {
     pub settings: &'a Map<String, Value>,
     pub services: &'a BTreeMap<String, String>,
     pub ct_logs: &'a BTreeMap<String, CtLog>,
+    pub suffixes: &'a Suffixes,
 }
 
 /// One entry of `private_keys` or `certificates`.
@@ -65,8 +66,13 @@ impl Builder<'_> {
                     Layer { path: "settings".into(), map: shared.settings },
                 ];
                 let input = CertInput { name: &cname, path: &cp, obj: cobj, layers: &layers };
-                let key =
-                    KeyContext { key: &spec, enabled: &enabled, services: shared.services, ct_logs: shared.ct_logs };
+                let key = KeyContext {
+                    key: &spec,
+                    enabled: &enabled,
+                    services: shared.services,
+                    ct_logs: shared.ct_logs,
+                    suffixes: shared.suffixes,
+                };
                 if let Some(cert) = self.certificate(&input, &key) {
                     spec.certificates.push(cert);
                 }

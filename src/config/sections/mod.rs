@@ -126,7 +126,9 @@ impl Builder<'_> {
         let zone_update_keys = self.zone_update_keys(section("zone_update_keys"), update_key_dir);
         let http_challenges = self.http_challenges(section("http_challenges"));
         let authorizations = self.authorizations(section("authorizations"));
-        let shared = keys::Shared { settings: settings_map, services: &services, ct_logs: &ct_logs };
+        let suffixes = certificate::Suffixes::new(directories[Dir::Resource as usize].as_deref());
+        let shared =
+            keys::Shared { settings: settings_map, services: &services, ct_logs: &ct_logs, suffixes: &suffixes };
         let private_keys = self.private_keys(section("private_keys"), section("certificates"), &shared);
 
         self.warn_not_implemented(&directories, &private_keys);
