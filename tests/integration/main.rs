@@ -19,6 +19,7 @@ mod journal_ops;
 mod kill;
 #[cfg(feature = "test-clock")]
 mod later;
+mod migration;
 mod original;
 mod rollover;
 mod testca;

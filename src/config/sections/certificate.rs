@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use super::verify::verify_list;
 use super::{pick, Builder, Layer, NULL};
 use crate::config::check::{
-    as_bool, as_key_types, as_object, as_opt_string, as_opt_u32, as_str_list, as_string, check_refs, dns_name,
-    host_matches, join, Ck,
+    as_bool, as_key_types, as_object, as_opt_string, as_opt_u32, as_str_list, as_string, check_refs, ct_log_refs,
+    dns_name, host_matches, join, Ck,
 };
 use crate::config::model::{CertificateSpec, CtLog, PrivateKeySpec, ZoneNames};
 use crate::psl;
@@ -114,7 +114,11 @@ impl Builder<'_> {
             }};
         }
         let services = refs(ck, c.layers, "services", k.services, "service");
-        let ct_submit_logs = refs(ck, c.layers, "ct_submit_logs", k.ct_logs, "certificate transparency log");
+        let ct_submit_logs = {
+            let (kp, v) = pick(c.layers, "ct_submit_logs");
+            let list = as_str_list(ck, &kp, v);
+            ct_log_refs(ck, &kp, list, k.ct_logs)
+        };
         let verify = {
             let (kp, v) = pick(c.layers, "verify");
             let hosts = if kp.starts_with("settings.") { None } else { Some(all_names.as_slice()) };
