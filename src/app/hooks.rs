@@ -52,7 +52,7 @@ impl Services {
 pub fn reload_services(ctx: &mut Ctx<'_>, services: Services) {
     for service in services.0 {
         let Some(command) = ctx.config.services.get(&service).cloned() else { continue };
-        tracing::info!("Reloading service {service}");
+        tracing::debug!("Reloading service {service}");
         match hooks::run_shell(&command, &[]) {
             Ok(ran) => {
                 let event = Event::ServiceReloaded {

@@ -48,7 +48,7 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
             // No backup to roll over to: a new primary key of the configured
             // size or curve (the old one is archived by the transaction).
             let path = slots.get(&(kt, KeyRole::Primary)).expect("primary slot").path.clone();
-            tracing::info!("Generating a new {} key for {}", kt.as_str().to_uppercase(), spec.name);
+            tracing::debug!("Replacing the {} key of {}", kt.as_str().to_uppercase(), spec.name);
             slots.insert((kt, KeyRole::Primary), KeySlot::missing(path));
         }
     }
@@ -163,7 +163,7 @@ fn promote_backup(
     primary.promoted = Some(previous);
     primary.is_new = true;
     primary.previous_pem = previous_pem;
-    tracing::info!("Rolling {} private key {} over to its backup key", kt.as_str().to_uppercase(), spec.name);
+    tracing::debug!("Rolling {} private key {} over to its backup key", kt.as_str().to_uppercase(), spec.name);
     slots.insert((kt, KeyRole::Backup), KeySlot::missing(backup.path));
     Ok(())
 }
@@ -193,7 +193,7 @@ fn known_or_adopted_key(
     let spki = key.spki_sha256_hex();
     // The same key, its file rewritten (e.g. re-encoded): nothing to record.
     if known.as_ref().map(|k| k.spki_sha256 != spki).unwrap_or(true) {
-        tracing::info!(
+        tracing::debug!(
             "Adopted existing {} {} key {} ({})",
             kt.as_str().to_uppercase(),
             role.as_str(),
@@ -294,7 +294,7 @@ fn adopt_certificate(
         return Ok(Some(k));
     }
     let what = kt.as_str().to_uppercase();
-    tracing::info!("Adopted existing {what} certificate {} ({})", cert.name, found.path.display());
+    tracing::debug!("Adopted existing {what} certificate {} ({})", cert.name, found.path.display());
     let facts = CertFacts {
         cert: cert.name.clone(),
         key: spec.name.clone(),

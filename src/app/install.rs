@@ -258,29 +258,39 @@ fn add_certificate(cfg: &Config, key_name: &str, key: &PrivateKey, item: &Issued
     Ok(())
 }
 
+/// What an installation says, in the original's words (scripts grep them):
+/// "Private key rolling over for K", "Private keys for K installed", "Generating
+/// HPKP headers for K", "RSA certificate C installed"; details with -v.
 fn say_installed(plan: &KeyPlan<'_>, issued: &[Issued], hpkp_files: &[String]) {
-    for item in issued {
-        tracing::info!(
-            "Installed {} certificate {} (serial {}, valid until {})",
-            item.key_type.as_str().to_uppercase(),
-            item.cert.name,
-            item.leaf.serial_hex,
-            crate::time::rfc3339(item.leaf.not_after)
-        );
+    let name = &plan.spec.name;
+    if plan.slots.values().any(|s| s.promoted.is_some()) {
+        tracing::info!("Private key rolling over for {name}");
     }
-    for path in hpkp_files {
-        tracing::info!("Installed HPKP header file {path} for private key {}", plan.spec.name);
+    if plan.slots.values().any(|s| s.is_new) {
+        tracing::info!("Private keys for {name} installed");
     }
     for (&(kt, role), slot) in &plan.slots {
         let what = kt.as_str().to_uppercase();
         if slot.promoted.is_some() {
-            tracing::info!(
-                "Installed the former backup key as {what} primary key {} ({})",
-                plan.spec.name,
-                slot.path.display()
-            );
+            tracing::debug!("Installed the former backup key as {what} primary key {name} ({})", slot.path.display());
         } else if slot.is_new {
-            tracing::info!("Installed new {what} {} key {} ({})", role.as_str(), plan.spec.name, slot.path.display());
+            tracing::debug!("Installed new {what} {} key {name} ({})", role.as_str(), slot.path.display());
         }
+    }
+    if !hpkp_files.is_empty() {
+        tracing::info!("Generating HPKP headers for {name}");
+    }
+    for path in hpkp_files {
+        tracing::debug!("Installed HPKP header file {path} for private key {name}");
+    }
+    for item in issued {
+        let what = item.key_type.as_str().to_uppercase();
+        tracing::info!("{what} certificate {} installed", item.cert.name);
+        tracing::debug!(
+            "{what} certificate {}: serial {}, valid until {}",
+            item.cert.name,
+            item.leaf.serial_hex,
+            crate::time::rfc3339(item.leaf.not_after)
+        );
     }
 }

@@ -64,8 +64,15 @@ pub fn issue_all(
     let names_failed =
         |w: &CertWork| w.cert.all_names().iter().any(|n| failed_names.contains(n.trim_start_matches("*.")));
     for (plan, w, _, _) in &ordered {
-        if names_failed(&plans[*plan].work[*w]) {
+        let work = &plans[*plan].work[*w];
+        if names_failed(work) {
             failed_keys.insert(plans[*plan].spec.name.clone());
+            // As the original: the certificate's own failure follows the
+            // authorization's (and, the last error, gives the exit code 8).
+            let what =
+                format!("{} certificate {} issuance failed", work.key_type.as_str().to_uppercase(), work.cert.name);
+            let detail = "an authorization for its names failed".to_string();
+            ctx.report.error(AppError::Issue { what, detail });
         }
     }
     let ready: Vec<&Ordered> = ordered.iter().filter(|(p, w, _, _)| !names_failed(&plans[*p].work[*w])).collect();
@@ -264,7 +271,7 @@ fn create_order(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, work: &CertWork) -> 
             return Err(AppError::setting(format!("certificate {}", work.cert.name), detail));
         }
     }
-    tracing::info!(
+    tracing::debug!(
         "Issuing {} certificate {} ({})",
         work.key_type.as_str().to_uppercase(),
         work.cert.name,

@@ -79,7 +79,9 @@ pub fn apply_generated(
             path: slot.path.display().to_string(),
             txn: None,
         })?;
-        tracing::debug!("Generated {} {} key for {}", t.slot.0, t.slot.1.as_str(), plan.spec.name);
+        // The original's status line.
+        let (role, kt) = (t.slot.1.as_str(), t.slot.0.as_str().to_uppercase());
+        tracing::info!("Generating {role} {kt} key for {}", plan.spec.name);
         slot.key = Some(key);
     }
     Ok(())

@@ -166,7 +166,8 @@ pub fn take_over(ctx: &mut Ctx<'_>, path: &Path, what: &str) -> R<()> {
     let p = path.display().to_string();
     let installed_copy = Some(copy.display().to_string());
     ctx.note(Event::FileAdopted { path: p, sha256, mode: journal::Mode(mode), uid, gid, installed_copy })?;
-    tracing::info!("{} was changed outside acmebot and holds {what}: taken over", path.display());
+    // Quiet, as the original is about its own renewals (said with -v).
+    tracing::debug!("{} was changed outside acmebot and holds {what}: taken over", path.display());
     Ok(())
 }
 

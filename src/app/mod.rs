@@ -108,7 +108,16 @@ pub fn main(raw: Vec<String>) -> i32 {
         }
         Err(e) => {
             tracing::error!("{e}");
-            return ErrorCode::Config as i32;
+            // As the original: a file that cannot be found, read or parsed
+            // exits 3 (the original's error escapes as an exception there);
+            // a configuration that reads but is wrong exits 4.
+            let unreadable = matches!(
+                e,
+                config::ConfigError::NotFound { .. }
+                    | config::ConfigError::Read { .. }
+                    | config::ConfigError::Parse { .. }
+            );
+            return if unreadable { ErrorCode::Exception as i32 } else { ErrorCode::Config as i32 };
         }
     };
     out.configure_from(&cfg, &args, clock);

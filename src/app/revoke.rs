@@ -73,7 +73,8 @@ fn revoke_key(
                 ctx.report.error(AppError::Issue { what: format!("unable to revoke {what}"), detail: e.to_string() });
                 continue;
             }
-            tracing::info!("{what} revoked (serial {}, reason {reason_name})", info.serial_hex);
+            tracing::info!("{what} revoked");
+            tracing::debug!("{what}: serial {}, reason {reason_name}", info.serial_hex);
             ctx.record(Event::CertificateRevoked {
                 cert: cert.name.clone(),
                 key: spec.name.clone(),

@@ -82,7 +82,7 @@ fn renewal_windows_are_asked_journaled_and_honoured() {
     // RSA: a window in the past (renew now); ECDSA: the default window, in the future.
     let now = crate::testca::now();
     ca.set_window(&rsa.serial_hex, now - 7200, now - 3600);
-    let second = b.run(&[]);
+    let second = b.run(&["-v"]);
     assert_eq!(second.code, 0, "{second:?}");
     assert!(
         second.stdout.contains("Issuing RSA certificate ari.example.test (inside the CA's renewal window"),

@@ -69,7 +69,7 @@ fn hpkp_files_pin_primary_and_backup_keys_and_follow_changes() {
         format!("add_header Public-Key-Pins \"{}\" always;\n", header(""))
     );
     assert_eq!(mode_of(&apache), 0o644);
-    assert!(run.stdout.contains("Installed HPKP header file"), "{run:?}");
+    assert!(run.stdout.contains("Generating HPKP headers for example.test"), "{run:?}");
     let hooks = std::fs::read_to_string(site.path("hooks.log")).unwrap();
     let mut lines: Vec<&str> = hooks.lines().collect();
     lines.sort();

@@ -147,7 +147,7 @@ fn config_errors_name_the_key_path_and_exit_4() {
     assert!(run.stderr.contains("{nmae}"), "{run:?}");
     assert!(run.stderr.contains("../evil"), "{run:?}");
     let missing = run_binary(&dir.join("nope.json"), &[], &[]);
-    assert_eq!(missing.code, 4, "{missing:?}");
+    assert_eq!(missing.code, 3, "a configuration file not found exits 3, as the original: {missing:?}");
     let dirs: serde_json::Map<String, serde_json::Value> = [
         "pid",
         "log",

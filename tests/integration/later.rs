@@ -39,7 +39,7 @@ fn expired_keys_roll_over_on_a_later_day_with_auto_rollover_and_warn_without() {
     assert!(early.code == 0 && early.stdout.is_empty() && early.stderr.is_empty(), "{early:?}");
 
     // 31 days later: auto_rollover rolls one key over, the other only warns.
-    let later = site.run_env(&["--warning-exit-code"], &[("ACMEBOT_TEST_CLOCK", "+31d")]);
+    let later = site.run_env(&["--warning-exit-code", "-v"], &[("ACMEBOT_TEST_CLOCK", "+31d")]);
     assert_eq!(later.code, 102, "the key warning's code: {later:?}");
     assert!(later.stdout.contains("Rolling ECDSA private key auto.example.test over to its backup key"), "{later:?}");
     assert!(
@@ -125,7 +125,7 @@ fn a_renewal_window_is_honoured_when_its_time_comes() {
 
     // Just after the chosen time: renewed, replacing the old certificate.
     let due = renew_at.plus_secs(3600);
-    let run = run_binary(&config_path, &[], &[("ACMEBOT_TEST_CLOCK", &format!("@{due}"))]);
+    let run = run_binary(&config_path, &["-v"], &[("ACMEBOT_TEST_CLOCK", &format!("@{due}"))]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("Issuing ECDSA certificate window.example.test (inside the CA's renewal window"),

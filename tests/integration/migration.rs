@@ -84,7 +84,7 @@ fn an_adopted_key_ages_from_its_files_modification_time() {
             .unwrap();
         assert!(out.status.success());
     }
-    let adopted = site.run(&[]);
+    let adopted = site.run(&["-v"]);
     assert_eq!(adopted.code, 0, "{adopted:?}");
     assert!(adopted.stdout.contains("Adopted existing ECDSA backup key"), "{adopted:?}");
     assert!(adopted.stderr.contains("has expired. Use \"--rollover\" to replace"), "{adopted:?}");
