@@ -24,6 +24,15 @@ fn ok(text: &str) -> Loaded {
     }
 }
 
+/// A bad `verify` entry: a warning, the entry left out (as the original only
+/// fails when it verifies).
+fn warned(text: &str) -> String {
+    let l = ok(text);
+    let w = l.warnings.join("\n");
+    assert!(w.contains("this verify entry is ignored"), "{w}");
+    w
+}
+
 fn err(text: &str) -> String {
     match load_text(text) {
         Ok(_) => panic!("expected an error for {text}"),
@@ -244,7 +253,7 @@ fn bad_enum_values_name_path_and_allowed_values() {
     );
     let e = err(r#"{"certificates": {"example.com": {"tlsa_records": {"example.com": [{"usage": "x"}]}}}}"#);
     assert!(e.contains(r#"certificates.example.com.tlsa_records.example.com[0].usage: "x" is not allowed; use one of "pkix-ta", "pkix-ee", "dane-ta", "dane-ee""#), "{e}");
-    let e = err(r#"{"certificates": {"example.com": {"verify": [{"port": 25, "starttls": "smtps"}]}}}"#);
+    let e = warned(r#"{"certificates": {"example.com": {"verify": [{"port": 25, "starttls": "smtps"}]}}}"#);
     assert!(e.contains(r#"certificates.example.com.verify[0].starttls: "smtps" is not allowed"#), "{e}");
 }
 
@@ -376,7 +385,7 @@ fn common_name_must_be_an_alt_name() {
     assert!(e.contains(r#"alt name "*.example.com" conflicts with "www.example.com""#), "{e}");
     let l = ok(r#"{"certificates": {"wild": {"common_name": "example.com", "alt_names": {"@": ["@", "*"]}}}}"#);
     assert_eq!(l.config.private_keys[0].certificates[0].all_names(), ["example.com", "*.example.com"]);
-    let e = err(r#"{"certificates": {"example.com": {"verify": [{"port": 443, "hosts": ["other.com"]}]}}}"#);
+    let e = warned(r#"{"certificates": {"example.com": {"verify": [{"port": 443, "hosts": ["other.com"]}]}}}"#);
     assert!(e.contains("certificates.example.com.verify[0].hosts: host \"other.com\" is not an alt name"), "{e}");
 }
 
@@ -546,7 +555,9 @@ fn tlsa_and_verify_are_resolved() {
         }
     );
     assert_eq!(cert.verify[2].port, 993);
-    let e = err(r#"{"settings": {"verify": [{"starttls": "smtp"}, 0, 70000, "x"]}}"#);
+    let e = warned(r#"{"settings": {"verify": [{"starttls": "smtp"}, 0, 70000, "x", 25]}}"#);
+    let kept = ok(r#"{"settings": {"verify": [{"starttls": "smtp"}, 0, 70000, "x", 25]}}"#);
+    assert_eq!(kept.config.settings.verify.iter().map(|v| v.port).collect::<Vec<_>>(), vec![25]);
     assert!(e.contains("settings.verify[0]: missing \"port\""), "{e}");
     assert!(e.contains("settings.verify[1]: 0 is not allowed; use a port number from 1 to 65535"), "{e}");
     assert!(e.contains("settings.verify[2]: 70000 is not allowed; use a port number"), "{e}");

@@ -18,6 +18,10 @@ pub(super) fn verify_list(ck: &mut Ck, p: &str, v: &Value, alt_names: Option<&[S
     };
     let mut out = Vec::new();
     for (ip, item) in items {
+        // A bad entry is a warning and is left out: the original loads it and
+        // only fails when it verifies (its own example has `- 443,`, which
+        // YAML reads as the string "443,").
+        let (problems_before, kept_before) = (ck.problems.len(), out.len());
         match item {
             Value::Null => {}
             Value::Number(_) | Value::String(_) => out.push(VerifySpec {
@@ -79,6 +83,12 @@ pub(super) fn verify_list(ck: &mut Ck, p: &str, v: &Value, alt_names: Option<&[S
                 out.push(VerifySpec { port, starttls, protocol, hosts, key_types });
             }
             _ => ck.err(&ip, format!("{} is not allowed; use a port number or a {{\"port\", ...}} object", show(item))),
+        }
+        if ck.problems.len() > problems_before {
+            for p in ck.problems.split_off(problems_before) {
+                ck.warn(format!("{p}; this verify entry is ignored"));
+            }
+            out.truncate(kept_before);
         }
     }
     out
