@@ -25,11 +25,11 @@
 //! punycode when the table is made.
 //!
 //! Where the original (`_split_registered_domain`) answers differently:
-//! - a name under a TLD no rule knows (`www.router.lan`): the original
-//!   takes the TLD itself as the registered domain (zone `lan`, host
-//!   `www.router`); here the implicit `*` rule gives zone `router.lan`. The
-//!   compiled-in list ages, and a TLD delegated after it would otherwise get
-//!   the TLD as its zone; for a private TLD, `alt_names` names the zone.
+//! - none for a name under a TLD no rule knows (`www.router.lan`): as in
+//!   the original, [`List::split`] takes the TLD itself as the zone (`lan`,
+//!   host `www.router`: OpenWrt's local domain is the zone `lan`), not the
+//!   implicit `*` rule's `router.lan` ([`List::suffix_labels`] follows the
+//!   rule, for the list's own test data). `alt_names` names another zone.
 //! - the original walks a tree of the rules' labels and stops where the name
 //!   leaves the tree, so a label that is only part of longer rules counts as
 //!   a rule (with `*.compute.amazonaws.com` and no rule `amazonaws.com`, it
@@ -82,13 +82,22 @@ impl List {
     /// when the name is the registered domain or itself a public suffix.
     /// The name is lower-cased and a trailing dot dropped.
     pub fn split(&self, name: &str) -> (String, String) {
+        self.split_at(name, true)
+    }
+
+    /// [`List::split`]; with `unknown_tld_is_zone` false, a name under a TLD
+    /// no rule knows follows the implicit `*` rule, as the list's own test
+    /// data expects.
+    fn split_at(&self, name: &str, unknown_tld_is_zone: bool) -> (String, String) {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let (wildcard, body) = match name.strip_prefix("*.") {
             Some(rest) => (true, rest),
             None => (false, name.as_str()),
         };
         let labels = body.split('.').count();
-        let suffix = self.suffix_labels(body);
+        // A TLD the list does not know is the zone itself, as in the original.
+        let tld = body.rsplit('.').next().unwrap_or_default();
+        let suffix = if !unknown_tld_is_zone || self.knows_tld(tld) { self.suffix_labels(body) } else { 0 };
         let (zone, host) = if suffix >= labels {
             (body, "")
         } else {
@@ -103,6 +112,12 @@ impl List {
             (true, false) => format!("*.{host}"),
         };
         (zone.to_string(), host)
+    }
+
+    /// Whether the list has a rule under this top-level domain (`za` has
+    /// none of its own, only `ac.za` and others).
+    fn knows_tld(&self, tld: &str) -> bool {
+        table::contains(&self.table, tld.as_bytes()) || table::has_first_label(&self.table, tld.as_bytes())
     }
 
     /// How many labels of `name` (lower case, no trailing dot) its public
@@ -168,7 +183,7 @@ mod tests {
     /// (`checkPublicSuffix`), `None` where the name has none: here, a name
     /// without one is its own zone with host `@` (as in the original).
     fn check(name: &str, expected: Option<&str>) {
-        let (z, host) = split(name);
+        let (z, host) = List::embedded().split_at(name, false);
         match expected {
             Some(e) => {
                 assert_eq!(z, e, "zone of {name}");
@@ -276,9 +291,9 @@ mod tests {
         assert_eq!(split("x.host.region.compute.amazonaws.com"), s("host.region.compute.amazonaws.com", "x"));
         // Not a rule, only part of longer ones: `com` is the suffix.
         assert_eq!(split("www.amazonaws.com"), s("amazonaws.com", "www"));
-        // Unknown TLD: the implicit rule `*`.
-        assert_eq!(split("example.example"), s("example.example", "@"));
-        assert_eq!(split("www.router.lan"), s("router.lan", "www"));
+        // Unknown TLD: the TLD is the zone, as in the original.
+        assert_eq!(split("example.example"), s("example", "example"));
+        assert_eq!(split("www.router.lan"), s("lan", "www.router"), "an unknown TLD is the zone, as in the original");
         assert_eq!(split("localhost"), s("localhost", "@"));
         // Names that are themselves a public suffix: their own zone.
         assert_eq!(split("co.uk"), s("co.uk", "@"));

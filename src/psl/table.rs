@@ -99,6 +99,29 @@ pub fn rule_key(line: &str) -> Option<String> {
     Some(key)
 }
 
+/// Whether some key of an encoded table is `label` or starts with `label.`
+/// (a top-level domain the list has rules under). A linear walk: asked only
+/// for certificates without `alt_names`, when the configuration is read.
+pub fn has_first_label(table: &[u8], label: &[u8]) -> bool {
+    let mut current: Vec<u8> = Vec::with_capacity(64);
+    let mut p = 0;
+    while p < table.len() {
+        current.truncate(usize::from(table[p]));
+        p += 1;
+        while let Some(&b) = table.get(p) {
+            p += 1;
+            current.push(b & 0x7f);
+            if b & 0x80 != 0 {
+                break;
+            }
+        }
+        if current.starts_with(label) && matches!(current.get(label.len()), None | Some(b'.')) {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether an encoded table holds `key`.
 pub fn contains(table: &[u8], key: &[u8]) -> bool {
     if table.is_empty() {

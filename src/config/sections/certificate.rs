@@ -253,7 +253,7 @@ mod tests {
         let want = [
             ("example.com", zone("example.com", "example.com")),
             ("mail.example.net", zone("mail.example.net", "mail.example.net")),
-            ("www.router.lan", zone("router.lan", "www.router.lan")),
+            ("www.router.lan", zone("lan", "www.router.lan")),
             ("a.b.shop.example.uk.com", zone("example.uk.com", "a.b.shop.example.uk.com")),
             ("*.example.com", zone("example.com", "*.example.com")),
             ("www.example.co.uk", zone("example.co.uk", "www.example.co.uk")),
