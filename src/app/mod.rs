@@ -269,9 +269,10 @@ fn main_job(ctx: &mut Ctx<'_>) {
     };
     journal_failed_renewals(ctx, &plans);
     let Some(installed_keys) = acted else { return };
-    if !installed_keys.is_empty() {
-        sync_tlsa(ctx, &installed_keys);
-    }
+    // TLSA records in remote zones are checked on every run (a zone edited by
+    // hand, records lost); local zones are reloaded when certificates changed.
+    let checked: Vec<String> = if ops.certs { selected.iter().map(|k| k.name.clone()).collect() } else { Vec::new() };
+    tlsa::sync_tlsa_of(ctx, &checked, &installed_keys);
     reload_services(ctx, services);
     if crate::platform::stop_requested().is_some() && ctx.report.error.is_none() {
         ctx.report.error(AppError::Stopped);

@@ -32,6 +32,10 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().to_vec()
 }
 
+fn sha512(bytes: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, bytes).as_ref().to_vec()
+}
+
 /// The owner name `_<port>._<protocol>.<fqdn>.`, lower case.
 pub fn owner(port: u16, protocol: &str, fqdn: &str) -> String {
     format!("_{port}._{}.{}.", protocol.to_ascii_lowercase(), fqdn.trim_end_matches('.').to_ascii_lowercase())
@@ -53,21 +57,28 @@ fn push_unique(v: &mut Vec<Vec<u8>>, item: Vec<u8>) {
     }
 }
 
-/// The TLSA records one configured entry wants, SHA-256 matching type.
+/// The TLSA records one configured entry wants: for each certificate or
+/// public key, a SHA-256 (matching type 1) and a SHA-512 (matching type 2)
+/// record, as the original writes them.
 pub fn wanted_records(usage: u8, selector: u8, end_entity: bool, m: &Material) -> R<Vec<Tlsa>> {
-    let mut data: Vec<Vec<u8>> = Vec::new();
+    let mut items: Vec<Vec<u8>> = Vec::new();
     match (end_entity, selector) {
-        (true, 1) => m.spkis.iter().for_each(|s| push_unique(&mut data, sha256(s))),
-        (true, _) => m.leaves.iter().for_each(|c| push_unique(&mut data, sha256(c))),
+        (true, 1) => m.spkis.iter().for_each(|s| push_unique(&mut items, s.clone())),
+        (true, _) => m.leaves.iter().for_each(|c| push_unique(&mut items, c.clone())),
         (false, 1) => {
             for c in &m.cas {
                 let info = crypto::parse_cert(c).map_err(AppError::key("a CA certificate of the chain"))?;
-                push_unique(&mut data, sha256(&info.spki_der));
+                push_unique(&mut items, info.spki_der);
             }
         }
-        (false, _) => m.cas.iter().for_each(|c| push_unique(&mut data, sha256(c))),
+        (false, _) => m.cas.iter().for_each(|c| push_unique(&mut items, c.clone())),
     }
-    Ok(data.into_iter().map(|data| Tlsa { usage, selector, matching: 1, data }).collect())
+    let mut out = Vec::with_capacity(items.len() * 2);
+    for item in items {
+        out.push(Tlsa { usage, selector, matching: 1, data: sha256(&item) });
+        out.push(Tlsa { usage, selector, matching: 2, data: sha512(&item) });
+    }
+    Ok(out)
 }
 
 /// The public key of a key file, if the file is there.
@@ -165,7 +176,16 @@ struct Zones {
     local_tlsa: BTreeSet<String>,
 }
 
+/// The local zones of the certificates of `key_names` (no records read).
+fn zones_of_local(ctx: &mut Ctx<'_>, key_names: &[String]) -> Zones {
+    zones_with(ctx, key_names, false)
+}
+
 fn zones_of(ctx: &mut Ctx<'_>, key_names: &[String]) -> Zones {
+    zones_with(ctx, key_names, true)
+}
+
+fn zones_with(ctx: &mut Ctx<'_>, key_names: &[String], remote_records: bool) -> Zones {
     let config = ctx.config;
     let mut z = Zones::default();
     let remote_zone = |zone: &str| config.zone_update_keys.contains_key(zone.trim_end_matches('.'));
@@ -188,7 +208,7 @@ fn zones_of(ctx: &mut Ctx<'_>, key_names: &[String]) -> Zones {
                 z.local.insert(tz.zone.clone());
                 z.local_tlsa.insert(tz.zone.clone());
             }
-            if remote_tlsa.is_empty() {
+            if remote_tlsa.is_empty() || !remote_records {
                 continue;
             }
             if let Err(e) = material(config, spec, cert).and_then(|m| add_wanted(&mut z.wanted, &remote_tlsa, &m)) {
@@ -203,15 +223,41 @@ fn zones_of(ctx: &mut Ctx<'_>, key_names: &[String]) -> Zones {
 /// zones synchronized record by record, local zones (the certificates'
 /// `alt_names` and `tlsa_records` zones without an update key) reloaded.
 pub fn sync_tlsa(ctx: &mut Ctx<'_>, key_names: &[String]) {
-    let zones = zones_of(ctx, key_names);
-    for (zone, owners) in &zones.wanted {
-        if let Err(e) = sync_zone(ctx, zone, owners) {
-            ctx.report.error(e.about(format!("TLSA records of zone {zone}")));
+    sync_tlsa_of(ctx, key_names, key_names);
+}
+
+/// Every run: the remote TLSA records of every key in `checked` that has
+/// them are read back and mended if someone or something changed them (one
+/// query per owner name; nothing is sent when the zone is right), and the
+/// local zones of the keys in `installed` (certificates changed) are
+/// reloaded. Keys without TLSA records in a remote zone cost nothing.
+pub fn sync_tlsa_of(ctx: &mut Ctx<'_>, checked: &[String], installed: &[String]) {
+    let config = ctx.config;
+    let has_remote = |k: &&String| {
+        config.private_key(k).is_some_and(|spec| {
+            spec.certificates.iter().any(|c| {
+                c.tlsa_records.iter().any(|tz| config.zone_update_keys.contains_key(tz.zone.trim_end_matches('.')))
+            })
+        })
+    };
+    let mut remote: Vec<String> = checked.iter().filter(has_remote).cloned().collect();
+    for k in installed.iter().filter(has_remote) {
+        if !remote.contains(k) {
+            remote.push(k.clone());
         }
     }
-    if ctx.config.settings.follower_mode {
+    if !remote.is_empty() {
+        let zones = zones_of(ctx, &remote);
+        for (zone, owners) in &zones.wanted {
+            if let Err(e) = sync_zone(ctx, zone, owners) {
+                ctx.report.error(e.about(format!("TLSA records of zone {zone}")));
+            }
+        }
+    }
+    if ctx.config.settings.follower_mode || installed.is_empty() {
         return;
     }
+    let zones = zones_of_local(ctx, installed);
     for zone in zones.local {
         if ctx.config.settings.reload_zone_command.is_none() {
             if zones.local_tlsa.contains(&zone) {
@@ -321,10 +367,17 @@ mod tests {
             cas: vec![],
         };
         let r = wanted_records(3, 1, true, &m).unwrap();
-        assert_eq!(r.len(), 2);
+        assert_eq!(r.len(), 4, "SHA-256 and SHA-512 of two keys, as the original writes them");
         assert_eq!(r[0], Tlsa { usage: 3, selector: 1, matching: 1, data: sha256(b"k1") });
+        assert_eq!(r[1], Tlsa { usage: 3, selector: 1, matching: 2, data: sha512(b"k1") });
         let r = wanted_records(1, 0, true, &m).unwrap();
         assert_eq!(hex(&r[0].data), crate::types::sha256_hex(b"leaf"));
+        // SHA-512 of "leaf", computed independently (Python hashlib).
+        assert_eq!(
+            hex(&r[1].data),
+            "ee5e18c6c2600d63953682653e46c34efe18da9f3552ade86cb623e0f81e03f4\
+             1ac6a276923bcdc9529106c0ebb85b17ebfb5859c15d3dcad2196aa8d753ab53"
+        );
         assert!(wanted_records(2, 0, false, &m).unwrap().is_empty());
     }
 }

@@ -53,6 +53,25 @@ fn sha256_hex(bytes: &[u8]) -> String {
     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// SHA-512 by coreutils' `sha512sum`, independently of acmebot's code.
+fn sha512_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha512sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sha512sum");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+/// The original's pair of records for one certificate or key: SHA-256
+/// (matching type 1) and SHA-512 (2).
+fn both(usage_selector: &str, bytes: &[u8]) -> [String; 2] {
+    [format!("{usage_selector} 1 {}", sha256_hex(bytes)), format!("{usage_selector} 2 {}", sha512_hex(bytes))]
+}
+
 /// Checks a dns-01 issuance: both certificates issued for the name and the
 /// wildcard, two TXT records journaled as added and removed, and bind9 left
 /// with only the TXT record that was there before.
@@ -109,7 +128,7 @@ fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
     assert_eq!(r.code, 0, "{r:?}");
     check_tlsa(&site, &bind);
     let tlsa_added = dns_events(&site, "dns_record_added", "TLSA").len();
-    assert_eq!(tlsa_added, 4 + 2 + 1, "4 keys, 2 certificates, 1 intermediate");
+    assert_eq!(tlsa_added, 2 * (4 + 2 + 1), "SHA-256 and SHA-512 of 4 keys, 2 certificates, 1 intermediate");
 
     // A renewal changes the certificates: the cert-selector records follow.
     let r = run(&site, &bind, &["--renew"]);
@@ -118,11 +137,9 @@ fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
     assert_eq!(r.code, 0, "{r:?}");
     check_tlsa(&site, &bind);
     let removed = dns_events(&site, "dns_record_removed", "TLSA");
-    assert_eq!(removed.len(), 2, "the two old certificates' records: {removed:?}");
-    assert!(removed
-        .iter()
-        .all(|e| e["name"] == "_25._tcp.example.test." && e["usage"] == 1 && e["selector"] == 0 && e["matching"] == 1));
-    assert_eq!(dns_events(&site, "dns_record_added", "TLSA").len(), tlsa_added + 2);
+    assert_eq!(removed.len(), 4, "the two old certificates' two records each: {removed:?}");
+    assert!(removed.iter().all(|e| e["name"] == "_25._tcp.example.test." && e["usage"] == 1 && e["selector"] == 0));
+    assert_eq!(dns_events(&site, "dns_record_added", "TLSA").len(), tlsa_added + 4);
 
     // Already right: a further --tlsa run touches nothing, not even the journal.
     let before = std::fs::read(site.path("var/journal.jsonl")).unwrap();
@@ -131,6 +148,28 @@ fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
     assert_eq!(std::fs::read(site.path("var/journal.jsonl")).unwrap(), before, "journal unchanged");
     check_tlsa(&site, &bind);
 
+    // Records lost from the zone (an operator's edit) are put back by the
+    // next plain run, without --tlsa; after that a plain run sends nothing.
+    let update = format!(
+        "server 127.0.0.1 {}\nzone example.test\nupdate delete _443._tcp.example.test. TLSA\nsend\n",
+        bind.server.port()
+    );
+    let mut nsupdate = Command::new(crate::dns::tool("nsupdate"))
+        .args(["-k", bind.dir.join("acme-sha256.key").to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut nsupdate.stdin.take().unwrap(), update.as_bytes()).unwrap();
+    assert!(nsupdate.wait().unwrap().success());
+    assert!(dig_tlsa(&bind, "_443._tcp.example.test").is_empty());
+    let r = run(&site, &bind, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    check_tlsa(&site, &bind);
+    let before = std::fs::read(site.path("var/journal.jsonl")).unwrap();
+    let r = run(&site, &bind, &[]);
+    assert!(r.code == 0 && r.stdout.is_empty() && r.stderr.is_empty(), "{r:?}");
+    assert_eq!(std::fs::read(site.path("var/journal.jsonl")).unwrap(), before, "a right zone: nothing sent or written");
+
     // A rollover: the old primary keys become previous keys, whose SPKI
     // records stay in the zone until their files are removed.
     let r = run(&site, &bind, &["--rollover", "--force"]);
@@ -138,14 +177,14 @@ fn dns01_remote_hmac_sha256_name_and_wildcard_then_tlsa() {
     let r = run(&site, &bind, &["--tlsa"]);
     assert_eq!(r.code, 0, "{r:?}");
     check_tlsa(&site, &bind);
-    assert_eq!(dig_tlsa(&bind, "_443._tcp.example.test").len(), 6, "primary, backup and previous keys of both types");
+    assert_eq!(dig_tlsa(&bind, "_443._tcp.example.test").len(), 12, "primary, backup and previous keys of both types");
     for kt in ["rsa", "ecdsa"] {
         std::fs::remove_file(site.path(&format!("ssl/previous/example.test_previous.{kt}.key"))).unwrap();
     }
     let r = run(&site, &bind, &["--tlsa"]);
     assert_eq!(r.code, 0, "{r:?}");
     check_tlsa(&site, &bind);
-    assert_eq!(dig_tlsa(&bind, "_443._tcp.example.test").len(), 4);
+    assert_eq!(dig_tlsa(&bind, "_443._tcp.example.test").len(), 8);
 
     // Revocation removes the certificate's TLSA records from the zone.
     let r = run(&site, &bind, &["--revoke", "example.test"]);
@@ -197,19 +236,23 @@ fn check_tlsa(site: &Site, bind: &Bind) {
         {
             let pem = std::fs::read_to_string(site.path(&file)).unwrap();
             let key = rcgen::KeyPair::from_pem(&pem).unwrap_or_else(|e| panic!("{file}: {e}"));
-            ee_spki.push(format!("3 1 1 {}", sha256_hex(&rcgen::PublicKeyData::subject_public_key_info(&key))));
+            ee_spki.extend(both("3 1", &rcgen::PublicKeyData::subject_public_key_info(&key)));
         }
         // A previous key (after a rollover) stays published while its file is there.
         let previous = site.path(&format!("ssl/previous/example.test_previous.{kt}.key"));
         if previous.exists() {
             ee_spki.push(format!("3 1 1 {}", openssl_key_spki_sha256(&previous)));
+            let pem = std::fs::read_to_string(&previous).unwrap();
+            let key = rcgen::KeyPair::from_pem(&pem).unwrap();
+            ee_spki.push(both("3 1", &rcgen::PublicKeyData::subject_public_key_info(&key))[1].clone());
         }
         let leaf = &pem_ders(&site.path(&format!("ssl/certs/example.test.{kt}.pem")))[0];
-        ee_cert.push(format!("1 0 1 {}", sha256_hex(leaf)));
+        ee_cert.extend(both("1 0", leaf));
         for ca in pem_ders(&site.path(&format!("ssl/certs/example.test_chain.{kt}.pem"))) {
-            let r = format!("2 0 1 {}", sha256_hex(&ca));
-            if !ta_cert.contains(&r) {
-                ta_cert.push(r);
+            for r in both("2 0", &ca) {
+                if !ta_cert.contains(&r) {
+                    ta_cert.push(r);
+                }
             }
         }
         // The leaf's own SPKI is the primary key's (cross-check of the key digests).
