@@ -95,14 +95,20 @@ pub fn trust_anchors_from(
         roots.extend(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
     }
     if let Some(path) = ca_bundle {
-        let data = fs_err::read(path).map_err(|e| format!("settings.ca_bundle: {e}"))?;
-        let before = roots.len();
-        for cert in CertificateDer::pem_slice_iter(&data) {
-            roots.push(cert.map_err(|e| format!("settings.ca_bundle {}: bad PEM: {e:?}", path.display()))?);
-        }
-        if roots.len() == before {
-            return Err(format!("settings.ca_bundle {}: no CERTIFICATE blocks found", path.display()));
-        }
+        roots.extend(bundle(path, "settings.ca_bundle")?);
+    }
+    Ok(roots)
+}
+
+/// The certificates of a PEM bundle file; an error names `setting`.
+pub fn bundle(path: &Path, setting: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let data = fs_err::read(path).map_err(|e| format!("{setting}: {e}"))?;
+    let mut roots = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(&data) {
+        roots.push(cert.map_err(|e| format!("{setting} {}: bad PEM: {e:?}", path.display()))?);
+    }
+    if roots.is_empty() {
+        return Err(format!("{setting} {}: no CERTIFICATE blocks found", path.display()));
     }
     Ok(roots)
 }
@@ -117,13 +123,16 @@ pub struct UreqTransport {
 }
 
 impl UreqTransport {
-    pub fn new(roots: Vec<CertificateDer<'static>>, user_agent: &str) -> UreqTransport {
+    /// `verify` false: the server's certificate is not checked at all
+    /// (`acme_directory_verify_ssl: false`, which the configuration warns about).
+    pub fn new(roots: Vec<CertificateDer<'static>>, user_agent: &str, verify: bool) -> UreqTransport {
         let certs: Vec<ureq::tls::Certificate<'static>> =
             roots.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect();
         let tls = ureq::tls::TlsConfig::builder()
             .provider(ureq::tls::TlsProvider::Rustls)
             .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
             .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+            .disable_verification(!verify)
             .build();
         let agent = ureq::Agent::config_builder()
             .tls_config(tls)

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::ctx::{Ctx, VERSION};
 use super::error::{AppError, R};
 use crate::acme::AcmeClient;
-use crate::config::{Config, Dir};
+use crate::config::{Config, Dir, VerifySsl};
 use crate::crypto::{self, PrivateKey};
 use crate::http::{self, Transport, UreqTransport};
 use crate::journal::Event;
@@ -36,9 +36,28 @@ pub fn with_acme(
     force_register: bool,
     f: impl FnOnce(&mut Ctx<'_>, &AcmeClient<'_>) -> R<()>,
 ) -> R<()> {
-    let roots = http::trust_anchors(ctx.config.settings.ca_bundle.as_deref())
-        .map_err(|message| AppError::setting("settings.ca_bundle", message))?;
-    let transport = UreqTransport::new(roots, &format!("acmebot/{VERSION} (+https://github.com/plinss/acmebot)"));
+    let settings = &ctx.config.settings;
+    // acme_directory_verify_ssl as the original's: true, false, or a bundle.
+    let (roots, verify) = match &settings.acme_directory_verify_ssl {
+        VerifySsl::Bundle(path) => {
+            let mut roots = http::bundle(path, "settings.acme_directory_verify_ssl")
+                .map_err(|message| AppError::setting("settings.acme_directory_verify_ssl", message))?;
+            if let Some(extra) = settings.ca_bundle.as_deref() {
+                roots.extend(
+                    http::bundle(extra, "settings.ca_bundle")
+                        .map_err(|message| AppError::setting("settings.ca_bundle", message))?,
+                );
+            }
+            (roots, true)
+        }
+        VerifySsl::Verify(verify) => {
+            let roots = http::trust_anchors(settings.ca_bundle.as_deref())
+                .map_err(|message| AppError::setting("settings.ca_bundle", message))?;
+            (roots, *verify)
+        }
+    };
+    let user_agent = format!("acmebot/{VERSION} (+https://github.com/plinss/acmebot)");
+    let transport = UreqTransport::new(roots, &user_agent, verify);
     let directory_url = ctx.config.settings.acme_directory_url.clone();
     let resource = ctx.config.resource_dir();
     let key_path = resource.join("client_key.json");

@@ -65,6 +65,15 @@ fn serialize_opt_time<S: serde::Serializer>(v: &Option<Timestamp>, s: S) -> Resu
     }
 }
 
+/// `acme_directory_verify_ssl`, as the original's requests `verify`: true,
+/// false (no verification: warned on every run), or a CA bundle's path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum VerifySsl {
+    Verify(bool),
+    Bundle(PathBuf),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StartTls {
@@ -264,7 +273,7 @@ pub struct Settings {
     pub min_run_delay: u32,
     pub max_run_delay: u32,
     pub acme_directory_url: String,
-    pub acme_directory_verify_ssl: bool,
+    pub acme_directory_verify_ssl: VerifySsl,
     pub reload_zone_command: Option<String>,
     pub nsupdate_command: Option<String>,
     pub public_suffix_list_url: Option<String>,

@@ -179,3 +179,36 @@ fn files_changed_outside_acmebot_are_taken_over_when_valid_and_reported_when_dam
     let audit = site.run(&["--audit"]);
     assert_eq!(audit.code, 0, "{audit:?}");
 }
+
+#[test]
+fn acme_directory_verify_ssl_is_honoured_as_the_original_does() {
+    let site = Site::new("verifyssl", json!({"v.example.test": {"key_types": ["ecdsa"]}}));
+    let config = |verify: serde_json::Value| {
+        let mut c = site.config(json!({"v.example.test": {"key_types": ["ecdsa"]}}));
+        c["settings"]["ca_bundle"] = serde_json::Value::Null;
+        c["settings"]["acme_directory_verify_ssl"] = verify;
+        c
+    };
+    // true, and pebble's CA nowhere: the TLS handshake fails (an ACME error).
+    site.write_config_value(&config(json!(true)));
+    let refused = site.run(&["--accept"]);
+    assert_eq!(refused.code, 8, "{refused:?}");
+    // A path: that CA bundle is trusted.
+    site.write_config_value(&config(json!(site.pebble.ca_pem.clone())));
+    let bundle = site.run(&["--accept"]);
+    assert_eq!(bundle.code, 0, "{bundle:?}");
+    assert!(bundle.stderr.is_empty(), "{bundle:?}");
+    // false: no verification, and a warning on every run.
+    site.write_config_value(&config(json!(false)));
+    let unverified = site.run(&["--renew"]);
+    assert_eq!(unverified.code, 0, "{unverified:?}");
+    let again = site.run(&[]);
+    for run in [&unverified, &again] {
+        assert!(
+            run.stderr.contains(
+                "settings.acme_directory_verify_ssl is false: the ACME server's TLS certificate is not verified"
+            ),
+            "{run:?}"
+        );
+    }
+}

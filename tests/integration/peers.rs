@@ -286,7 +286,7 @@ impl Pebble {
     pub fn management_get(&self, path: &str) -> (u16, Vec<u8>) {
         use acmebot::http::Transport;
         let roots = acmebot::http::trust_anchors(Some(&self.ca_pem)).unwrap();
-        let t = acmebot::http::UreqTransport::new(roots, "acmebot-tests");
+        let t = acmebot::http::UreqTransport::new(roots, "acmebot-tests", true);
         let r = t.request("GET", &format!("{}{path}", self.management_url), &[], None).unwrap();
         (r.status, r.body)
     }

@@ -11,7 +11,7 @@ use crate::config::check::{
     as_bool, as_choice, as_curve, as_key_size, as_key_types, as_opt_string, as_opt_u32, as_passphrase, as_port,
     as_str_list, as_string, as_u32, check_refs, ct_log_refs, idx, parse_resolver, resolve_path, warn_unknown, Ck,
 };
-use crate::config::model::{CtLog, LogLevel, Retention, Settings, VerifySpec};
+use crate::config::model::{CtLog, LogLevel, Retention, Settings, VerifySpec, VerifySsl};
 
 /// Every setting this version reads (`slave_mode` is the original's old name
 /// of `follower_mode`).
@@ -120,6 +120,17 @@ impl Builder<'_> {
         let ct_submit_logs = get!(as_str_list, "ct_submit_logs");
         let ct_submit_logs = ct_log_refs(ck, "settings.ct_submit_logs", ct_submit_logs, ct_logs);
         let ca_bundle = get!(as_opt_string, "ca_bundle").map(|s| resolve_path(&self.config_dir, &s));
+        // As the original's requests `verify`: true, false, or a CA bundle.
+        let acme_directory_verify_ssl = match m.get("acme_directory_verify_ssl") {
+            Some(Value::String(s)) if !s.is_empty() => VerifySsl::Bundle(resolve_path(&self.config_dir, s)),
+            _ => VerifySsl::Verify(get!(as_bool, "acme_directory_verify_ssl")),
+        };
+        if acme_directory_verify_ssl == VerifySsl::Verify(false) {
+            ck.warn(
+                "settings.acme_directory_verify_ssl is false: the ACME server's TLS certificate is not verified \
+                 (anyone on the path can impersonate the CA); set it to true or to a CA bundle's path",
+            );
+        }
         let verify = get!(verify_list_here, "verify");
         let (min_run_delay, max_run_delay) = (get!(as_u32, "min_run_delay"), get!(as_u32, "max_run_delay"));
         if min_run_delay > max_run_delay {
@@ -163,7 +174,7 @@ impl Builder<'_> {
             min_run_delay,
             max_run_delay,
             acme_directory_url: get!(as_string, "acme_directory_url"),
-            acme_directory_verify_ssl: get!(as_bool, "acme_directory_verify_ssl"),
+            acme_directory_verify_ssl,
             reload_zone_command: get!(as_opt_string, "reload_zone_command"),
             nsupdate_command: get!(as_opt_string, "nsupdate_command"),
             public_suffix_list_url: get!(as_opt_string, "public_suffix_list_url"),
