@@ -219,6 +219,29 @@ pub fn fsync(fd: BorrowedFd<'_>) -> io::Result<()> {
     check(unsafe { libc::fsync(fd.as_raw_fd()) }).map(drop)
 }
 
+/// Fills `buf` from the kernel's random source (`getrandom(2)`), for values
+/// that must be unpredictable but are no key material: DNS message IDs,
+/// temporary file names, random waits. Unlike the crypto library's
+/// generator, this costs no start-up: aws-lc gathers CPU-jitter entropy at
+/// its first use (40-50 ms), which a no-op run must not pay.
+pub fn random_fill(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: `rest` is valid for writes of `rest.len()` bytes for the call.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    Ok(())
+}
+
 /// The effective user id of this process.
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory.
@@ -326,6 +349,16 @@ pub fn zeroize(bytes: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_bytes_come_from_the_kernel() {
+        let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+        random_fill(&mut a).unwrap();
+        random_fill(&mut b).unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a, [0u8; 32]);
+        random_fill(&mut []).unwrap();
+    }
 
     #[test]
     fn users_and_groups_resolve() {

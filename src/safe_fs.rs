@@ -493,7 +493,7 @@ impl Dir {
 /// `.<stem>.acmebot-<12 random hex digits>`.
 pub fn temp_name(stem: &OsStr) -> OsString {
     let mut b = [0u8; 6];
-    if aws_lc_rs::rand::fill(&mut b).is_err() {
+    if platform::random_fill(&mut b).is_err() {
         // Not expected; O_EXCL still makes a taken name fail, never reuse it.
         b = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -75,7 +75,7 @@ fn random_between(start: Timestamp, end: Timestamp) -> Timestamp {
         return start;
     }
     let mut b = [0u8; 8];
-    let _ = aws_lc_rs::rand::fill(&mut b);
+    let _ = crate::platform::random_fill(&mut b);
     start + (u64::from_le_bytes(b) % ((end - start) as u64 + 1)) as i64
 }
 

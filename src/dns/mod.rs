@@ -104,7 +104,7 @@ impl std::error::Error for DnsError {}
 /// A random message ID (RFC 5452 §9.2 asks for unpredictable IDs).
 pub fn random_id() -> u16 {
     let mut b = [0u8; 2];
-    if aws_lc_rs::rand::fill(&mut b).is_err() {
+    if crate::platform::random_fill(&mut b).is_err() {
         let t =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         b = (t as u16).to_be_bytes();

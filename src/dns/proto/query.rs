@@ -58,10 +58,20 @@ pub fn abs_lower(name: &str) -> String {
     }
 }
 
-/// Builds a query (RFC 1035 §4.1.1): one question, class IN, RD as given.
+/// The UDP payload size offered with EDNS(0) (RFC 6891): 1232 bytes, which
+/// crosses every path without IP fragmentation (DNS flag day 2020).
+pub const EDNS_PAYLOAD: u16 = 1232;
+
+/// Builds a query (RFC 1035 §4.1.1): one question, class IN, RD as given,
+/// with an EDNS(0) OPT record so an answer up to [`EDNS_PAYLOAD`] bytes (a
+/// TLSA set of eight records) comes over UDP instead of a truncated answer
+/// and a retry over TCP.
 pub fn build_query(id: u16, name: &str, rtype: RecordType, recursion_desired: bool) -> Result<Vec<u8>, String> {
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = recursion_desired;
+    let mut edns = hickory_proto::op::Edns::new();
+    edns.set_max_payload(EDNS_PAYLOAD);
+    msg.set_edns(edns);
     let mut q = Query::query(update::name(name)?, rtype);
     q.set_query_class(DNSClass::IN);
     msg.add_query(q);
@@ -147,6 +157,16 @@ mod tests {
     use base64::Engine;
     use hickory_proto::rr::rdata::{A, NS, SOA, TXT};
     use hickory_proto::rr::{Name, Record as HRecord};
+
+    #[test]
+    fn queries_offer_edns_so_big_answers_come_over_udp() {
+        let bytes = build_query(7, "_443._tcp.example.test", RecordType::TLSA, false).unwrap();
+        let msg = Message::from_vec(&bytes).unwrap();
+        assert_eq!(msg.metadata.id, 7);
+        let edns = msg.edns.as_ref().expect("an OPT record");
+        assert_eq!(edns.max_payload(), EDNS_PAYLOAD);
+        assert_eq!(edns.version(), 0);
+    }
 
     #[test]
     fn resolv_conf_and_settings() {
