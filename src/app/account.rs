@@ -29,13 +29,9 @@ fn read_optional(path: &Path) -> R<Option<Vec<u8>>> {
     Ok(super::plan::read_private(path)?.map(|f| f.bytes))
 }
 
-/// Connects to the ACME server with the account (loaded, or generated and
-/// registered), then runs `f`.
-pub fn with_acme(
-    ctx: &mut Ctx<'_>,
-    force_register: bool,
-    f: impl FnOnce(&mut Ctx<'_>, &AcmeClient<'_>) -> R<()>,
-) -> R<()> {
+/// The HTTPS transport to the CA, as `acme_directory_verify_ssl` and
+/// `ca_bundle` say.
+fn transport(ctx: &Ctx<'_>) -> R<UreqTransport> {
     let settings = &ctx.config.settings;
     // acme_directory_verify_ssl as the original's: true, false, or a bundle.
     let (roots, verify) = match &settings.acme_directory_verify_ssl {
@@ -58,6 +54,34 @@ pub fn with_acme(
     };
     let user_agent = format!("acmebot/{VERSION} (+https://github.com/plinss/acmebot)");
     let transport = UreqTransport::new(roots, &user_agent, verify);
+    Ok(transport)
+}
+
+/// Connects to the ACME server for requests that need no account (ARI's
+/// renewal windows, RFC 9773 §4: plain GETs), then runs `f`. The account key
+/// is used when there is one; otherwise a throwaway key, never saved,
+/// journaled or registered: a run that only asks for renewal windows makes
+/// no account.
+pub fn with_acme_read_only(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Ctx<'_>, &AcmeClient<'_>) -> R<()>) -> R<()> {
+    let transport = transport(ctx)?;
+    let directory_url = ctx.config.settings.acme_directory_url.clone();
+    let key_path = ctx.config.resource_dir().join("client_key.json");
+    let account_key = match read_optional(&key_path)? {
+        Some(bytes) => crypto::account_key_from_json(&bytes).map_err(AppError::key(&key_path))?,
+        None => PrivateKey::generate_ecdsa(Curve::P256).map_err(AppError::KeyGeneration)?,
+    };
+    let client = AcmeClient::connect(&transport as &dyn Transport, ctx.clock, &directory_url, &account_key)?;
+    f(ctx, &client)
+}
+
+/// Connects to the ACME server with the account (loaded, or generated and
+/// registered), then runs `f`.
+pub fn with_acme(
+    ctx: &mut Ctx<'_>,
+    force_register: bool,
+    f: impl FnOnce(&mut Ctx<'_>, &AcmeClient<'_>) -> R<()>,
+) -> R<()> {
+    let transport = transport(ctx)?;
     let directory_url = ctx.config.settings.acme_directory_url.clone();
     let resource = ctx.config.resource_dir();
     let key_path = resource.join("client_key.json");

@@ -67,6 +67,10 @@ pub fn issue_all(
         let work = &plans[*plan].work[*w];
         if names_failed(work) {
             failed_keys.insert(plans[*plan].spec.name.clone());
+            if crate::platform::stop_requested().is_some() {
+                // Stopped by a signal: that is the run's error, said last.
+                continue;
+            }
             // As the original: the certificate's own failure follows the
             // authorization's (and, the last error, gives the exit code 8).
             let what =

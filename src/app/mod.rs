@@ -34,7 +34,7 @@ use std::path::PathBuf;
 
 pub use ctx::VERSION;
 
-use self::account::{account_key_rollover, archive_root, with_acme};
+use self::account::{account_key_rollover, archive_root, with_acme, with_acme_read_only};
 use self::ari::{ari_due, check_ari};
 use self::authz::{authorization_names, authorize_only};
 use self::ctx::Ctx;
@@ -144,7 +144,7 @@ pub fn main(raw: Vec<String>) -> i32 {
 fn random_wait(cfg: &Config, clock: ClockRef) {
     let (min, max) = (cfg.settings.min_run_delay as u64, cfg.settings.max_run_delay as u64);
     let mut b = [0u8; 8];
-    let _ = aws_lc_rs::rand::fill(&mut b);
+    let _ = crate::platform::random_fill(&mut b);
     let wait = if max > min { min + u64::from_le_bytes(b) % (max - min + 1) } else { min };
     tracing::debug!("Waiting {wait} s (--randomwait)");
     clock.sleep(std::time::Duration::from_secs(wait));
@@ -361,10 +361,28 @@ fn act(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>], auth_names: &[String], serv
         generate_keys(ctx, plans)?;
         return Ok(install_all(ctx, plans, BTreeMap::new(), services));
     }
+    if only_ari {
+        // Only renewal windows to ask for: plain GETs that need no account (an
+        // installation taken over without its account files makes none).
+        // Asking is a courtesy: an unreachable CA is a warning, and the
+        // certificates are still renewed by the fallback rule.
+        match with_acme_read_only(ctx, |ctx, client| check_ari(ctx, client, plans, &due)) {
+            Err(e @ AppError::Journal(_)) => return Err(e),
+            Err(e) => {
+                ctx.report.warn(WarningCode::General, format!("renewal information not checked: {e}"));
+                return Ok(Vec::new());
+            }
+            Ok(()) if !needs_install(plans) => return Ok(Vec::new()),
+            // The CA's window says renew now: that needs the account.
+            Ok(()) => {}
+        }
+    }
     let mut installed_keys = Vec::new();
-    let result = with_acme(ctx, false, |ctx, client| {
-        authorize_only(ctx, client, auth_names);
-        check_ari(ctx, client, plans, &due)?;
+    with_acme(ctx, false, |ctx, client| {
+        if !only_ari {
+            authorize_only(ctx, client, auth_names);
+            check_ari(ctx, client, plans, &due)?;
+        }
         if needs_install(plans) {
             ready_to_install(ctx)?;
             let issued = issue_all(ctx, client, plans)?;
@@ -375,17 +393,8 @@ fn act(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>], auth_names: &[String], serv
             check_ari(ctx, client, plans, &fresh)?;
         }
         Ok(())
-    });
-    match result {
-        // Asking for renewal windows is a courtesy: an unreachable CA then is a
-        // warning, and the certificates are still renewed by the fallback rule.
-        Err(e) if only_ari && !matches!(e, AppError::Journal(_)) => {
-            ctx.report.warn(WarningCode::General, format!("renewal information not checked: {e}"));
-            Ok(installed_keys)
-        }
-        Err(e) => Err(e),
-        Ok(()) => Ok(installed_keys),
-    }
+    })?;
+    Ok(installed_keys)
 }
 
 /// Installs every key's transaction; a key whose certificates were not all

@@ -88,7 +88,11 @@ fn renewal_windows_are_asked_journaled_and_honoured() {
         second.stdout.contains("Issuing RSA certificate ari.example.test (inside the CA's renewal window"),
         "{second:?}"
     );
-    assert!(!second.stdout.contains("ECDSA"), "{second:?}");
+    assert!(
+        !second.stdout.contains("Issuing ECDSA")
+            && !second.stdout.contains("ECDSA certificate ari.example.test installed"),
+        "{second:?}"
+    );
     let (_, rsa2) = b.cert("ari.example.test", "rsa");
     assert_ne!(rsa2.serial_hex, rsa.serial_hex, "RSA renewed");
     assert_eq!(b.cert("ari.example.test", "ecdsa").1.serial_hex, ecdsa.serial_hex, "ECDSA kept");
@@ -160,4 +164,31 @@ fn an_unreachable_ca_when_only_asking_for_windows_is_a_warning() {
     assert_eq!(b.cert("down.example.test", "ecdsa").1.serial_hex, before.serial_hex);
     let strict = b.run(&["--warning-exit-code"]);
     assert_eq!(strict.code, 100, "the warning's code with --warning-exit-code: {strict:?}");
+}
+
+#[test]
+fn asking_for_renewal_windows_makes_no_account() {
+    // An installation taken over without its account files (only keys and
+    // certificates copied): the runs ask for renewal windows, which are
+    // plain GETs, and neither generate nor register an account key.
+    let ca = TestCa::start(TestCaOptions::default());
+    let b = Box_::new("ari-noaccount", &ca, json!({"n.example.test": {"key_types": ["ecdsa"]}}));
+    assert_eq!(b.run(&["--accept"]).code, 0);
+    let resource = b.root.join("out/resource");
+    for f in ["client_key.json", "registration.json", "journal.jsonl"] {
+        std::fs::remove_file(resource.join(f)).unwrap();
+    }
+    let asked = ca.ari_requests();
+    let run = b.run(&[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("Client key not present"), "{run:?}");
+    assert!(!resource.join("client_key.json").exists(), "no account key saved");
+    assert!(ca.ari_requests() > asked, "the renewal window was asked for");
+    let journal = b.journal();
+    assert!(!journal.contains("\"account_key_generated\"") && !journal.contains("\"account_registered\""));
+    assert!(journal.contains("\"renewal_info_fetched\""), "{journal}");
+    // Quiet afterwards, and still no account.
+    let again = b.run(&[]);
+    assert!(again.code == 0 && again.stdout.is_empty() && again.stderr.is_empty(), "{again:?}");
+    assert!(!resource.join("client_key.json").exists());
 }
