@@ -27,7 +27,6 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::error::Category;
-use serde_json::{Map, Value};
 
 use super::event::Event;
 use super::fields::{read_event, FieldError, Fields};
@@ -577,45 +576,34 @@ fn parse_line(
     }
 }
 
-/// Serializes one journal line (without the newline).
+/// Serializes one journal line (without the newline): the envelope's `v`,
+/// `seq` and `ts`, the event's `type` and fields as it serializes them, then
+/// `clock` and `prev`. Written as text, not through a JSON tree.
 pub fn format_line(seq: u64, ts: Time, clock: Option<Time>, event: &Event, prev: &str) -> Result<String, String> {
     if matches!(event, Event::Other) {
         return Err("an event of unknown type cannot be written".into());
     }
+    let ts = ts.rfc3339_micros();
+    let clock = clock.map(|c| format!(",\"clock\":\"{}\"", c.rfc3339_micros())).unwrap_or_default();
     if let Event::Checkpoint { state } = event {
-        // Megabytes for a large installation: written as it is, not through
-        // a JSON tree.
-        let clock = clock.map(|c| format!(",\"clock\":\"{}\"", c.rfc3339_micros())).unwrap_or_default();
-        let (ts, state) = (ts.rfc3339_micros(), state.0.get());
+        // Megabytes for a large installation: written as it is.
+        let state = state.0.get();
         return Ok(format!(
             "{{\"v\":{VERSION},\"seq\":{seq},\"ts\":\"{ts}\",\"type\":\"checkpoint\",\"state\":{state}{clock},\"prev\":\"{prev}\"}}"
         ));
     }
-    let Value::Object(ev) = serde_json::to_value(event).map_err(|e| e.to_string())? else {
-        return Err("event is not a JSON object".into());
-    };
-    let Some(ty) = ev.get("type").and_then(Value::as_str).map(str::to_string) else {
+    // `{"type":"…",…}` (serde writes an internally tagged enum's tag first).
+    let text = serde_json::to_string(event).map_err(|e| e.to_string())?;
+    let fields = Fields::of(text.as_bytes()).map_err(|e| e.to_string())?;
+    let ty = fields.raw("type").and_then(|t| serde_json::from_str::<Cow<'_, str>>(t.get()).ok());
+    let Some(ty) = ty.filter(|_| text.starts_with("{\"type\":")) else {
         return Err("event has no \"type\" string".into());
     };
-    let mut m = Map::new();
-    m.insert("v".into(), Value::from(VERSION));
-    m.insert("seq".into(), Value::from(seq));
-    m.insert("ts".into(), Value::from(ts.rfc3339_micros()));
-    m.insert("type".into(), Value::from(ty.as_str()));
-    for (k, v) in ev {
-        if k == "type" {
-            continue;
-        }
-        if RESERVED.contains(&k.as_str()) {
-            return Err(format!("event {ty:?} uses the reserved field name {k:?}"));
-        }
-        m.insert(k, v);
+    if let Some(k) = fields.names().find(|k| RESERVED.contains(k)) {
+        return Err(format!("event {ty:?} uses the reserved field name {k:?}"));
     }
-    if let Some(c) = clock {
-        m.insert("clock".into(), Value::from(c.rfc3339_micros()));
-    }
-    m.insert("prev".into(), Value::from(prev));
-    serde_json::to_string(&Value::Object(m)).map_err(|e| e.to_string())
+    let body = &text[1..text.len() - 1];
+    Ok(format!("{{\"v\":{VERSION},\"seq\":{seq},\"ts\":\"{ts}\",{body}{clock},\"prev\":\"{prev}\"}}"))
 }
 
 #[cfg(test)]

@@ -78,6 +78,11 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// The names of the fields, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_ref())
+    }
+
     pub fn raw(&self, name: &str) -> Option<&'a RawValue> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| *v).filter(|v| v.get() != "null")
     }
@@ -800,6 +805,32 @@ mod tests {
         for e in every_event() {
             let v = serde_json::to_value(&e).unwrap();
             assert_eq!(event_from_json(&v).as_ref(), Ok(&e), "{v}");
+        }
+    }
+
+    /// A line is the envelope around the event's fields exactly as a JSON
+    /// tree of them is written (as lines were made before they were written
+    /// as text): journals stay byte for byte what they were.
+    #[test]
+    fn every_event_is_written_as_a_json_tree_of_its_fields() {
+        use serde_json::{Map, Value};
+        let ts = t("2026-11-29T10:00:00.123456Z");
+        for e in every_event().into_iter().filter(|e| !matches!(e, Event::Checkpoint { .. })) {
+            for clock in [None, Some(t("2026-11-29T09:00:00Z"))] {
+                let Value::Object(ev) = serde_json::to_value(&e).unwrap() else { panic!("{e:?}") };
+                let mut m = Map::new();
+                m.insert("v".into(), Value::from(1));
+                m.insert("seq".into(), Value::from(7));
+                m.insert("ts".into(), Value::from(ts.rfc3339_micros()));
+                m.insert("type".into(), ev["type"].clone());
+                m.extend(ev.into_iter().filter(|(k, _)| k != "type"));
+                if let Some(c) = clock {
+                    m.insert("clock".into(), Value::from(c.rfc3339_micros()));
+                }
+                m.insert("prev".into(), Value::from("ab"));
+                let tree = serde_json::to_string(&Value::Object(m)).unwrap();
+                assert_eq!(crate::journal::chain::format_line(7, ts, clock, &e, "ab").unwrap(), tree);
+            }
         }
     }
 
