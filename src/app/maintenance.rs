@@ -23,10 +23,7 @@ pub fn replay(config: &Config) -> i32 {
             for p in &outcome.scanned.problems {
                 tracing::warn!("journal {}: {p}", path.display());
             }
-            output::print(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&outcome.state).expect("the state serializes")
-            ));
+            output::print(&format!("{}\n", outcome.state.to_json_pretty()));
             if outcome.scanned.problems.is_empty() {
                 0
             } else {

@@ -44,6 +44,7 @@ fn journals_of_earlier_versions_replay_to_the_same_state() {
         assert!(out.scanned.problems.is_empty(), "{name}: {:?}", out.scanned.problems);
         assert!(out.scanned.torn.is_none(), "{name}");
         let actual = serde_json::to_value(&out.state).unwrap();
+        assert_eq!(out.state.to_json_pretty(), serde_json::to_string_pretty(&out.state).unwrap(), "{name}: --replay");
         // A writing run reads only the events the state is built from: same state.
         let mut lean = super::State::new();
         let file = std::io::BufReader::new(std::fs::File::open(&journal).unwrap());

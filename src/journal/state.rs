@@ -210,6 +210,72 @@ fn ids_only<S: Serializer>(open: &BTreeMap<String, OpenTxn>, s: S) -> Result<S::
     s.collect_seq(open.keys())
 }
 
+impl State {
+    /// The `--replay` JSON, indented as `serde_json::to_string_pretty`
+    /// indents it. Written compactly and then indented: the state's types
+    /// are serialized one way only (a checkpoint writes them compactly).
+    pub fn to_json_pretty(&self) -> String {
+        indent_json(&serde_json::to_string(self).expect("the state serializes"))
+    }
+}
+
+/// Compact JSON text (no whitespace between tokens) indented by two spaces
+/// per level, `"key": value`, `{}` and `[]` when empty: byte for byte what
+/// serde_json's pretty printer writes.
+fn indent_json(compact: &str) -> String {
+    fn newline(out: &mut Vec<u8>, depth: usize) {
+        out.push(b'\n');
+        out.resize(out.len() + 2 * depth, b' ');
+    }
+    let b = compact.as_bytes();
+    let mut out = Vec::with_capacity(b.len() + b.len() / 2);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        i += 1;
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => {
+                in_string = true;
+                out.push(c);
+            }
+            b'{' | b'[' if b.get(i).is_some_and(|&n| n == c + 2) => {
+                // `{}` or `[]` (`}` and `]` are 2 after `{` and `[`).
+                out.extend_from_slice(&[c, c + 2]);
+                i += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            b',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            _ => out.push(c),
+        }
+    }
+    // Only ASCII was added, between tokens.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 pub fn key_id(key: &str, key_type: KeyType, role: KeyRole) -> String {
     format!("{key}/{key_type}/{}", role.as_str())
 }
@@ -688,6 +754,28 @@ mod tests {
         assert_eq!(o.archived, vec![("/c".to_string(), "/a/c".to_string())]);
         assert!(o.done().is_empty());
         assert!(s.files.is_empty());
+    }
+
+    #[test]
+    fn the_replay_json_is_indented_as_serde_json_indents_it() {
+        let values = [
+            json!({}),
+            json!([]),
+            json!({"a": {}, "b": [], "c": [{}], "d": [[], {"e": null}]}),
+            json!({"s": "a,b:{c}[d] \\\" \\\\ \\n é ☃ \u{1}", "n": -1.5, "u": 18446744073709551615u64, "t": true}),
+            json!([1, "x", [2, [3, {"k": "v"}]], {"x": {"y": {"z": []}}}]),
+        ];
+        for v in values {
+            assert_eq!(indent_json(&serde_json::to_string(&v).unwrap()), serde_json::to_string_pretty(&v).unwrap());
+        }
+        let mut s = State::replay(&records(&[
+            json!({"type": "run_started", "version": "0", "pid": 1, "args": [], "config": "/c"}),
+            issued("01"),
+            begun("k@2", json!([])),
+        ]));
+        assert_eq!(s.to_json_pretty(), serde_json::to_string_pretty(&s).unwrap());
+        s.ari_unsupported.insert("https://ca/\"dir\"".into());
+        assert_eq!(s.to_json_pretty(), serde_json::to_string_pretty(&s).unwrap());
     }
 
     #[test]
