@@ -239,6 +239,18 @@ pub fn scan_from(
     events: Events,
     mut each: impl FnMut(Record),
 ) -> io::Result<Scanned> {
+    scan_lines(&mut reader, start, events, &mut each)
+}
+
+/// The scan itself, compiled once: every reader and every caller's closure
+/// is passed behind a pointer (an instance per caller cost the router
+/// binary 8 KB).
+fn scan_lines(
+    reader: &mut dyn BufRead,
+    start: Start,
+    events: Events,
+    each: &mut dyn FnMut(Record),
+) -> io::Result<Scanned> {
     let mut out = Scanned { lines: start.seq as usize - 1, ..Scanned::default() };
     let mut last = start.prev;
     let mut expected_seq: u64 = start.seq;
