@@ -171,21 +171,12 @@ impl State {
         self.last_checkpoint = Some(seq);
     }
 
-    /// Whether two states hold the same facts (what a checkpoint records).
+    /// Whether two states hold the same facts: what a checkpoint of each
+    /// would record is the same text (every field a checkpoint holds, each
+    /// map in key order; compared as text so that no map type needs an
+    /// equality of its own in the router binary).
     fn same_facts(&self, o: &State) -> bool {
-        self.runs == o.runs
-            && self.account == o.account
-            && self.keys == o.keys
-            && self.certificates == o.certificates
-            && self.files == o.files
-            && self.authorizations == o.authorizations
-            && self.issued == o.issued
-            && self.renewal_info == o.renewal_info
-            && self.ari_unsupported == o.ari_unsupported
-            && self.generated == o.generated
-            && self.dns_records == o.dns_records
-            && self.renewal_failures == o.renewal_failures
-            && self.challenge_files == o.challenge_files
+        self.snapshot() == o.snapshot()
     }
 }
 
