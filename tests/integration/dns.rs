@@ -366,19 +366,19 @@ fn dns_bind_resolver_finds_primary_and_authoritative_servers() {
 fn dns_bind_large_update_goes_over_tcp() {
     let bind = Bind::start("tcp");
     let key = bind.key("acme-sha512");
-    let adds: Vec<Record> = (0..20)
+    let adds: Vec<Record> = (0..40)
         .map(|i| Record::txt("_acme-challenge.big.example.test", 60, &format!("{i:02}-{}", "v".repeat(40))))
         .collect();
     dns::update(bind.server, ZONE, Some(&key), &adds, &[], now()).unwrap();
     let resolver = Resolver::new(vec![bind.server]);
-    // The answer is larger than 512 bytes: truncated over UDP (TC set), so
-    // txt_values falls back to TCP.
+    // The answer is larger than the 1232 bytes the query offers with EDNS(0):
+    // truncated over UDP (TC set), so txt_values falls back to TCP.
     let query =
         dns::query::build_query(0x5151, "_acme-challenge.big.example.test", dns::RecordType::TXT, false).unwrap();
     let udp =
         dns::transport::exchange_udp(bind.server, &query, std::time::Instant::now() + Duration::from_secs(5)).unwrap();
     assert_ne!(udp[2] & 0x02, 0, "TC bit over UDP");
-    assert_eq!(resolver.txt_values(bind.server, "_acme-challenge.big.example.test").unwrap().len(), 20);
+    assert_eq!(resolver.txt_values(bind.server, "_acme-challenge.big.example.test").unwrap().len(), 40);
     dns::update(bind.server, ZONE, Some(&key), &[], &adds, now()).unwrap();
     assert!(resolver.txt_values(bind.server, "_acme-challenge.big.example.test").unwrap().is_empty());
 }
