@@ -90,12 +90,13 @@ fn first_issuance_installs_everything_and_second_run_is_silent() {
         assert!(crypto::key_matches_cert(&primary, &cert), "{kt} certificate matches its primary key");
         assert_ne!(primary.spki_sha256_hex(), backup.spki_sha256_hex(), "backup key differs from primary");
         assert_eq!(primary.key_type().as_str(), kt);
-        for rel in [
-            format!("ssl/private/example.test.{kt}.key"),
-            format!("ssl/private/example.test_backup.{kt}.key"),
-            format!("ssl/private/example.test_full.{kt}.key"),
+        // The original's modes: primary and full keys 0640, backup keys 0600.
+        for (rel, mode) in [
+            (format!("ssl/private/example.test.{kt}.key"), 0o640),
+            (format!("ssl/private/example.test_backup.{kt}.key"), 0o600),
+            (format!("ssl/private/example.test_full.{kt}.key"), 0o640),
         ] {
-            assert_eq!(mode_of(&site.path(&rel)), 0o640, "{rel}");
+            assert_eq!(mode_of(&site.path(&rel)), mode, "{rel}");
         }
         assert_eq!(mode_of(&site.path(&format!("ssl/certs/example.test.{kt}.pem"))), 0o644);
         // certificate file = leaf + chain; chain file = the chain; full key = key + leaf + chain
@@ -205,7 +206,7 @@ fn changed_names_renew_with_the_same_key_and_archive_old_files() {
     let old = leaf(&site, "ssl/certs/example.test.rsa.pem");
     let old_key = key(&site, "ssl/private/example.test.rsa.key").spki_sha256_hex();
     site.write_config(json!({"example.test": {"alt_names": {"example.test": ["@", "www", "mail"]}}}));
-    let run = site.run(&[]);
+    let run = site.run(&["-v"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("alternative names changed (added mail.example.test)"), "{run:?}");
     let new = leaf(&site, "ssl/certs/example.test.rsa.pem");
