@@ -409,6 +409,17 @@ mod tests {
     }
 
     #[test]
+    fn top_level_domains_are_known_by_their_rules() {
+        let list = List::embedded();
+        for (tld, known) in [("com", true), ("za", true), ("uk", true), ("test", false), ("lan", false), ("zz", false)] {
+            assert_eq!(list.knows_tld(tld), known, "{tld}");
+        }
+        // `za` has no rule of its own, only rules under it (`co.za`).
+        assert!(!table::contains(&list.table, b"za"));
+        assert_eq!(list.split("www.example.co.za"), ("example.co.za".into(), "www".into()));
+    }
+
+    #[test]
     fn a_list_file_must_be_complete() {
         let custom = "// ===BEGIN ICANN DOMAINS===\nuk\nco.uk\n// ===END ICANN DOMAINS===\nexample.co.uk\n";
         let list = List::parse(custom).unwrap();

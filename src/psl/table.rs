@@ -100,32 +100,27 @@ pub fn rule_key(line: &str) -> Option<String> {
 }
 
 /// Whether some key of an encoded table is `label` or starts with `label.`
-/// (a top-level domain the list has rules under). A linear walk: asked only
-/// for certificates without `alt_names`, when the configuration is read.
+/// (a top-level domain the list has rules under). Two binary searches.
 pub fn has_first_label(table: &[u8], label: &[u8]) -> bool {
-    let mut current: Vec<u8> = Vec::with_capacity(64);
-    let mut p = 0;
-    while p < table.len() {
-        current.truncate(usize::from(table[p]));
-        p += 1;
-        while let Some(&b) = table.get(p) {
-            p += 1;
-            current.push(b & 0x7f);
-            if b & 0x80 != 0 {
-                break;
-            }
-        }
-        if current.starts_with(label) && matches!(current.get(label.len()), None | Some(b'.')) {
-            return true;
-        }
+    if contains(table, label) {
+        return true;
     }
-    false
+    // Keys starting with `label.` are adjacent in the sorted table; the first
+    // key at or after `label.` is one of them if there is any.
+    let mut prefix = label.to_vec();
+    prefix.push(b'.');
+    first_at_least(table, &prefix).is_some_and(|k| k.starts_with(&prefix))
 }
 
 /// Whether an encoded table holds `key`.
 pub fn contains(table: &[u8], key: &[u8]) -> bool {
+    first_at_least(table, key).is_some_and(|k| k == key)
+}
+
+/// The smallest key of an encoded table that is not below `key`.
+fn first_at_least(table: &[u8], key: &[u8]) -> Option<Vec<u8>> {
     if table.is_empty() {
-        return false;
+        return None;
     }
     // The last anchor whose key is <= `key` is at or after `lo` (position 0
     // is an anchor); every anchor at or after `hi` holds a larger key.
@@ -150,13 +145,11 @@ pub fn contains(table: &[u8], key: &[u8]) -> bool {
                 break;
             }
         }
-        match current.as_slice().cmp(key) {
-            std::cmp::Ordering::Less => {}
-            std::cmp::Ordering::Equal => return true,
-            std::cmp::Ordering::Greater => return false,
+        if current.as_slice() >= key {
+            return Some(current);
         }
     }
-    false
+    None
 }
 
 /// The whole key of the anchor at `at` (compared, never stored).
