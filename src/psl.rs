@@ -411,7 +411,8 @@ mod tests {
     #[test]
     fn top_level_domains_are_known_by_their_rules() {
         let list = List::embedded();
-        for (tld, known) in [("com", true), ("za", true), ("uk", true), ("test", false), ("lan", false), ("zz", false)] {
+        for (tld, known) in [("com", true), ("za", true), ("uk", true), ("test", false), ("lan", false), ("zz", false)]
+        {
             assert_eq!(list.knows_tld(tld), known, "{tld}");
         }
         // `za` has no rule of its own, only rules under it (`co.za`).
