@@ -19,12 +19,17 @@ pub(super) fn defaults() -> Map<String, Value> {
 
 /// Names of certificate transparency logs that are shut down but that the
 /// original's manual and earlier defaults used (`google_icarus`, ...).
-pub(super) fn retired_ct_logs() -> Vec<String> {
-    let list = serde_json::from_str::<Value>(CT_LOGS).ok().and_then(|v| v.get("retired").cloned());
-    match list {
-        Some(Value::Array(names)) => names.into_iter().filter_map(|n| n.as_str().map(String::from)).collect(),
-        _ => Vec::new(),
-    }
+/// Read from the data once per process: every certificate's
+/// `ct_submit_logs` is checked against it.
+pub(super) fn retired_ct_logs() -> &'static [String] {
+    static RETIRED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    RETIRED.get_or_init(|| {
+        let list = serde_json::from_str::<Value>(CT_LOGS).ok().and_then(|v| v.get("retired").cloned());
+        match list {
+            Some(Value::Array(names)) => names.into_iter().filter_map(|n| n.as_str().map(String::from)).collect(),
+            _ => Vec::new(),
+        }
+    })
 }
 
 #[cfg(test)]
