@@ -206,7 +206,7 @@ pub fn key_params_from_pem(pem: &[u8]) -> Option<KeyParams> {
         let modulus = der::asn1::UintRef::decode(&mut r).ok()?;
         Some(KeyParams::Rsa(modulus.as_bytes().len() as u32 * 8))
     }
-    if contains(pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || contains(pem, b"Proc-Type: 4,ENCRYPTED") {
+    if is_encrypted(pem) {
         return None;
     }
     for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
@@ -228,6 +228,12 @@ pub fn key_params_from_pem(pem: &[u8]) -> Option<KeyParams> {
         };
     }
     None
+}
+
+/// Whether PEM data holds an encrypted key (PKCS#8 `ENCRYPTED PRIVATE KEY`
+/// or OpenSSL's traditional `Proc-Type: 4,ENCRYPTED`).
+fn is_encrypted(pem: &[u8]) -> bool {
+    contains(pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || contains(pem, b"Proc-Type: 4,ENCRYPTED")
 }
 
 /// The size or curve of a private key (see [`key_params_from_pem`]).
@@ -363,7 +369,7 @@ impl PrivateKey {
     /// (PKCS#8 "ENCRYPTED PRIVATE KEY" or traditional `Proc-Type: 4,ENCRYPTED`)
     /// give [`CryptoError::EncryptedKey`].
     pub fn from_pem(pem: &[u8]) -> Result<Self> {
-        if contains(pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || contains(pem, b"Proc-Type: 4,ENCRYPTED") {
+        if is_encrypted(pem) {
             return Err(CryptoError::EncryptedKey);
         }
         for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {

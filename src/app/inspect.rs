@@ -105,13 +105,7 @@ fn params_changed(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, have: crypto::KeyPar
         crypto::KeyParams::Ec(_) => "ECDSA",
     };
     tracing::debug!("Private {kt} key {} is not {wanted}", spec.name);
-    let now = ctx.now.secs();
-    let youngest = spec
-        .key_types
-        .iter()
-        .filter_map(|&t| ctx.state().key(&spec.name, t, KeyRole::Backup))
-        .map(|k| (now - k.since.secs()).max(0) / DAY)
-        .min();
+    let youngest = backup_ages(ctx, spec).into_iter().min();
     match rollover::unsafe_by(youngest, spec.hpkp_days) {
         Some(by) if !ctx.opts.force => {
             let by = if by > 0 { format!(" by {}", rollover::days(by)) } else { String::new() };
@@ -314,15 +308,19 @@ fn adopt_certificate(
 }
 
 /// Whether `spec` rolls over this run (see `rollover`); warns when a wanted
-/// rollover waits for the HPKP window, or the key expired with nobody asking.
-pub fn rollover_decision(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec) -> rollover::Decision {
+/// The ages in whole days of the key's backup keys the journal knows.
+fn backup_ages(ctx: &Ctx<'_>, spec: &PrivateKeySpec) -> Vec<i64> {
     let now = ctx.now.secs();
-    let ages: Vec<i64> = spec
-        .key_types
+    spec.key_types
         .iter()
         .filter_map(|&kt| ctx.state().key(&spec.name, kt, KeyRole::Backup))
         .map(|k| (now - k.since.secs()).max(0) / DAY)
-        .collect();
+        .collect()
+}
+
+/// rollover waits for the HPKP window, or the key expired with nobody asking.
+pub fn rollover_decision(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec) -> rollover::Decision {
+    let ages = backup_ages(ctx, spec);
     let input = rollover::Input {
         requested: ctx.opts.rollover,
         force: ctx.opts.force,

@@ -70,11 +70,18 @@ pub fn audit(config: &Config, now: crate::time::Time) -> i32 {
     let all: Vec<_> = txn::audit_files(installed).into_iter().filter(|p| !in_open(&p.path)).collect();
     // A key or certificate changed outside acmebot that is valid for its
     // names and key is a change to take over, not damage (a warning).
-    let (outside, problems): (Vec<_>, Vec<_>) = all.into_iter().partition(|p| {
-        matches!(p.kind, txn::FileProblemKind::Altered { .. }) && outside::judge(config, &p.path, now).is_ok()
-    });
-    for p in &outside {
-        let what = outside::judge(config, &p.path, now).unwrap_or_default();
+    let mut outside = Vec::new();
+    let mut problems = Vec::new();
+    for p in all {
+        let judged = matches!(p.kind, txn::FileProblemKind::Altered { .. })
+            .then(|| outside::judge(config, &p.path, now).ok())
+            .flatten();
+        match judged {
+            Some(what) => outside.push((p, what)),
+            None => problems.push(p),
+        }
+    }
+    for (p, what) in &outside {
         tracing::warn!("{} was changed outside acmebot and holds {what}: the next run takes it over", p.path.display());
     }
     for o in &open {
