@@ -166,7 +166,12 @@ fn spawn(config: &Path, args: &[&str]) -> std::process::Child {
 fn challenge_written(webroot: &Path) -> PathBuf {
     let start = Instant::now();
     loop {
-        if let Some(e) = fs::read_dir(webroot).unwrap().flatten().next() {
+        // The file under its own name: it is written under a hidden random
+        // name first and renamed, and a kill between the two would leave the
+        // test holding the temporary name.
+        let named =
+            fs::read_dir(webroot).unwrap().flatten().find(|e| !e.file_name().to_string_lossy().starts_with('.'));
+        if let Some(e) = named {
             return e.path();
         }
         assert!(start.elapsed() < Duration::from_secs(30), "no challenge file was written");
