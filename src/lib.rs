@@ -12,6 +12,7 @@ pub mod cli;
 pub mod crypto;
 pub mod dns;
 pub mod http;
+pub mod ocsp;
 pub mod time;
 
 mod acme;
