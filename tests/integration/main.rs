@@ -20,6 +20,8 @@ mod kill;
 #[cfg(feature = "test-clock")]
 mod later;
 mod migration;
+mod ocsp;
+mod ocsp_responder;
 mod original;
 mod rollover;
 mod testca;
