@@ -10,6 +10,7 @@ mod ari;
 mod attacks;
 #[cfg(feature = "fault-injection")]
 mod crash;
+mod ct_log;
 mod dns;
 mod dns01;
 mod fault_proxy;
@@ -22,4 +23,5 @@ mod later;
 mod migration;
 mod original;
 mod rollover;
+mod sct;
 mod testca;
