@@ -10,6 +10,7 @@
 pub mod app;
 pub mod cli;
 pub mod crypto;
+pub mod ct;
 pub mod dns;
 pub mod http;
 pub mod ocsp;

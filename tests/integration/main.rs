@@ -10,6 +10,7 @@ mod ari;
 mod attacks;
 #[cfg(feature = "fault-injection")]
 mod crash;
+mod ct_log;
 mod dns;
 mod dns01;
 mod fault_proxy;
@@ -24,4 +25,5 @@ mod ocsp;
 mod ocsp_responder;
 mod original;
 mod rollover;
+mod sct;
 mod testca;
