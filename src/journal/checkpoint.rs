@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use super::event::{Mode, Snapshot};
 use super::fields::{FieldError, Fields};
-use super::state::{AccountState, AriState, AuthzState, CertState, FailureState, FileState, KeyState, State};
+use super::state::{
+    AccountState, AriState, AuthzState, CertState, FailureState, FileState, KeyState, OcspState, SctState, State,
+};
 use crate::time::Time;
 use crate::types::{KeyRole, KeyType};
 
@@ -54,6 +56,10 @@ impl State {
             dns_records: Vec<[&'a String; 4]>,
             renewal_failures: &'a BTreeMap<String, FailureState>,
             challenge_files: &'a BTreeSet<String>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            scts: &'a BTreeMap<String, SctState>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            ocsp: &'a BTreeMap<String, OcspState>,
         }
         let files = self
             .files
@@ -87,6 +93,8 @@ impl State {
             dns_records: self.dns_records.iter().map(|(z, n, t, v)| [z, n, t, v]).collect(),
             renewal_failures: &self.renewal_failures,
             challenge_files: &self.challenge_files,
+            scts: &self.scts,
+            ocsp: &self.ocsp,
         };
         let text = serde_json::to_string(&snap).expect("the state serializes");
         Snapshot(serde_json::value::RawValue::from_string(text).expect("serde_json writes valid JSON"))
@@ -141,6 +149,15 @@ impl State {
         for p in f.list::<String>("challenge_files")? {
             s.challenge_files.insert(p);
         }
+        // Checkpoints written before SCTs and OCSP responses were kept have none.
+        f.each_object("scts", &mut |k, e| {
+            s.scts.insert(k, sct(e)?);
+            Ok(())
+        })?;
+        f.each_object("ocsp", &mut |k, e| {
+            s.ocsp.insert(k, ocsp(e)?);
+            Ok(())
+        })?;
         Ok(s)
     }
 
@@ -238,6 +255,26 @@ fn authz(f: &Fields<'_>) -> R<AuthzState> {
 
 fn failure(f: &Fields<'_>) -> R<FailureState> {
     Ok(FailureState { at: f.time("at")?, error: f.string("error")? })
+}
+
+fn sct(f: &Fields<'_>) -> R<SctState> {
+    Ok(SctState {
+        serial: f.string("serial")?,
+        log_id: f.string("log_id")?,
+        timestamp: f.time("timestamp")?,
+        since: f.time("since")?,
+    })
+}
+
+fn ocsp(f: &Fields<'_>) -> R<OcspState> {
+    Ok(OcspState {
+        serial: f.string("serial")?,
+        status: f.string("status")?,
+        this_update: f.time("this_update")?,
+        next_update: f.opt_time("next_update")?,
+        produced_at: f.time("produced_at")?,
+        since: f.time("since")?,
+    })
 }
 
 fn ari(f: &Fields<'_>) -> R<AriState> {

@@ -372,6 +372,29 @@ pub enum Effect {
         serial: String,
     },
     KeyArchived(KeyArchived),
+    /// A signed certificate timestamp (RFC 6962) from the CT log `log` is
+    /// stored for the installed certificate `serial` (its `.sct` file).
+    SctStored {
+        cert: String,
+        key_type: KeyType,
+        serial: String,
+        log: String,
+        /// Base64 SHA-256 of the log's key.
+        log_id: String,
+        /// When the log promised to include the certificate.
+        timestamp: Time,
+    },
+    /// A validated OCSP response (RFC 6960) for the installed certificate
+    /// `serial` is stored for stapling (its `.ocsp` file); only `good` ones are.
+    OcspStored {
+        cert: String,
+        key_type: KeyType,
+        serial: String,
+        status: String,
+        this_update: Time,
+        next_update: Option<Time>,
+        produced_at: Time,
+    },
 }
 
 /// The fields of `dns_record_added` / `dns_record_removed`.

@@ -121,6 +121,26 @@ pub struct AriState {
     pub next_check: Time,
 }
 
+/// The SCT stored for an installed certificate by one CT log.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SctState {
+    pub serial: String,
+    pub log_id: String,
+    pub timestamp: Time,
+    pub since: Time,
+}
+
+/// The OCSP response stored for an installed certificate.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct OcspState {
+    pub serial: String,
+    pub status: String,
+    pub this_update: Time,
+    pub next_update: Option<Time>,
+    pub produced_at: Time,
+    pub since: Time,
+}
+
 /// A transaction begun and neither committed nor rolled back: what recovery
 /// needs to finish it or undo it.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,6 +196,13 @@ pub struct State {
     /// `"<certificate>/<key type>"` → the last failed renewal (when, why),
     /// until a certificate is installed.
     pub renewal_failures: BTreeMap<String, FailureState>,
+    /// `"<certificate>/<key type>/<CT log>"` → the SCT stored for the
+    /// installed certificate (none listed: the replay's text is unchanged).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub scts: BTreeMap<String, SctState>,
+    /// `"<certificate>/<key type>"` → the OCSP response stored.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ocsp: BTreeMap<String, OcspState>,
     /// Transactions begun and neither committed nor rolled back.
     #[serde(rename = "open_transactions", serialize_with = "ids_only")]
     pub open: BTreeMap<String, OpenTxn>,
@@ -444,6 +471,14 @@ impl State {
             Effect::KeyRolledOver(r) => self.roll_over(r, ts),
             Effect::CertificateInstalled { cert, key_type, serial } => self.install_cert(&cert, key_type, &serial, ts),
             Effect::KeyArchived(a) => self.archive_key(a),
+            Effect::SctStored { cert, key_type, serial, log, log_id, timestamp } => {
+                let id = format!("{}/{log}", cert_id(&cert, key_type));
+                self.scts.insert(id, SctState { serial, log_id, timestamp, since: ts });
+            }
+            Effect::OcspStored { cert, key_type, serial, status, this_update, next_update, produced_at } => {
+                let state = OcspState { serial, status, this_update, next_update, produced_at, since: ts };
+                self.ocsp.insert(cert_id(&cert, key_type), state);
+            }
         }
     }
 
@@ -544,8 +579,20 @@ impl State {
     fn install_cert(&mut self, cert: &str, key_type: KeyType, serial: &str, ts: Time) {
         if let Some(mut c) = self.issued.remove(&format!("{}/{serial}", cert_id(cert, key_type))) {
             c.since = ts;
-            self.certificates.insert(cert_id(cert, key_type), c);
-            self.renewal_failures.remove(&cert_id(cert, key_type));
+            let id = cert_id(cert, key_type);
+            self.drop_stapled(&id, &c.serial);
+            self.certificates.insert(id.clone(), c);
+            self.renewal_failures.remove(&id);
+        }
+    }
+
+    /// SCTs and OCSP responses stored for an earlier certificate of `id`
+    /// belong to no installed certificate once `serial` is installed.
+    fn drop_stapled(&mut self, id: &str, serial: &str) {
+        let prefix = format!("{id}/");
+        self.scts.retain(|k, s| !k.starts_with(&prefix) || s.serial == serial);
+        if self.ocsp.get(id).is_some_and(|o| o.serial != serial) {
+            self.ocsp.remove(id);
         }
     }
 
@@ -635,6 +682,52 @@ mod tests {
 
     fn installed(role: &str, spki: &str) -> serde_json::Value {
         json!({"type": "key_installed", "key": "k", "key_type": "ecdsa", "role": role, "spki_sha256": spki, "path": format!("/k.{role}")})
+    }
+
+    #[test]
+    fn scts_and_ocsp_responses_belong_to_the_installed_certificate() {
+        let cert =
+            |serial: &str| json!({"type": "certificate_installed", "cert": "c", "key_type": "ecdsa", "serial": serial});
+        let sct = |serial: &str, log: &str| {
+            json!({"type": "sct_stored", "cert": "c", "key_type": "ecdsa", "serial": serial,
+            "log": log, "log_id": "aWQ=", "timestamp": "2026-12-02T10:00:00.5Z"})
+        };
+        let ocsp = |serial: &str| {
+            json!({"type": "ocsp_stored", "cert": "c", "key_type": "ecdsa", "serial": serial,
+            "status": "good", "this_update": "2026-12-02T00:00:00Z", "next_update": "2026-12-09T00:00:00Z",
+            "produced_at": "2026-12-02T00:00:00Z"})
+        };
+        let r = records(&[
+            issued("01"),
+            begun("k@1", json!([cert("01"), sct("01", "argon"), sct("01", "xenon"), ocsp("01")])),
+            json!({"type": "txn_committed", "txn": "k@1"}),
+            // Never committed: counts for nothing.
+            begun("k@2", json!([sct("01", "nimbus")])),
+        ]);
+        let s = State::replay(&r);
+        assert_eq!(s.scts.keys().collect::<Vec<_>>(), ["c/ecdsa/argon", "c/ecdsa/xenon"]);
+        assert_eq!(s.scts["c/ecdsa/argon"].timestamp.to_string(), "2026-12-02T10:00:00.500000Z");
+        assert_eq!(s.ocsp["c/ecdsa"].next_update.unwrap().to_string(), "2026-12-09T00:00:00Z");
+        let snap = s.snapshot();
+        let back = State::from_snapshot(&snap).unwrap();
+        assert_eq!(back.scts, s.scts);
+        assert_eq!(back.ocsp, s.ocsp);
+
+        // A new certificate: the previous one's SCTs and response are gone,
+        // until the new ones are stored in its transaction.
+        let mut more: Vec<serde_json::Value> =
+            r.iter().take(3).map(|x| serde_json::to_value(&x.event).unwrap()).collect();
+        more.extend([
+            issued("02"),
+            begun("k@3", json!([cert("02"), sct("02", "xenon")])),
+            json!({"type": "txn_committed", "txn": "k@3"}),
+        ]);
+        let s = State::replay(&records(&more));
+        assert_eq!(s.scts.keys().collect::<Vec<_>>(), ["c/ecdsa/xenon"]);
+        assert_eq!(s.scts["c/ecdsa/xenon"].serial, "02");
+        assert!(s.ocsp.is_empty());
+        // The replay's text shows them only when there are some.
+        assert!(serde_json::to_value(&s).unwrap().get("ocsp").is_none());
     }
 
     #[test]
