@@ -126,6 +126,19 @@ impl UreqTransport {
     /// `verify` false: the server's certificate is not checked at all
     /// (`acme_directory_verify_ssl: false`, which the configuration warns about).
     pub fn new(roots: Vec<CertificateDer<'static>>, user_agent: &str, verify: bool) -> UreqTransport {
+        Self::with_timeouts(roots, user_agent, verify, Duration::from_secs(30), Duration::from_secs(120))
+    }
+
+    /// With its own time limits: to connect, and for the whole exchange
+    /// (CT logs and OCSP responders get less time than the CA: a log that
+    /// hangs costs a warning, not the run).
+    pub fn with_timeouts(
+        roots: Vec<CertificateDer<'static>>,
+        user_agent: &str,
+        verify: bool,
+        connect: Duration,
+        global: Duration,
+    ) -> UreqTransport {
         let certs: Vec<ureq::tls::Certificate<'static>> =
             roots.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect();
         let tls = ureq::tls::TlsConfig::builder()
@@ -139,8 +152,8 @@ impl UreqTransport {
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(user_agent)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_global(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(connect))
+            .timeout_global(Some(global))
             .build()
             .new_agent();
         UreqTransport { agent }

@@ -85,6 +85,11 @@ pub enum AppError {
         /// What it printed (stdout and stderr), shown indented.
         output: String,
     },
+    /// The certificate's OCSP responder says it is revoked.
+    Revoked {
+        what: String,
+        detail: String,
+    },
     /// The command line asks for something that cannot be done.
     Usage(String),
     /// Asked for, but not implemented yet.
@@ -113,6 +118,8 @@ impl AppError {
             AppError::Dns { .. } | AppError::Zone { .. } => ErrorCode::Dns,
             AppError::Key { .. } | AppError::KeyMismatch { .. } | AppError::KeyGeneration(_) => ErrorCode::Key,
             AppError::Auth { .. } => ErrorCode::Auth,
+            // What a verification of the installation would find wrong.
+            AppError::Revoked { .. } => ErrorCode::Verify,
             AppError::Hook { .. } | AppError::HookFailed { .. } => ErrorCode::Hook,
             AppError::Usage(_) | AppError::Stopped => ErrorCode::Fatal,
             AppError::Unsupported(_) => ErrorCode::General,
@@ -162,6 +169,7 @@ impl fmt::Display for AppError {
             AppError::Unsafe { path, reason } => write!(f, "refusing to use {}: {reason}", path.display()),
             AppError::Auth { name, detail } => write!(f, "{name}: {detail}"),
             AppError::Issue { what, detail } => write!(f, "{what}: {detail}"),
+            AppError::Revoked { what, detail } => write!(f, "{what} {detail}"),
             AppError::Hook { hook, source } => write!(f, "hook {hook}: {source}"),
             AppError::HookFailed { hook, exit_code, output } => {
                 match exit_code {

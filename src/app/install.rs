@@ -9,6 +9,7 @@ use super::hooks::{run_hook, Services};
 use super::hpkp;
 use super::issue::Issued;
 use super::plan::{read_optional, KeyPlan, KeySlot};
+use super::staple::{self, CertFiles, Web, Which};
 use crate::cli::WarningCode;
 use crate::config::{Config, FileKind};
 use crate::crypto::{self, PrivateKey};
@@ -18,21 +19,37 @@ use crate::txn::{Action, FileOp, Plan};
 use crate::types::{KeyRole, KeyType};
 
 /// A hook to run after the transaction, with its fields.
-type HookCall = (Hook, Vec<(&'static str, String)>);
+pub(super) type HookCall = (Hook, Vec<(&'static str, String)>);
 
 /// What one private key's transaction writes, makes true and announces.
 #[derive(Default)]
-struct Install {
+pub(super) struct Install {
     ops: Vec<(FileOp, Option<KeyType>)>,
-    effects: Vec<Effect>,
-    hooks: Vec<HookCall>,
+    pub(super) effects: Vec<Effect>,
+    pub(super) hooks: Vec<HookCall>,
     hpkp_files: Vec<String>,
 }
 
 impl Install {
     /// A file to write; `kt`: the key type whose key and certificate it holds.
-    fn write(&mut self, path: std::path::PathBuf, kind: &str, kt: Option<KeyType>, contents: Vec<u8>, mode: u32) {
+    pub(super) fn write(
+        &mut self,
+        path: std::path::PathBuf,
+        kind: &str,
+        kt: Option<KeyType>,
+        contents: Vec<u8>,
+        mode: u32,
+    ) {
         self.ops.push((FileOp { path, kind: kind.into(), action: Action::Write { contents, mode } }, kt));
+    }
+
+    /// A file to remove (archived first, as every replaced file is).
+    pub(super) fn remove(&mut self, path: std::path::PathBuf, kind: &str, kt: Option<KeyType>) {
+        self.ops.push((FileOp { path, kind: kind.into(), action: Action::Remove }, kt));
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.effects.is_empty()
     }
 
     /// The files in the order they are renamed into place: everything else
@@ -57,7 +74,14 @@ impl Install {
 
 /// Builds and commits the one transaction of a private key: new keys and every
 /// file of every issued certificate; then runs the hooks and notes services.
-pub fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>, services: &mut Services) -> R<()> {
+pub fn install(
+    ctx: &mut Ctx<'_>,
+    plan: &KeyPlan<'_>,
+    issued: Vec<Issued>,
+    services: &mut Services,
+    which: Which,
+    web: &mut Web,
+) -> R<()> {
     let cfg = ctx.config;
     let mut inst = Install::default();
     for (&(kt, role), slot) in plan.slots.iter().filter(|(_, s)| s.is_new) {
@@ -67,6 +91,10 @@ pub fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>, servi
         let key = plan.slots[&(item.key_type, KeyRole::Primary)].key.as_ref().expect("primary key loaded");
         add_certificate(cfg, &plan.spec.name, key, item, &mut inst)?;
         services.add(&item.cert.services);
+        // Its SCTs and OCSP response, in the same transaction.
+        let files =
+            CertFiles { spec: &item.cert, key_type: item.key_type, leaf: item.leaf.clone(), chain: item.chain.clone() };
+        staple::add_for_certificate(ctx, web, &plan.spec.name, &files, true, which, &mut inst)?;
     }
     // HPKP header files, whenever their text changes (new keys, a rollover,
     // a previous key added or removed, settings changed, a file lost).
@@ -93,26 +121,39 @@ pub fn install(ctx: &mut Ctx<'_>, plan: &KeyPlan<'_>, issued: Vec<Issued>, servi
             services.add(&cert.services);
         }
     }
-    if inst.ops.is_empty() && inst.effects.is_empty() {
+    if inst.is_empty() {
         return Ok(());
     }
+    let hooks = commit_key(ctx, &plan.spec.name, &mut inst)?;
+    say_installed(plan, &issued, &inst.hpkp_files);
+    run_hooks(ctx, hooks);
+    Ok(())
+}
+
+/// Commits the transaction of the key `key_name` (its files, in order, and
+/// its effects); returns the hooks to run now that it is done.
+pub(super) fn commit_key(ctx: &mut Ctx<'_>, key_name: &str, inst: &mut Install) -> R<Vec<HookCall>> {
+    let cfg = ctx.config;
     let owner = cfg.file_owner()?;
     let txn_plan = Plan {
-        key_name: plan.spec.name.clone(),
+        key_name: key_name.to_string(),
         ops: inst.ordered_ops(),
         owner: Some(owner),
         archive_root: archive_root(cfg)?,
-        effects: inst.effects,
+        effects: std::mem::take(&mut inst.effects),
     };
     ctx.commit(&txn_plan)?;
     ctx.report.changed = true;
-    prune_archive(ctx, &plan.spec.name, &txn_plan.archive_root);
-    say_installed(plan, &issued, &inst.hpkp_files);
-    for (hook, fields) in inst.hooks {
+    prune_archive(ctx, key_name, &txn_plan.archive_root);
+    Ok(std::mem::take(&mut inst.hooks))
+}
+
+/// Runs the hooks of a committed transaction, in order.
+pub(super) fn run_hooks(ctx: &mut Ctx<'_>, hooks: Vec<HookCall>) {
+    for (hook, fields) in hooks {
         let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         run_hook(ctx, hook, &f);
     }
-    Ok(())
 }
 
 /// Old archived generations beyond `archive_keep` go (a warning if that

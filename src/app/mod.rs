@@ -22,10 +22,13 @@ mod install;
 mod issue;
 mod keys;
 mod maintenance;
+mod ocsp;
 mod outside;
 mod plan;
 mod report;
 mod revoke;
+mod sct;
+mod staple;
 mod tlsa;
 mod zones;
 
@@ -45,6 +48,7 @@ use self::install::install;
 use self::issue::{issue_all, Issued};
 use self::keys::generate_keys;
 use self::plan::KeyPlan;
+use self::staple::Which;
 use self::tlsa::sync_tlsa;
 use crate::cli::{Args, ErrorCode, Mode, Options, WarningCode};
 use crate::config::{self, Config, PrivateKeySpec};
@@ -216,16 +220,12 @@ fn run(config: &Config, opts: &Options, mode: Mode, clock: ClockRef) -> i32 {
     ctx.finish()
 }
 
-/// The main job: authorizations, keys, certificates, TLSA records, services.
+/// The main job: authorizations, keys, certificates, TLSA records, SCTs,
+/// OCSP responses, services.
 fn main_job(ctx: &mut Ctx<'_>) {
     let opts = ctx.opts;
-    let unimplemented: Vec<&str> = [(opts.sct, "--sct"), (opts.ocsp, "--ocsp"), (opts.verify, "--verify")]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, n)| *n)
-        .collect();
-    if !unimplemented.is_empty() {
-        return ctx.report.error(AppError::Unsupported(format!("{} not implemented yet", unimplemented.join(", "))));
+    if opts.verify {
+        return ctx.report.error(AppError::Unsupported("--verify not implemented yet".into()));
     }
     let selected = match select_keys(ctx.config, &opts.key_names) {
         Ok(s) => s,
@@ -236,14 +236,33 @@ fn main_job(ctx: &mut Ctx<'_>) {
     }
     warn_failing_renewals(ctx, &selected);
     let ops = opts.operations;
-    let follower = ctx.config.settings.follower_mode;
-    if opts.tlsa && !ops.certs && !ops.auth {
+    let which = Which { sct: ops.sct, ocsp: ops.ocsp, explicit: ops.explicit };
+    let mut services = Services::default();
+    if ops.certs || ops.auth {
+        certificates(ctx, &selected, which, &mut services);
+    } else if opts.tlsa {
         let names: Vec<String> = selected.iter().map(|k| k.name.clone()).collect();
-        return sync_tlsa(ctx, &names);
+        sync_tlsa(ctx, &names);
     }
+    // SCTs and OCSP responses of the certificates already installed (those
+    // installed by this run got theirs in their transaction and are good).
+    if which.sct || which.ocsp {
+        staple::refresh(ctx, &selected, which, &mut services);
+    }
+    reload_services(ctx, services);
+    if crate::platform::stop_requested().is_some() && ctx.report.error.is_none() {
+        ctx.report.error(AppError::Stopped);
+    }
+}
+
+/// Authorizations, keys, certificates and TLSA records.
+fn certificates(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], which: Which, services: &mut Services) {
+    let opts = ctx.opts;
+    let ops = opts.operations;
+    let follower = ctx.config.settings.follower_mode;
     // Names to authorize on their own: the `authorizations` section (when its
     // journaled authorizations run out), and with --auth every configured name.
-    let auth_names = if ops.auth && !follower { authorization_names(ctx, &selected) } else { Vec::new() };
+    let auth_names = if ops.auth && !follower { authorization_names(ctx, selected) } else { Vec::new() };
     if !ops.certs && auth_names.is_empty() {
         if opts.auth_only && follower {
             ctx.report
@@ -259,8 +278,7 @@ fn main_job(ctx: &mut Ctx<'_>) {
             Err(e) => ctx.report.error(e.about(format!("private key {}", spec.name))),
         }
     }
-    let mut services = Services::default();
-    let acted = match act(ctx, &mut plans, &auth_names, &mut services) {
+    let acted = match act(ctx, &mut plans, &auth_names, services, which) {
         Ok(keys) => Some(keys),
         Err(e) => {
             ctx.report.error(e);
@@ -273,10 +291,6 @@ fn main_job(ctx: &mut Ctx<'_>) {
     // hand, records lost); local zones are reloaded when certificates changed.
     let checked: Vec<String> = if ops.certs { selected.iter().map(|k| k.name.clone()).collect() } else { Vec::new() };
     tlsa::sync_tlsa_of(ctx, &checked, &installed_keys);
-    reload_services(ctx, services);
-    if crate::platform::stop_requested().is_some() && ctx.report.error.is_none() {
-        ctx.report.error(AppError::Stopped);
-    }
 }
 
 /// Every certificate this run was to issue and did not install: journaled
@@ -334,7 +348,13 @@ fn warn_failing_renewals(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec]) {
 
 /// Asks the CA for what is due (authorizations, renewal windows, certificates)
 /// and installs; returns the names of the keys whose files changed.
-fn act(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>], auth_names: &[String], services: &mut Services) -> R<Vec<String>> {
+fn act(
+    ctx: &mut Ctx<'_>,
+    plans: &mut [KeyPlan<'_>],
+    auth_names: &[String],
+    services: &mut Services,
+    which: Which,
+) -> R<Vec<String>> {
     // Certificates whose ARI window is due to be asked for (journaled windows
     // with a Retry-After still ahead are not asked again).
     let due = ari_due(ctx, plans, false);
@@ -359,7 +379,7 @@ fn act(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>], auth_names: &[String], serv
     }
     if !needs_acme {
         generate_keys(ctx, plans)?;
-        return Ok(install_all(ctx, plans, BTreeMap::new(), services));
+        return Ok(install_all(ctx, plans, BTreeMap::new(), services, which));
     }
     if only_ari {
         // Only renewal windows to ask for: plain GETs that need no account (an
@@ -386,7 +406,7 @@ fn act(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>], auth_names: &[String], serv
         if needs_install(plans) {
             ready_to_install(ctx)?;
             let issued = issue_all(ctx, client, plans)?;
-            installed_keys = install_all(ctx, plans, issued, services);
+            installed_keys = install_all(ctx, plans, issued, services, which);
             // Ask for the new certificates' renewal windows now, while connected,
             // so the next run has nothing to ask.
             let fresh = ari_due(ctx, plans, true);
@@ -405,8 +425,10 @@ fn install_all(
     plans: &[KeyPlan<'_>],
     mut issued: BTreeMap<String, Vec<Issued>>,
     services: &mut Services,
+    which: Which,
 ) -> Vec<String> {
     let mut changed = Vec::new();
+    let mut web = staple::Web::default();
     for plan in plans {
         let got = issued.remove(&plan.spec.name).unwrap_or_default();
         if got.len() < plan.work.len() && !got.is_empty() {
@@ -420,7 +442,7 @@ fn install_all(
         if !plan.needs_install() {
             continue;
         }
-        match install(ctx, plan, got, services) {
+        match install(ctx, plan, got, services, which, &mut web) {
             Ok(()) => changed.push(plan.spec.name.clone()),
             Err(e) => ctx.report.error(e.about(format!("private key {}", plan.spec.name))),
         }
