@@ -204,9 +204,8 @@ pub struct CtLog {
 }
 
 impl CtLog {
-    /// The shard that accepts a certificate expiring at `not_after` (for SCT
-    /// submission, not written yet).
-    #[cfg(test)]
+    /// The shard that accepts a certificate expiring at `not_after` (the
+    /// original's rule: `start` ≤ notAfter < `end`, either open).
     pub fn shard_for(&self, not_after: Timestamp) -> Option<&CtLogShard> {
         self.shards.iter().find(|s| s.start.is_none_or(|t| not_after >= t) && s.end.is_none_or(|t| not_after < t))
     }
@@ -281,6 +280,9 @@ pub struct Settings {
     pub services: Vec<String>,
     /// Extra PEM trust anchors, resolved against the configuration directory.
     pub ca_bundle: Option<PathBuf>,
+    /// A CT log list in the public v3 schema (`log_list.json`) on the device:
+    /// its usable logs replace the list compiled in.
+    pub ct_log_list: Option<PathBuf>,
     /// DNS resolvers; empty means /etc/resolv.conf.
     pub dns_resolvers: Vec<SocketAddr>,
     /// The port authoritative name servers are asked on (propagation checks, TLSA reads): 53.

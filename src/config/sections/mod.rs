@@ -131,7 +131,7 @@ impl Builder<'_> {
             keys::Shared { settings: settings_map, services: &services, ct_logs: &ct_logs, suffixes: &suffixes };
         let private_keys = self.private_keys(section("private_keys"), section("certificates"), &shared);
 
-        self.warn_not_implemented(&directories, &private_keys);
+        self.warn_not_implemented(&private_keys);
 
         Some(Config {
             path: path.to_path_buf(),
@@ -155,9 +155,15 @@ impl Builder<'_> {
 
     /// Merges the defaults key by key into each defaulted section.
     fn merge_defaults(&mut self, root: &mut Map<String, Value>) {
+        let log_list = self.ct_log_list(root);
         for (section, default) in defaults() {
             let Value::Object(default) = default else {
                 continue;
+            };
+            // `settings.ct_log_list`: the device's list replaces the one compiled in.
+            let default = match (&log_list, section.as_str()) {
+                (Some(logs), "ct_logs") => logs.clone(),
+                _ => default,
             };
             match root.get_mut(&section) {
                 None | Some(Value::Null) => {
@@ -184,15 +190,36 @@ impl Builder<'_> {
         }
     }
 
-    /// Settings that are off by default and that a user turned on, for features
-    /// not implemented yet: warned on every run, so nobody believes responses
-    /// are stapled or installations checked when they are not. (Features on by
-    /// default, DH parameters and SCTs, are listed in the README instead: a
-    /// warning on every default run would make acmebot loud when nothing changes.)
-    fn warn_not_implemented(&mut self, directories: &[Option<String>], keys: &[PrivateKeySpec]) {
-        if directories[Dir::Ocsp as usize].is_some() {
-            self.ck.warn("directories.ocsp is set, but OCSP responses are not implemented yet: none are fetched");
+    /// The `ct_logs` of the v3 log list `settings.ct_log_list` names, if any.
+    fn ct_log_list(&mut self, root: &Map<String, Value>) -> Option<Map<String, Value>> {
+        const KEY: &str = "settings.ct_log_list";
+        let path = match root.get("settings").and_then(|s| s.get("ct_log_list")) {
+            Some(Value::String(p)) if !p.is_empty() => crate::config::check::resolve_path(&self.config_dir, p),
+            // The type of any other value is reported with the other settings.
+            _ => return None,
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.ck.err(KEY, format!("cannot read {}: {e}", path.display()));
+                return None;
+            }
+        };
+        match crate::ct::ct_logs_from_list(&text) {
+            Ok(logs) => Some(logs),
+            Err(e) => {
+                self.ck.err(KEY, format!("{} is not a CT log list (v3 schema): {e}", path.display()));
+                None
+            }
         }
+    }
+
+    /// Settings that are off by default and that a user turned on, for features
+    /// not implemented yet: warned on every run, so nobody believes
+    /// installations checked when they are not. (DH parameters, on by default,
+    /// are listed in the README instead: a warning on every default run would
+    /// make acmebot loud when nothing changes.)
+    fn warn_not_implemented(&mut self, keys: &[PrivateKeySpec]) {
         let verified = keys.iter().flat_map(|k| &k.certificates).any(|c| !c.verify.is_empty());
         if verified {
             self.ck
