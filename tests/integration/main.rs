@@ -23,6 +23,7 @@ mod later;
 mod migration;
 mod ocsp;
 mod ocsp_responder;
+mod ocsp_stapling;
 mod original;
 mod rollover;
 mod sct;

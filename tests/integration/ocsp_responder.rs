@@ -91,6 +91,9 @@ struct State {
     /// Whether the answer carries the signer's certificate (openssl's
     /// default); false adds `-resp_no_certs`.
     signer_cert: bool,
+    /// The status of a serial the test did not set (a certificate a CA
+    /// just issued): None answers `unknown`, as openssl does.
+    otherwise: Option<Status>,
 }
 
 struct Shared {
@@ -131,6 +134,7 @@ impl OcspResponder {
                 validity: Validity::Days(7),
                 canned: None,
                 signer_cert: true,
+                otherwise: None,
             }),
             requests: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -150,6 +154,13 @@ impl OcspResponder {
             }
         });
         OcspResponder { shared, port, thread: Some(thread) }
+    }
+
+    /// The status of every serial not set with [`OcspResponder::set_status`]
+    /// (None: `unknown`): a responder that knows every certificate its CA
+    /// issues, as a CA's own does.
+    pub fn otherwise(&self, status: Option<Status>) {
+        self.shared.state.lock().unwrap().otherwise = status;
     }
 
     /// The issuer whose certificates this responder answers for (PEM paths,
@@ -411,8 +422,26 @@ fn answer(shared: &Shared, request: &[u8], n: usize) -> Result<Vec<u8>, String> 
     let dir = &shared.dir;
     let (index, req, resp) =
         (dir.join("index.txt"), dir.join(format!("req-{n}.der")), dir.join(format!("resp-{n}.der")));
-    std::fs::write(&index, index_txt(&state.statuses)).map_err(|e| e.to_string())?;
     std::fs::write(&req, request).map_err(|e| e.to_string())?;
+    let mut statuses = state.statuses.clone();
+    if let Some(status) = &state.otherwise {
+        // The serial asked for, as openssl itself reads the request.
+        let out = Command::new("openssl")
+            .args(["ocsp", "-reqin", p(&req), "-req_text"])
+            .output()
+            .map_err(|e| format!("cannot run openssl: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let serial = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Serial Number:"))
+            .map(|s| s.trim().to_uppercase())
+            .ok_or_else(|| format!("no serial in the request: {text}"))?;
+        let known = statuses.keys().any(|k| k.eq_ignore_ascii_case(&serial));
+        if !known {
+            statuses.insert(serial, status.clone());
+        }
+    }
+    std::fs::write(&index, index_txt(&statuses)).map_err(|e| e.to_string())?;
     let (signer, key) = signer_files(dir, issuer_pem, issuer_key, state.signer);
     let (validity_flag, validity) = match state.validity {
         Validity::Days(d) => ("-ndays", d.to_string()),

@@ -169,6 +169,9 @@ pub struct PebbleOptions {
     /// Names pebble refuses to issue for (`rejectedIdentifier`), through its
     /// `domainBlocklist` setting; left out of pebble.json when empty.
     pub domain_blocklist: Vec<String>,
+    /// Put into every issued certificate as its AIA OCSP URL (pebble's
+    /// `ocspResponderURL`); none when empty.
+    pub ocsp_responder_url: String,
 }
 
 impl Default for PebbleOptions {
@@ -179,6 +182,7 @@ impl Default for PebbleOptions {
             eab: Vec::new(),
             dns_server: None,
             domain_blocklist: Vec::new(),
+            ocsp_responder_url: String::new(),
         }
     }
 }
@@ -213,7 +217,7 @@ impl Pebble {
             "privateKey": dir.join("pebble-key.pem"),
             "httpPort": http_port,
             "tlsPort": tls_port,
-            "ocspResponderURL": "",
+            "ocspResponderURL": opts.ocsp_responder_url,
             "externalAccountBindingRequired": !opts.eab.is_empty(),
             "externalAccountMACKeys": opts.eab.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<String, serde_json::Value>>()
         }});
