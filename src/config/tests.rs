@@ -948,3 +948,38 @@ fn starttls_names_the_original_knows_load() {
     assert_eq!(verify[0].starttls, Some(StartTls::Ldap));
     assert_eq!(verify[1].starttls, Some(StartTls::Smtp), "lower-cased, as the original does");
 }
+
+#[test]
+fn ct_log_list_on_the_device_replaces_the_compiled_in_logs() {
+    let dir = tmpdir("ct-log-list");
+    let key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEIIKh+WdoqOTblJji4WiH5AltIDUzODyvFKrXCBjw/Rab0/98J4LUh7dOJEY7+66+yCNSICuqRAX+VPnV8R1Fmg==";
+    let list = json!({"version": "1.0", "log_list_timestamp": "2026-12-01T00:00:00Z", "operators": [{
+        "name": "Example", "email": [], "logs": [], "tiled_logs": [{
+            "description": "Example 'Birch2027h1'", "log_id": "TnWjJ1yaEMM4W2zU3z9S6x3w4I4bjWnAsfpksWKaOd8=", "key": key,
+            "submission_url": "https://birch.example/2027h1/", "monitoring_url": "https://mon.birch.example/2027h1/",
+            "mmd": 60, "state": {"usable": {"timestamp": "2026-01-01T00:00:00Z"}},
+            "temporal_interval": {"start_inclusive": "2027-01-01T00:00:00Z", "end_exclusive": "2027-07-01T00:00:00Z"}}]}]});
+    std::fs::write(dir.join("log_list.json"), list.to_string()).unwrap();
+    let text = |path: &str, logs: &str| {
+        format!(
+            r#"{{"account": {{"email": "admin@example.com"}},
+                "settings": {{"ct_log_list": "{path}", "ct_submit_logs": [{logs}]}},
+                "certificates": {{"example.com": {{"alt_names": {{"example.com": ["@"]}}}}}}}}"#
+        )
+    };
+    let path = dir.join("log_list.json");
+    let l = ok(&text(path.to_str().unwrap(), r#""example_birch""#));
+    let shard = &l.config.ct_logs["example_birch"].shards[0];
+    assert_eq!(shard.url, "https://birch.example/2027h1/", "a tiled log is submitted to at its submission_url");
+    assert_eq!(l.config.settings.ct_log_list.as_deref(), Some(path.as_path()));
+    assert!(!l.config.ct_logs.contains_key("google_argon"), "the list replaces the compiled-in one");
+    // The compiled-in names are gone with it: naming one is an error naming the setting.
+    let e = err(&text(path.to_str().unwrap(), r#""google_argon""#));
+    assert!(e.contains("google_argon"), "{e}");
+    // A list that cannot be read, or is not a list, names the setting and the file.
+    let e = err(&text("/nonexistent/log_list.json", r#""google_argon""#));
+    assert!(e.contains("settings.ct_log_list") && e.contains("/nonexistent/log_list.json"), "{e}");
+    std::fs::write(dir.join("bad.json"), "{\"operators\": 5}").unwrap();
+    let e = err(&text(dir.join("bad.json").to_str().unwrap(), r#""google_argon""#));
+    assert!(e.contains("settings.ct_log_list") && e.contains("not a CT log list"), "{e}");
+}

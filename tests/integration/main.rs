@@ -27,4 +27,5 @@ mod ocsp_stapling;
 mod original;
 mod rollover;
 mod sct;
+mod sct_stapling;
 mod testca;
