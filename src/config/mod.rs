@@ -7,8 +7,8 @@
 //!
 //! Where things live: [`load`] finds and reads files (JSON, or YAML through
 //! [`yaml`], which reads it as the original's PyYAML did), [`defaults`] holds
-//! the defaults as data (`defaults.json`, the CT log list from
-//! `vendor/ct-logs.json`), [`check`] the value checks every section shares,
+//! the defaults as data (`defaults.json`, the CT log list
+//! `vendor/ct/log_list.json`), [`check`] the value checks every section shares,
 //! and [`sections`] one module per section of the file. A new setting: a
 //! field in [`model::Settings`], its default in `defaults.json`, its check in
 //! `sections/settings.rs`.
