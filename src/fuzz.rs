@@ -128,3 +128,38 @@ pub fn config(data: &[u8]) {
     let _ = crate::dns::keyfile::parse_knot(&text, None);
     let _ = crate::dns::keyfile::parse_conf(&text, None);
 }
+
+/// What CT logs and OCSP responders send, and what sits in `.sct` and
+/// `.ocsp` files: an `add-chain` answer and an SCT file read and verified
+/// against a certificate; an OCSP response checked for a real leaf and
+/// issuer (the fixtures of `src/ocsp/fixtures`); a v3 CT log list converted
+/// as `settings.ct_log_list` is.
+pub fn stapled(data: &[u8]) {
+    const LEAF: &[u8] = include_bytes!("ocsp/fixtures/leaf.der");
+    const ISSUER: &[u8] = include_bytes!("ocsp/fixtures/ca.der");
+    // A real key for the SCT checks: the issuer's (an RSA key).
+    let log_key = crate::crypto::parse_cert(ISSUER).map(|c| c.spki_der).unwrap_or_default();
+    let (which, rest) = split(data);
+    match which % 4 {
+        0 => {
+            if let Ok(sct) = crate::ct::parse_add_chain_response(rest) {
+                let _ = sct.verify(&log_key, LEAF);
+                let _ = crate::ct::Sct::from_tls(&sct.to_tls());
+            }
+        }
+        1 => {
+            if let Ok(sct) = crate::ct::Sct::from_tls(rest) {
+                let _ = sct.verify(rest, LEAF);
+                let _ = sct.verify(&log_key, LEAF);
+            }
+        }
+        2 => {
+            // now: inside the fixtures' validity (see src/ocsp/fixtures/made-at)
+            let _ = crate::ocsp::check_response(rest, LEAF, ISSUER, 1_796_184_000);
+            let _ = crate::ocsp::request_der(rest, ISSUER);
+        }
+        _ => {
+            let _ = crate::ct::ct_logs_from_list(&String::from_utf8_lossy(rest));
+        }
+    }
+}
