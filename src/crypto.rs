@@ -21,6 +21,9 @@ use serde_json::{json, Value};
 use crate::time::Timestamp;
 use crate::types::{hex, Curve, KeyType};
 
+mod encrypted;
+pub use encrypted::{key_cipher, KeyCipher};
+
 // ---------------------------------------------------------------------------
 // Errors
 
@@ -34,8 +37,14 @@ pub enum CryptoError {
     UnsupportedKeyAlgorithm(String),
     /// An EC curve other than P-256/P-384/P-521, by OID or name.
     UnsupportedCurve(String),
-    /// The PEM holds an encrypted private key (decryption not supported yet).
+    /// The PEM holds an encrypted private key and no passphrase was given.
     EncryptedKey,
+    /// Decrypting a private key failed: a wrong passphrase, or a damaged key
+    /// (bad padding or no key structure after decryption).
+    WrongPassphrase,
+    /// A private key is encrypted with a scheme, KDF, PRF or cipher acmebot
+    /// does not read (named by public names or OIDs only).
+    UnsupportedEncryption(String),
     /// No private key block found in the PEM input.
     NoPrivateKey,
     /// The PEM could not be parsed; the message describes the structure only.
@@ -67,7 +76,9 @@ impl fmt::Display for CryptoError {
             UnsupportedRsaSize(b) => write!(f, "unsupported RSA key size {b} bits"),
             UnsupportedKeyAlgorithm(a) => write!(f, "unsupported key algorithm {a}"),
             UnsupportedCurve(c) => write!(f, "unsupported elliptic curve {c}"),
-            EncryptedKey => f.write_str("private key is encrypted (passphrase-protected keys are not supported yet)"),
+            EncryptedKey => f.write_str("the private key is encrypted: a passphrase is needed (key_passphrase)"),
+            WrongPassphrase => f.write_str("cannot decrypt the private key: wrong passphrase (or a damaged key)"),
+            UnsupportedEncryption(m) => write!(f, "unsupported private key encryption: {m}"),
             NoPrivateKey => f.write_str("no private key found in PEM data"),
             InvalidPem(m) => write!(f, "invalid PEM data: {m}"),
             InvalidKey { format } => write!(f, "invalid or unsupported {format} private key"),
@@ -206,7 +217,7 @@ pub fn key_params_from_pem(pem: &[u8]) -> Option<KeyParams> {
         let modulus = der::asn1::UintRef::decode(&mut r).ok()?;
         Some(KeyParams::Rsa(modulus.as_bytes().len() as u32 * 8))
     }
-    if is_encrypted(pem) {
+    if is_encrypted_pem(pem) {
         return None;
     }
     for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
@@ -232,7 +243,7 @@ pub fn key_params_from_pem(pem: &[u8]) -> Option<KeyParams> {
 
 /// Whether PEM data holds an encrypted key (PKCS#8 `ENCRYPTED PRIVATE KEY`
 /// or OpenSSL's traditional `Proc-Type: 4,ENCRYPTED`).
-fn is_encrypted(pem: &[u8]) -> bool {
+pub fn is_encrypted_pem(pem: &[u8]) -> bool {
     contains(pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || contains(pem, b"Proc-Type: 4,ENCRYPTED")
 }
 
@@ -367,9 +378,10 @@ impl PrivateKey {
     /// "RSA PRIVATE KEY" (PKCS#1) or "EC PRIVATE KEY" (SEC1). Other blocks
     /// (e.g. "EC PARAMETERS", certificates) are skipped. Encrypted keys
     /// (PKCS#8 "ENCRYPTED PRIVATE KEY" or traditional `Proc-Type: 4,ENCRYPTED`)
-    /// give [`CryptoError::EncryptedKey`].
+    /// give [`CryptoError::EncryptedKey`]: read them with
+    /// [`PrivateKey::from_pem_with_passphrase`].
     pub fn from_pem(pem: &[u8]) -> Result<Self> {
-        if is_encrypted(pem) {
+        if is_encrypted_pem(pem) {
             return Err(CryptoError::EncryptedKey);
         }
         for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {

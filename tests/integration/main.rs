@@ -13,6 +13,7 @@ mod crash;
 mod ct_log;
 mod dns;
 mod dns01;
+mod encrypted_keys;
 mod fault_proxy;
 mod hpkp;
 mod issuance;
