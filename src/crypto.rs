@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 use crate::time::Timestamp;
 use crate::types::{hex, Curve, KeyType};
 
+pub mod params;
+
 // ---------------------------------------------------------------------------
 // Errors
 
