@@ -23,6 +23,7 @@ use crate::types::{hex, Curve, KeyType};
 
 mod encrypted;
 pub use encrypted::{key_cipher, KeyCipher};
+pub mod params;
 
 // ---------------------------------------------------------------------------
 // Errors

@@ -26,6 +26,7 @@ mod ocsp;
 mod ocsp_responder;
 mod ocsp_stapling;
 mod original;
+mod params;
 mod rollover;
 mod sct;
 mod sct_stapling;
