@@ -15,7 +15,8 @@ use serde::Serialize;
 use super::event::{Mode, Snapshot};
 use super::fields::{FieldError, Fields};
 use super::state::{
-    AccountState, AriState, AuthzState, CertState, FailureState, FileState, KeyState, OcspState, SctState, State,
+    AccountState, AriState, AuthzState, CertState, FailureState, FileState, KeyState, OcspState, ParamsState, SctState,
+    State,
 };
 use crate::time::Time;
 use crate::types::{KeyRole, KeyType};
@@ -60,6 +61,8 @@ impl State {
             scts: &'a BTreeMap<String, SctState>,
             #[serde(skip_serializing_if = "BTreeMap::is_empty")]
             ocsp: &'a BTreeMap<String, OcspState>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            params: &'a BTreeMap<String, ParamsState>,
         }
         let files = self
             .files
@@ -95,6 +98,7 @@ impl State {
             challenge_files: &self.challenge_files,
             scts: &self.scts,
             ocsp: &self.ocsp,
+            params: &self.params,
         };
         let text = serde_json::to_string(&snap).expect("the state serializes");
         Snapshot(serde_json::value::RawValue::from_string(text).expect("serde_json writes valid JSON"))
@@ -156,6 +160,10 @@ impl State {
         })?;
         f.each_object("ocsp", &mut |k, e| {
             s.ocsp.insert(k, ocsp(e)?);
+            Ok(())
+        })?;
+        f.each_object("params", &mut |k, e| {
+            s.params.insert(k, params(e)?);
             Ok(())
         })?;
         Ok(s)
@@ -273,6 +281,15 @@ fn ocsp(f: &Fields<'_>) -> R<OcspState> {
         this_update: f.time("this_update")?,
         next_update: f.opt_time("next_update")?,
         produced_at: f.time("produced_at")?,
+        since: f.time("since")?,
+    })
+}
+
+fn params(f: &Fields<'_>) -> R<ParamsState> {
+    Ok(ParamsState {
+        dh_bits: f.opt_num("dh_bits")?,
+        ec_curves: f.strings("ec_curves")?,
+        key_spkis: f.strings("key_spkis")?,
         since: f.time("since")?,
     })
 }

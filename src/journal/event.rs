@@ -161,6 +161,13 @@ pub enum Event {
         program: String,
         exit_code: Option<i32>,
     },
+    /// Diffie-Hellman parameters were made for `cert` (installed by a later
+    /// transaction's `params_installed`), and how long that took.
+    ParamsGenerated {
+        cert: String,
+        dh_bits: u32,
+        millis: u64,
+    },
     /// A DNS record acmebot added: a dns-01 challenge TXT (`mode` "remote": an
     /// RFC 2136 update sent to `server`; "local": the zone's challenge file
     /// written for `reload_zone_command`) or a TLSA record. Never the value
@@ -383,6 +390,24 @@ pub enum Effect {
         log_id: String,
         /// When the log promised to include the certificate.
         timestamp: Time,
+    },
+    /// A private key file written by the transaction (a primary, backup or
+    /// previous key, a full key file), and how it is encrypted: `none`, or
+    /// the scheme (`pkcs8-pbes2-scrypt-aes-256-cbc`). Never the passphrase.
+    KeyFileWritten {
+        path: String,
+        kind: String,
+        encryption: String,
+    },
+    /// The certificate's parameters as its files now carry them (the param
+    /// file, and appended to its certificate, full certificate and full key
+    /// files): DH size, EC curves, and the primary keys they were made for
+    /// (a rollover makes new ones).
+    ParamsInstalled {
+        cert: String,
+        dh_bits: Option<u32>,
+        ec_curves: Vec<String>,
+        key_spkis: Vec<String>,
     },
     /// A validated OCSP response (RFC 6960) for the installed certificate
     /// `serial` is stored for stapling (its `.ocsp` file); only `good` ones are.

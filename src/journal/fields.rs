@@ -369,6 +369,9 @@ pub fn read_event(type_name: &str, f: &Fields<'_>) -> R<Event> {
         },
         "dns_record_added" => Event::DnsRecordAdded(dns_record(f)?),
         "dns_record_removed" => Event::DnsRecordRemoved(dns_record(f)?),
+        "params_generated" => {
+            Event::ParamsGenerated { cert: f.string("cert")?, dh_bits: f.num("dh_bits")?, millis: f.u64("millis")? }
+        }
         "zone_reloaded" => Event::ZoneReloaded {
             zone: f.string("zone")?,
             program: f.string("program")?,
@@ -543,6 +546,17 @@ fn effect(f: &Fields<'_>) -> R<Effect> {
             serial: f.string("serial")?,
         },
         "key_archived" => Effect::KeyArchived(key_archived(f)?),
+        "params_installed" => Effect::ParamsInstalled {
+            cert: f.string("cert")?,
+            dh_bits: f.opt_num("dh_bits")?,
+            ec_curves: f.strings("ec_curves")?,
+            key_spkis: f.strings("key_spkis")?,
+        },
+        "key_file_written" => Effect::KeyFileWritten {
+            path: f.string("path")?,
+            kind: f.string("kind")?,
+            encryption: f.string("encryption")?,
+        },
         "sct_stored" => Effect::SctStored {
             cert: f.string("cert")?,
             key_type: f.key_type()?,
@@ -729,6 +743,7 @@ mod tests {
             Event::DnsRecordAdded(record(Some(s("127.0.0.1:53")), false)),
             Event::DnsRecordRemoved(record(None, true)),
             Event::ZoneReloaded { zone: s("z"), program: s("rndc"), exit_code: Some(1), reason: s("challenge") },
+            Event::ParamsGenerated { cert: s("c"), dh_bits: 2048, millis: 1234 },
             Event::TxnBegun(TxnBegun {
                 txn: s("t"),
                 key: s("k"),
@@ -753,6 +768,18 @@ mod tests {
                         log: s("google_argon"),
                         log_id: s("aWQ="),
                         timestamp: t("2026-12-02T10:00:00.123Z"),
+                    },
+                    Effect::ParamsInstalled {
+                        cert: s("c"),
+                        dh_bits: Some(2048),
+                        ec_curves: vec![s("secp384r1")],
+                        key_spkis: vec![s("aa"), s("bb")],
+                    },
+                    Effect::ParamsInstalled { cert: s("c"), dh_bits: None, ec_curves: vec![], key_spkis: vec![] },
+                    Effect::KeyFileWritten {
+                        path: s("/k.rsa.key"),
+                        kind: s("private_key"),
+                        encryption: s("pkcs8-pbes2-scrypt-aes-256-cbc"),
                     },
                     Effect::OcspStored {
                         cert: s("c"),

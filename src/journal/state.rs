@@ -130,6 +130,16 @@ pub struct SctState {
     pub since: Time,
 }
 
+/// The parameters a certificate's files carry.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ParamsState {
+    pub dh_bits: Option<u32>,
+    pub ec_curves: Vec<String>,
+    /// The primary keys' SPKI digests when they were installed.
+    pub key_spkis: Vec<String>,
+    pub since: Time,
+}
+
 /// The OCSP response stored for an installed certificate.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct OcspState {
@@ -203,6 +213,9 @@ pub struct State {
     /// `"<certificate>/<key type>"` → the OCSP response stored.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub ocsp: BTreeMap<String, OcspState>,
+    /// Certificate name → the DH/EC parameters its files carry.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, ParamsState>,
     /// Transactions begun and neither committed nor rolled back.
     #[serde(rename = "open_transactions", serialize_with = "ids_only")]
     pub open: BTreeMap<String, OpenTxn>,
@@ -474,6 +487,11 @@ impl State {
             Effect::SctStored { cert, key_type, serial, log, log_id, timestamp } => {
                 let id = format!("{}/{log}", cert_id(&cert, key_type));
                 self.scts.insert(id, SctState { serial, log_id, timestamp, since: ts });
+            }
+            // History for the operator: the file's state is in `files`.
+            Effect::KeyFileWritten { .. } => {}
+            Effect::ParamsInstalled { cert, dh_bits, ec_curves, key_spkis } => {
+                self.params.insert(cert, ParamsState { dh_bits, ec_curves, key_spkis, since: ts });
             }
             Effect::OcspStored { cert, key_type, serial, status, this_update, next_update, produced_at } => {
                 let state = OcspState { serial, status, this_update, next_update, produced_at, since: ts };
