@@ -139,6 +139,16 @@ pub enum Mode {
     Main,
 }
 
+/// A secret given on the command line: never shown by `Debug`.
+#[derive(Clone, Default)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// What a writing run needs of the command line.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -163,6 +173,8 @@ pub struct Options {
     pub warning_exit_code: Option<bool>,
     /// The command line as journaled (`--pass`'s value redacted).
     pub journal_args: Vec<String>,
+    /// `--pass`: a passphrase for private keys whose `key_passphrase` is true.
+    pub pass: Option<Secret>,
 }
 
 impl Args {
@@ -222,6 +234,7 @@ impl Args {
             quick: self.quick,
             warning_exit_code,
             journal_args: Args::journal_form(raw),
+            pass: self.pass.clone().map(Secret),
         }
     }
 

@@ -337,6 +337,47 @@ pub fn exit_immediately(code: i32, message: &str) -> ! {
     }
 }
 
+/// Whether standard error is a terminal (progress dots are drawn there).
+pub fn stderr_is_terminal() -> bool {
+    // SAFETY: isatty only inspects the descriptor; 2 is always a valid number.
+    unsafe { libc::isatty(2) == 1 }
+}
+
+/// Whether standard input is a terminal.
+pub fn stdin_is_terminal() -> bool {
+    // SAFETY: isatty only inspects the descriptor; 0 is always a valid number.
+    unsafe { libc::isatty(0) == 1 }
+}
+
+/// Asks for a secret on the controlling terminal (`/dev/tty`): `prompt` is
+/// written there, echo is off while the line is typed, and restored after
+/// (also when reading fails). The line, without its newline.
+pub fn read_secret_from_terminal(prompt: &str) -> io::Result<String> {
+    use std::io::{BufRead, Write};
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty")?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: a zeroed termios is a valid value to be filled by tcgetattr.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is an open descriptor of `tty`, `saved` a valid termios.
+    check(unsafe { libc::tcgetattr(fd, &mut saved) })?;
+    let mut quiet = saved;
+    quiet.c_lflag &= !libc::ECHO;
+    quiet.c_lflag |= libc::ECHONL;
+    (&tty).write_all(prompt.as_bytes())?;
+    // SAFETY: as above; `quiet` is a copy of the terminal's own settings.
+    check(unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) })?;
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    // SAFETY: as above; puts back what tcgetattr returned.
+    unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &saved) };
+    read?;
+    let trimmed = line.trim_end_matches(['\n', '\r']).to_string();
+    let mut bytes = line.into_bytes();
+    zeroize(&mut bytes);
+    Ok(trimmed)
+}
+
 /// Overwrites a secret in memory so the optimizer cannot drop the writes.
 pub fn zeroize(bytes: &mut [u8]) {
     for b in bytes.iter_mut() {

@@ -4,6 +4,7 @@
 
 use super::error::{AppError, R};
 use super::report::Report;
+use super::secrets::Passphrases;
 use crate::cli::{ErrorCode, Options, WarningCode};
 use crate::config::{Config, Dir};
 use crate::journal::{self, Event, Journal, LockGuard, Opened, Record, Repaired, State};
@@ -22,6 +23,8 @@ pub struct Ctx<'c> {
     /// The journal's last line's time when the run began (before its own lines).
     journal_last: Option<Time>,
     pub report: Report,
+    /// Passphrases of private keys (`--pass`, the environment, asked).
+    pub passphrases: Passphrases,
     _lock: LockGuard,
 }
 
@@ -66,7 +69,9 @@ impl<'c> Ctx<'c> {
             config: config.path.display().to_string(),
         });
         let journal_last = journal.last_ts_at_open();
-        let mut ctx = Ctx { config, opts, clock, now, journal, journal_last, report: Report::default(), _lock: lock };
+        let passphrases = Passphrases::new(opts.pass.as_ref().map(|p| p.0.clone()));
+        let report = Report::default();
+        let mut ctx = Ctx { config, opts, clock, now, journal, journal_last, report, passphrases, _lock: lock };
         if let Some(saved) = opened.torn_saved_to {
             let bytes = std::fs::metadata(&saved).map(|m| m.len()).unwrap_or(0);
             let (journal, kept) = (path.display(), saved.display());

@@ -85,6 +85,11 @@ pub enum AppError {
         /// What it printed (stdout and stderr), shown indented.
         output: String,
     },
+    /// DH or EC parameters could not be made.
+    Params {
+        what: String,
+        detail: String,
+    },
     /// The certificate's OCSP responder says it is revoked.
     Revoked {
         what: String,
@@ -120,6 +125,7 @@ impl AppError {
             AppError::Auth { .. } => ErrorCode::Auth,
             // What a verification of the installation would find wrong.
             AppError::Revoked { .. } => ErrorCode::Verify,
+            AppError::Params { .. } => ErrorCode::Param,
             AppError::Hook { .. } | AppError::HookFailed { .. } => ErrorCode::Hook,
             AppError::Usage(_) | AppError::Stopped => ErrorCode::Fatal,
             AppError::Unsupported(_) => ErrorCode::General,
@@ -170,6 +176,7 @@ impl fmt::Display for AppError {
             AppError::Auth { name, detail } => write!(f, "{name}: {detail}"),
             AppError::Issue { what, detail } => write!(f, "{what}: {detail}"),
             AppError::Revoked { what, detail } => write!(f, "{what} {detail}"),
+            AppError::Params { what, detail } => write!(f, "{what}: {detail}"),
             AppError::Hook { hook, source } => write!(f, "hook {hook}: {source}"),
             AppError::HookFailed { hook, exit_code, output } => {
                 match exit_code {

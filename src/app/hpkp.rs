@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use super::error::{AppError, R};
 use super::plan::{read_optional, KeyPlan};
+use super::secrets::{self, Passphrases};
 use super::tlsa::read_key_spki;
 use crate::config::{Config, FileKind};
-use crate::crypto::PrivateKey;
 use crate::types::KeyRole;
 
 pub struct HpkpFile {
@@ -22,7 +22,7 @@ pub struct HpkpFile {
 /// generated (its pin is not known yet). Empty when HPKP is off for the key
 /// (`hpkp_days` 0 or null, `directories.hpkp` null) or it has fewer than two
 /// keys to pin (a pin set without a backup would lock clients out).
-pub fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>>> {
+pub fn wanted(cfg: &Config, pp: &Passphrases, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>>> {
     let spec = plan.spec;
     let days = match spec.hpkp_days {
         Some(d) if d > 0 => d,
@@ -57,8 +57,8 @@ pub fn wanted(cfg: &Config, plan: &KeyPlan<'_>) -> R<Option<Vec<HpkpFile>>> {
         let Some(path) = cfg.file_path(FileKind::PreviousKey, &spec.name, Some(kt))? else { continue };
         // a rollover of this run writes the previous key in the same transaction
         let spki = match plan.slots.get(&(kt, KeyRole::Primary)).and_then(|s| s.previous_pem.as_deref()) {
-            Some(pem) => Some(PrivateKey::from_pem(pem).map_err(AppError::key(&path))?.spki_der().to_vec()),
-            None => read_key_spki(&path)?,
+            Some(pem) => Some(secrets::read_key(pp, spec, &path, pem)?.spki_der().to_vec()),
+            None => read_key_spki(pp, spec, &path)?,
         };
         if let Some(spki) = spki {
             pins.push(crate::hpkp::pin(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &spki).as_ref()));
@@ -90,8 +90,8 @@ pub fn differs(file: &HpkpFile) -> R<bool> {
 
 /// Whether the key's header files are out of date with keys that are all known
 /// (a key still to be generated rewrites them anyway when it is installed).
-pub fn stale(cfg: &Config, plan: &KeyPlan<'_>) -> R<bool> {
-    match wanted(cfg, plan)? {
+pub fn stale(cfg: &Config, pp: &Passphrases, plan: &KeyPlan<'_>) -> R<bool> {
+    match wanted(cfg, pp, plan)? {
         Some(files) => {
             for f in &files {
                 if differs(f)? {

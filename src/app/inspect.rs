@@ -10,9 +10,10 @@ use super::hpkp;
 use super::maintenance;
 use super::outside;
 use super::plan::{read_optional, read_private, CertWork, Found, KeyPlan, KeySlot};
+use super::secrets;
 use crate::cli::WarningCode;
 use crate::config::{CertificateSpec, FileKind, Passphrase, PrivateKeySpec};
-use crate::crypto::{self, PrivateKey};
+use crate::crypto;
 use crate::journal::{CertFacts, CertState, Event};
 use crate::renew::{self, Reason};
 use crate::rollover;
@@ -28,10 +29,36 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
             let Some(path) = ctx.config.file_path(kind, &spec.name, Some(kt))? else { continue };
             let slot = match read_private(&path)? {
                 Some(found) => {
-                    if role == KeyRole::Primary {
-                        primary_params.insert(kt, crypto::key_params_from_pem(&found.bytes));
+                    let params = crypto::key_params_from_pem(&found.bytes);
+                    let encrypted = crypto::is_encrypted_pem(&found.bytes);
+                    let (path, bytes) = (found.path.clone(), found.bytes.clone());
+                    let mut slot = known_or_adopted_key(ctx, spec, kt, role, found)?;
+                    // A passphrase set for a key written without one: the
+                    // same key is written again, encrypted.
+                    if !encrypted && !matches!(spec.key_passphrase, Passphrase::None) {
+                        if slot.key.is_none() {
+                            slot.key = Some(secrets::read_key(&ctx.passphrases, spec, &path, &bytes)?);
+                        }
+                        tracing::debug!(
+                            "Encrypting the {} {} key {}",
+                            kt.as_str().to_uppercase(),
+                            role.as_str(),
+                            spec.name
+                        );
+                        slot.rewrite = true;
                     }
-                    known_or_adopted_key(ctx, spec, kt, role, found)?
+                    if role == KeyRole::Primary {
+                        // An encrypted key's size or curve is known once it is decrypted.
+                        let params = match (&slot.key, encrypted) {
+                            (_, false) => params,
+                            (Some(key), true) => secrets::key_params(key),
+                            (None, true) => {
+                                secrets::key_params(&secrets::read_key(&ctx.passphrases, spec, &path, &bytes)?)
+                            }
+                        };
+                        primary_params.insert(kt, params);
+                    }
+                    slot
                 }
                 None => KeySlot::missing(path),
             };
@@ -52,11 +79,6 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
             slots.insert((kt, KeyRole::Primary), KeySlot::missing(path));
         }
     }
-    if slots.values().any(|s| s.is_new) && !matches!(spec.key_passphrase, Passphrase::None) {
-        return Err(AppError::Unsupported(
-            "key_passphrase is set, but writing encrypted private keys is not implemented yet".into(),
-        ));
-    }
     let mut work = Vec::new();
     for cert in &spec.certificates {
         for &kt in &cert.key_types {
@@ -75,8 +97,12 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
             }
         }
     }
+    // Keys to write: the passphrase is asked for now, before the CA is.
+    if slots.values().any(|s| s.is_new || s.rewrite) || !work.is_empty() {
+        ctx.passphrases.for_writing(spec)?;
+    }
     let mut plan = KeyPlan { spec, slots, work, hpkp_stale: false };
-    plan.hpkp_stale = hpkp::stale(ctx.config, &plan)?;
+    plan.hpkp_stale = hpkp::stale(ctx.config, &ctx.passphrases, &plan)?;
     Ok(plan)
 }
 
@@ -147,7 +173,7 @@ fn promote_backup(
         None => {
             let missing = || AppError::file(&backup.path, "read")(std::io::ErrorKind::NotFound.into());
             let bytes = read_private(&backup.path)?.ok_or_else(missing)?.bytes;
-            PrivateKey::from_pem(&bytes).map_err(AppError::key(&backup.path))?
+            secrets::read_key(&ctx.passphrases, spec, &backup.path, &bytes)?
         }
     };
     let previous = ctx.state().key(&spec.name, kt, KeyRole::Primary).map(|k| k.spki_sha256.clone());
@@ -177,8 +203,7 @@ fn known_or_adopted_key(
         let slot = KeySlot::missing(found.path);
         return Ok(KeySlot { spki_sha256: k.spki_sha256.clone(), is_new: false, ..slot });
     }
-    let key = PrivateKey::from_pem(&found.bytes)
-        .map_err(|source| AppError::Key { path: found.path.clone(), source })
+    let key = secrets::read_key(&ctx.passphrases, spec, &found.path, &found.bytes)
         .map_err(|e| e.about(format!("{} key file", role.as_str())))?;
     if key.key_type() != kt {
         let detail = format!("holds a {} key where a {kt} key belongs", key.key_type());
@@ -215,7 +240,7 @@ fn take_over_if_valid(ctx: &mut Ctx<'_>, path: &std::path::Path) -> R<()> {
     if ctx.state().file(path).is_none() {
         return Ok(());
     }
-    if let Ok(what) = outside::judge(ctx.config, path, ctx.now) {
+    if let Ok(what) = outside::judge(ctx.config, &ctx.passphrases, path, ctx.now) {
         maintenance::take_over(ctx, path, &what)?;
     }
     Ok(())

@@ -8,7 +8,9 @@ use super::error::R;
 use super::hooks::{run_hook, Services};
 use super::hpkp;
 use super::issue::Issued;
+use super::params;
 use super::plan::{read_optional, KeyPlan, KeySlot};
+use super::secrets::KeyWriting;
 use super::staple::{self, CertFiles, Web, Which};
 use crate::cli::WarningCode;
 use crate::config::{Config, FileKind};
@@ -41,6 +43,22 @@ impl Install {
         mode: u32,
     ) {
         self.ops.push((FileOp { path, kind: kind.into(), action: Action::Write { contents, mode } }, kt));
+    }
+
+    /// A file holding a private key, and what the journal says of its encryption.
+    fn write_key(
+        &mut self,
+        path: std::path::PathBuf,
+        kind: &str,
+        kt: KeyType,
+        contents: Vec<u8>,
+        mode: u32,
+        writing: &KeyWriting,
+    ) {
+        let encryption = writing.encryption().unwrap_or_else(|| "none".into());
+        let effect = Effect::KeyFileWritten { path: path.display().to_string(), kind: kind.into(), encryption };
+        self.effects.push(effect);
+        self.write(path, kind, Some(kt), contents, mode);
     }
 
     /// A file to remove (archived first, as every replaced file is).
@@ -84,12 +102,25 @@ pub fn install(
 ) -> R<()> {
     let cfg = ctx.config;
     let mut inst = Install::default();
+    let writes_keys = plan.slots.values().any(|s| s.is_new || s.rewrite) || !issued.is_empty();
+    let writing = match writes_keys {
+        true => KeyWriting::of(&ctx.passphrases, plan.spec, cfg.settings.key_cipher.as_deref())?,
+        false => KeyWriting::none(),
+    };
     for (&(kt, role), slot) in plan.slots.iter().filter(|(_, s)| s.is_new) {
-        add_key(cfg, plan, kt, role, slot, &mut inst)?;
+        add_key(ctx, plan, kt, role, slot, &writing, &mut inst)?;
+    }
+    for (&(kt, role), slot) in plan.slots.iter().filter(|(_, s)| s.rewrite && !s.is_new) {
+        let key = slot.key.as_ref().expect("a key written again is loaded");
+        let (kind, mode) = if role == KeyRole::Primary { ("private_key", 0o640) } else { ("backup_key", 0o600) };
+        inst.write_key(slot.path.clone(), kind, kt, writing.pem(key)?.into_bytes(), mode, &writing);
+        if role == KeyRole::Primary {
+            encrypt_other_key_files(ctx, plan, kt, key, &issued, &writing, &mut inst)?;
+        }
     }
     for item in &issued {
         let key = plan.slots[&(item.key_type, KeyRole::Primary)].key.as_ref().expect("primary key loaded");
-        add_certificate(cfg, &plan.spec.name, key, item, &mut inst)?;
+        add_certificate(cfg, &plan.spec.name, key, item, &writing, &mut inst)?;
         services.add(&item.cert.services);
         // Its SCTs and OCSP response, in the same transaction.
         let files =
@@ -98,7 +129,7 @@ pub fn install(
     }
     // HPKP header files, whenever their text changes (new keys, a rollover,
     // a previous key added or removed, settings changed, a file lost).
-    for file in hpkp::wanted(cfg, plan)?.unwrap_or_default() {
+    for file in hpkp::wanted(cfg, &ctx.passphrases, plan)?.unwrap_or_default() {
         if !hpkp::differs(&file)? {
             continue;
         }
@@ -127,6 +158,44 @@ pub fn install(
     let hooks = commit_key(ctx, &plan.spec.name, &mut inst)?;
     say_installed(plan, &issued, &inst.hpkp_files);
     run_hooks(ctx, hooks);
+    Ok(())
+}
+
+/// A passphrase newly set: the previous key and the full key files (those
+/// not rewritten by an issuance in this transaction) are written again with
+/// their key encrypted, the rest of each file as it is.
+fn encrypt_other_key_files(
+    ctx: &Ctx<'_>,
+    plan: &KeyPlan<'_>,
+    kt: KeyType,
+    key: &PrivateKey,
+    issued: &[Issued],
+    writing: &KeyWriting,
+    inst: &mut Install,
+) -> R<()> {
+    let cfg = ctx.config;
+    if let Some(path) = cfg.file_path(FileKind::PreviousKey, &plan.spec.name, Some(kt))? {
+        if let Some(found) = read_optional(&path)?.filter(|f| !crypto::is_encrypted_pem(&f.bytes)) {
+            let kept = writing.keep(&ctx.passphrases, plan.spec, &path, &found.bytes)?;
+            inst.write_key(path, "previous_key", kt, kept, 0o600, writing);
+        }
+    }
+    for cert in plan.spec.certificates.iter().filter(|c| c.key_types.contains(&kt)) {
+        if issued.iter().any(|i| i.cert.name == cert.name && i.key_type == kt) {
+            continue;
+        }
+        let Some(path) = cfg.file_path(FileKind::FullKey, &cert.name, Some(kt))? else { continue };
+        let Some(found) = read_optional(&path)?.filter(|f| !crypto::is_encrypted_pem(&f.bytes)) else { continue };
+        let text = String::from_utf8_lossy(&found.bytes);
+        // Everything after the key block: certificates, chain, parameters.
+        let key_end = text
+            .match_indices("-----END ")
+            .map(|(i, _)| i)
+            .find(|&i| text[i..].lines().next().is_some_and(|l| l.trim_end().ends_with("PRIVATE KEY-----")));
+        let rest = key_end.and_then(|i| text[i..].find('\n').map(|n| &text[i + n + 1..])).unwrap_or_default();
+        let contents = format!("{}{rest}", writing.pem(key)?);
+        inst.write_key(path, "full_key", kt, contents.into_bytes(), 0o640, writing);
+    }
     Ok(())
 }
 
@@ -181,24 +250,36 @@ fn prune_archive(ctx: &mut Ctx<'_>, key: &str, archive_root: &std::path::Path) {
 
 /// A new key (generated, or the backup promoted by a rollover) and, on a
 /// rollover, the primary it replaces kept as the previous key.
-fn add_key(cfg: &Config, plan: &KeyPlan<'_>, kt: KeyType, role: KeyRole, slot: &KeySlot, inst: &mut Install) -> R<()> {
+#[allow(clippy::too_many_arguments)]
+fn add_key(
+    ctx: &Ctx<'_>,
+    plan: &KeyPlan<'_>,
+    kt: KeyType,
+    role: KeyRole,
+    slot: &KeySlot,
+    writing: &KeyWriting,
+    inst: &mut Install,
+) -> R<()> {
+    let cfg = ctx.config;
     let name = &plan.spec.name;
     let key = slot.key.as_ref().expect("generated key");
     // The original's modes: the primary key 0640 (its service's group reads
     // it), the backup key 0600 (nothing but acmebot needs it).
     let (kind, mode) = if role == KeyRole::Primary { ("private_key", 0o640) } else { ("backup_key", 0o600) };
-    inst.write(slot.path.clone(), kind, Some(kt), key.to_pkcs8_pem().into_bytes(), mode);
+    inst.write_key(slot.path.clone(), kind, kt, writing.pem(key)?.into_bytes(), mode, writing);
     // The primary key a rollover replaced, kept as the previous key (its pins
-    // and TLSA records stay published while it is there).
+    // and TLSA records stay published while it is there), encrypted now if
+    // it was not and a passphrase is set.
     let mut previous_file = String::new();
     if let (Some(pem), Some(path)) = (&slot.previous_pem, cfg.file_path(FileKind::PreviousKey, name, Some(kt))?) {
-        inst.write(path.clone(), "previous_key", Some(kt), pem.clone(), 0o600);
+        let kept = writing.keep(&ctx.passphrases, plan.spec, &slot.path, pem)?;
+        inst.write_key(path.clone(), "previous_key", kt, kept, 0o600, writing);
         previous_file = path.display().to_string();
         let fields = vec![
             ("key_name", name.clone()),
             ("key_type", kt.to_string()),
             ("previous_key_file", previous_file.clone()),
-            ("passphrase", String::new()),
+            ("passphrase", writing.hook_field()),
         ];
         inst.hooks.push((Hook::PreviousKeyInstalled, fields));
     }
@@ -221,7 +302,7 @@ fn add_key(cfg: &Config, plan: &KeyPlan<'_>, kt: KeyType, role: KeyRole, slot: &
                 ("backup_key_file", backup_file),
                 ("private_key_file", path.clone()),
                 ("previous_key_file", previous_file),
-                ("passphrase", String::new()),
+                ("passphrase", writing.hook_field()),
             ];
             inst.hooks.push((Hook::PrivateKeyRollover, fields));
         }
@@ -241,7 +322,7 @@ fn add_key(cfg: &Config, plan: &KeyPlan<'_>, kt: KeyType, role: KeyRole, slot: &
         ("key_name", name.clone()),
         ("key_type", kt.to_string()),
         (file_field, path),
-        ("passphrase", String::new()),
+        ("passphrase", writing.hook_field()),
     ];
     inst.hooks.push((hook, fields));
     Ok(())
@@ -249,11 +330,21 @@ fn add_key(cfg: &Config, plan: &KeyPlan<'_>, kt: KeyType, role: KeyRole, slot: &
 
 /// Every file of an issued certificate: certificate + chain, chain, key +
 /// certificate + chain, and certificate + chain + root when the root is there.
-fn add_certificate(cfg: &Config, key_name: &str, key: &PrivateKey, item: &Issued, inst: &mut Install) -> R<()> {
+fn add_certificate(
+    cfg: &Config,
+    key_name: &str,
+    key: &PrivateKey,
+    item: &Issued,
+    writing: &KeyWriting,
+    inst: &mut Install,
+) -> R<()> {
     let kt = item.key_type;
     let leaf_pem = crypto::ders_to_pem(std::slice::from_ref(&item.leaf.der));
     let chain_pem = crypto::ders_to_pem(&item.chain);
     let name = &item.cert.name;
+    // The parameters the certificate's files carry now (the original's too):
+    // new ones, when due, are made after the installation.
+    let params = params::on_disk(cfg, &item.cert)?.appended();
     let fields = |extra: (&'static str, String)| -> Vec<(&'static str, String)> {
         vec![
             ("key_name", key_name.to_string()),
@@ -263,7 +354,7 @@ fn add_certificate(cfg: &Config, key_name: &str, key: &PrivateKey, item: &Issued
         ]
     };
     if let Some(path) = cfg.file_path(FileKind::Certificate, name, Some(kt))? {
-        inst.write(path.clone(), "certificate", Some(kt), format!("{leaf_pem}{chain_pem}").into_bytes(), 0o644);
+        inst.write(path.clone(), "certificate", Some(kt), format!("{leaf_pem}{chain_pem}{params}").into_bytes(), 0o644);
         inst.hooks.push((Hook::CertificateInstalled, fields(("certificate_file", path.display().to_string()))));
     }
     if !item.chain.is_empty() {
@@ -273,8 +364,8 @@ fn add_certificate(cfg: &Config, key_name: &str, key: &PrivateKey, item: &Issued
         }
     }
     if let Some(path) = cfg.file_path(FileKind::FullKey, name, Some(kt))? {
-        let contents = format!("{}{leaf_pem}{chain_pem}", key.to_pkcs8_pem());
-        inst.write(path.clone(), "full_key", Some(kt), contents.into_bytes(), 0o640);
+        let contents = format!("{}{leaf_pem}{chain_pem}{params}", writing.pem(key)?);
+        inst.write_key(path.clone(), "full_key", kt, contents.into_bytes(), 0o640, writing);
         inst.hooks.push((Hook::FullKeyInstalled, fields(("full_key_file", path.display().to_string()))));
     }
     if let Some(root) = read_optional(&cfg.root_cert_path(kt))? {
@@ -287,7 +378,7 @@ fn add_certificate(cfg: &Config, key_name: &str, key: &PrivateKey, item: &Issued
                 path.clone(),
                 "full_certificate",
                 Some(kt),
-                format!("{leaf_pem}{chain_pem}{root_pem}").into_bytes(),
+                format!("{leaf_pem}{chain_pem}{root_pem}{params}").into_bytes(),
                 0o644,
             );
             inst.hooks

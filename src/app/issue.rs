@@ -42,7 +42,7 @@ pub fn issue_all(
     client: &AcmeClient<'_>,
     plans: &mut [KeyPlan<'_>],
 ) -> R<BTreeMap<String, Vec<Issued>>> {
-    let todo = key_todo(plans)?;
+    let todo = key_todo(&ctx.passphrases, plans)?;
     let (ordered, mut failed_keys, failed_names, generated) = std::thread::scope(|s| {
         let todo = &todo;
         let keygen = s.spawn(move || generate(todo));

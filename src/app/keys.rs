@@ -4,6 +4,7 @@
 use super::ctx::Ctx;
 use super::error::{AppError, R};
 use super::plan::{read_private, KeyPlan};
+use super::secrets::{self, Passphrases};
 use crate::crypto::{self, PrivateKey};
 use crate::journal::Event;
 use crate::types::{Curve, KeyRole, KeyType};
@@ -17,7 +18,7 @@ pub struct KeyTodo {
 }
 
 /// Parses the existing primary keys that will be used and lists the keys to generate.
-pub fn key_todo(plans: &mut [KeyPlan<'_>]) -> R<Vec<KeyTodo>> {
+pub fn key_todo(pp: &Passphrases, plans: &mut [KeyPlan<'_>]) -> R<Vec<KeyTodo>> {
     let mut todo = Vec::new();
     for (i, plan) in plans.iter_mut().enumerate() {
         let needs_keys = !plan.work.is_empty() || plan.slots.values().any(|s| s.is_new);
@@ -32,7 +33,7 @@ pub fn key_todo(plans: &mut [KeyPlan<'_>]) -> R<Vec<KeyTodo>> {
             } else if slot.key.is_none() && role == KeyRole::Primary {
                 let missing = || AppError::file(&slot.path, "read")(std::io::ErrorKind::NotFound.into());
                 let bytes = read_private(&slot.path)?.ok_or_else(missing)?.bytes;
-                slot.key = Some(PrivateKey::from_pem(&bytes).map_err(AppError::key(&slot.path))?);
+                slot.key = Some(secrets::read_key(pp, plan.spec, &slot.path, &bytes)?);
             }
         }
     }
@@ -89,7 +90,7 @@ pub fn apply_generated(
 
 /// Loads and generates every key the plans need (when nothing is issued).
 pub fn generate_keys(ctx: &mut Ctx<'_>, plans: &mut [KeyPlan<'_>]) -> R<()> {
-    let todo = key_todo(plans)?;
+    let todo = key_todo(&ctx.passphrases, plans)?;
     let generated = generate(&todo);
     apply_generated(ctx, plans, todo, generated)
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::ctx::Ctx;
 use super::error::{AppError, R};
 use super::outside;
+use super::secrets::Passphrases;
 use crate::cli::ErrorCode;
 use crate::config::Config;
 use crate::crypto;
@@ -41,7 +42,7 @@ pub fn replay(config: &Config) -> i32 {
 /// (between runs: it waits while a run holds the lock). Files of a
 /// transaction a run left open are not "altered": the transaction is named
 /// and the next run finishes or undoes it.
-pub fn audit(config: &Config, now: crate::time::Time) -> i32 {
+pub fn audit(config: &Config, pp: &Passphrases, now: crate::time::Time) -> i32 {
     let path = config.journal_path();
     let _lock = match config.dir(crate::config::Dir::Pid, &[]) {
         Ok(Some(pid_dir)) => {
@@ -74,7 +75,7 @@ pub fn audit(config: &Config, now: crate::time::Time) -> i32 {
     let mut problems = Vec::new();
     for p in all {
         let judged = matches!(p.kind, txn::FileProblemKind::Altered { .. })
-            .then(|| outside::judge(config, &p.path, now).ok())
+            .then(|| outside::judge(config, pp, &p.path, now).ok())
             .flatten();
         match judged {
             Some(what) => outside.push((p, what)),
@@ -128,9 +129,10 @@ pub fn recover(ctx: &mut Ctx<'_>) {
     // outside acmebot is taken over instead of undone.
     let now = ctx.now;
     let mut kept = Vec::new();
+    let pp = &ctx.passphrases;
     problems.retain(|p| {
         let valid = matches!(p.kind, txn::FileProblemKind::Altered { .. })
-            && outside::judge(ctx.config, &p.path, now).map(|what| kept.push((p.path.clone(), what))).is_ok();
+            && outside::judge(ctx.config, pp, &p.path, now).map(|what| kept.push((p.path.clone(), what))).is_ok();
         !valid
     });
     for (path, what) in kept {

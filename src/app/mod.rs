@@ -24,15 +24,17 @@ mod keys;
 mod maintenance;
 mod ocsp;
 mod outside;
+mod params;
 mod plan;
 mod report;
 mod revoke;
 mod sct;
+mod secrets;
 mod staple;
 mod tlsa;
 mod zones;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 pub use ctx::VERSION;
@@ -56,6 +58,7 @@ use crate::journal::Event;
 use crate::output::{self, Output, Subscriber_};
 use crate::text;
 use crate::time::{self, ClockRef};
+use crate::types;
 
 /// The exit code of a command-line usage error: argparse's 2, as the
 /// original exits for an unknown or ambiguous option.
@@ -159,7 +162,10 @@ fn random_wait(cfg: &Config, clock: ClockRef) {
 fn run(config: &Config, opts: &Options, mode: Mode, clock: ClockRef) -> i32 {
     match mode {
         Mode::Replay => return maintenance::replay(config),
-        Mode::Audit => return maintenance::audit(config, clock.now()),
+        Mode::Audit => {
+            let pp = secrets::Passphrases::new(opts.pass.as_ref().map(|p| p.0.clone()));
+            return maintenance::audit(config, &pp, clock.now());
+        }
         Mode::ExportClient => {
             return match maintenance::export_client(config) {
                 Ok(paths) => {
@@ -238,8 +244,9 @@ fn main_job(ctx: &mut Ctx<'_>) {
     let ops = opts.operations;
     let which = Which { sct: ops.sct, ocsp: ops.ocsp, explicit: ops.explicit };
     let mut services = Services::default();
+    let mut rolled = BTreeSet::new();
     if ops.certs || ops.auth {
-        certificates(ctx, &selected, which, &mut services);
+        rolled = certificates(ctx, &selected, which, &mut services);
     } else if opts.tlsa {
         let names: Vec<String> = selected.iter().map(|k| k.name.clone()).collect();
         sync_tlsa(ctx, &names);
@@ -249,14 +256,24 @@ fn main_job(ctx: &mut Ctx<'_>) {
     if which.sct || which.ocsp {
         staple::refresh(ctx, &selected, which, &mut services);
     }
+    // DH and EC parameters last: making them never holds up a renewal.
+    if ops.certs && crate::platform::stop_requested().is_none() {
+        params::refresh(ctx, &selected, &rolled, &mut services);
+    }
     reload_services(ctx, services);
     if crate::platform::stop_requested().is_some() && ctx.report.error.is_none() {
         ctx.report.error(AppError::Stopped);
     }
 }
 
-/// Authorizations, keys, certificates and TLSA records.
-fn certificates(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], which: Which, services: &mut Services) {
+/// Authorizations, keys, certificates and TLSA records. Returns the private
+/// keys whose primary key changed (a rollover, a new key).
+fn certificates(
+    ctx: &mut Ctx<'_>,
+    selected: &[&PrivateKeySpec],
+    which: Which,
+    services: &mut Services,
+) -> BTreeSet<String> {
     let opts = ctx.opts;
     let ops = opts.operations;
     let follower = ctx.config.settings.follower_mode;
@@ -268,7 +285,7 @@ fn certificates(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], which: Which, s
             ctx.report
                 .warn(WarningCode::Auth, "--auth does nothing in follower mode: the master obtains authorizations");
         }
-        return;
+        return BTreeSet::new();
     }
     // Inspect every selected key: adopt what is on disk, decide what to issue.
     let mut plans = Vec::new();
@@ -286,11 +303,17 @@ fn certificates(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], which: Which, s
         }
     };
     journal_failed_renewals(ctx, &plans);
-    let Some(installed_keys) = acted else { return };
+    let Some(installed_keys) = acted else { return BTreeSet::new() };
     // TLSA records in remote zones are checked on every run (a zone edited by
     // hand, records lost); local zones are reloaded when certificates changed.
     let checked: Vec<String> = if ops.certs { selected.iter().map(|k| k.name.clone()).collect() } else { Vec::new() };
     tlsa::sync_tlsa_of(ctx, &checked, &installed_keys);
+    plans
+        .iter()
+        .filter(|p| installed_keys.contains(&p.spec.name))
+        .filter(|p| p.slots.iter().any(|(&(_, role), s)| role == types::KeyRole::Primary && s.is_new))
+        .map(|p| p.spec.name.clone())
+        .collect()
 }
 
 /// Every certificate this run was to issue and did not install: journaled

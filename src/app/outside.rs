@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::secrets::{self, Passphrases};
 use crate::config::{CertificateSpec, Config, FileKind, PrivateKeySpec};
 use crate::crypto::{self, CertInfo, PrivateKey};
 use crate::time::Time;
@@ -54,9 +55,9 @@ fn certs_in(bytes: &[u8]) -> Vec<CertInfo> {
 }
 
 /// The primary key of `place`, read from its file.
-fn primary_key(config: &Config, place: &Place<'_>) -> Option<PrivateKey> {
+fn primary_key(config: &Config, pp: &Passphrases, place: &Place<'_>) -> Option<PrivateKey> {
     let path: PathBuf = config.file_path(FileKind::PrivateKey, &place.key.name, Some(place.key_type)).ok()??;
-    PrivateKey::from_pem(&read(&path)?).ok()
+    secrets::read_key(pp, place.key, &path, &read(&path)?).ok()
 }
 
 /// Why `leaf` is a valid certificate of `cert` for `key` now, or why not.
@@ -85,14 +86,15 @@ fn installed_leaf(config: &Config, cert: &CertificateSpec, kt: KeyType) -> Optio
 /// a valid change made outside acmebot: `Ok(what)` says what it now holds,
 /// `Err(why)` why it is damage. Only key and certificate files can be such
 /// a change; any other file is damage.
-pub fn judge(config: &Config, path: &Path, now: Time) -> Result<String, String> {
+pub fn judge(config: &Config, pp: &Passphrases, path: &Path, now: Time) -> Result<String, String> {
     let Some(place) = place_of(config, path) else {
         return Err("not a key or certificate file".into());
     };
     let bytes = read(path).ok_or_else(|| "unreadable".to_string())?;
     match (place.kind, place.cert) {
         (FileKind::PrivateKey | FileKind::BackupKey, _) => {
-            let key = PrivateKey::from_pem(&bytes).map_err(|e| format!("not a usable private key: {e}"))?;
+            let key =
+                secrets::read_key(pp, place.key, path, &bytes).map_err(|e| format!("not a usable private key: {e}"))?;
             if key.key_type() != place.key_type {
                 return Err(format!("holds a {} key where a {} key belongs", key.key_type(), place.key_type));
             }
@@ -108,7 +110,7 @@ pub fn judge(config: &Config, path: &Path, now: Time) -> Result<String, String> 
             }
         }
         (kind, Some(cert)) => {
-            let key = primary_key(config, &place).ok_or_else(|| "its private key cannot be read".to_string())?;
+            let key = primary_key(config, pp, &place).ok_or_else(|| "its private key cannot be read".to_string())?;
             let certs = certs_in(&bytes);
             let leaf = match kind {
                 FileKind::Chain => {
@@ -121,7 +123,8 @@ pub fn judge(config: &Config, path: &Path, now: Time) -> Result<String, String> 
             };
             judge_leaf(&leaf, cert, &key, now)?;
             if kind == FileKind::FullKey {
-                let held = PrivateKey::from_pem(&bytes).map_err(|_| "holds no usable private key".to_string())?;
+                let held = secrets::read_key(pp, place.key, path, &bytes)
+                    .map_err(|_| "holds no usable private key".to_string())?;
                 if !crypto::key_matches_cert(&held, &leaf) {
                     return Err("its private key does not match its certificate".into());
                 }

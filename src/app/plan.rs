@@ -55,11 +55,21 @@ pub struct KeySlot {
     /// On a rollover of a primary key that was installed: its PEM, written to
     /// `directories.previous_key` (when set) in the same transaction.
     pub previous_pem: Option<Vec<u8>>,
+    /// The same key, written again: encrypted, now that a passphrase is set.
+    pub rewrite: bool,
 }
 
 impl KeySlot {
     pub fn missing(path: PathBuf) -> KeySlot {
-        KeySlot { path, spki_sha256: String::new(), key: None, is_new: true, promoted: None, previous_pem: None }
+        KeySlot {
+            path,
+            spki_sha256: String::new(),
+            key: None,
+            is_new: true,
+            promoted: None,
+            previous_pem: None,
+            rewrite: false,
+        }
     }
 }
 
@@ -84,6 +94,6 @@ pub struct KeyPlan<'c> {
 impl KeyPlan<'_> {
     /// Whether the key's transaction has anything to install.
     pub fn needs_install(&self) -> bool {
-        !self.work.is_empty() || self.slots.values().any(|s| s.is_new) || self.hpkp_stale
+        !self.work.is_empty() || self.slots.values().any(|s| s.is_new || s.rewrite) || self.hpkp_stale
     }
 }

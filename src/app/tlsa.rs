@@ -10,10 +10,11 @@ use std::path::Path;
 use super::ctx::Ctx;
 use super::error::{AppError, R};
 use super::hooks::run_hook;
+use super::secrets::{self, Passphrases};
 use super::zones::{reload_zone, remote, resolver, Remote};
 use crate::cli::WarningCode;
 use crate::config::{CertificateSpec, Config, FileKind, PrivateKeySpec, TlsaZone};
-use crate::crypto::{self, PrivateKey};
+use crate::crypto;
 use crate::dns::{self, Record};
 use crate::hooks::Hook;
 use crate::journal::{DnsRecord, Event};
@@ -81,23 +82,23 @@ pub fn wanted_records(usage: u8, selector: u8, end_entity: bool, m: &Material) -
     Ok(out)
 }
 
-/// The public key of a key file, if the file is there.
-pub fn read_key_spki(path: &Path) -> R<Option<Vec<u8>>> {
+/// The public key of a key file of `spec`, if the file is there.
+pub fn read_key_spki(pp: &Passphrases, spec: &PrivateKeySpec, path: &Path) -> R<Option<Vec<u8>>> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(PrivateKey::from_pem(&bytes).map_err(AppError::key(path))?.spki_der().to_vec())),
+        Ok(bytes) => Ok(Some(secrets::read_key(pp, spec, path, &bytes)?.spki_der().to_vec())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(AppError::file(path, "read")(e)),
     }
 }
 
 /// Reads the installed keys and certificates of one certificate.
-fn material(config: &Config, spec: &PrivateKeySpec, cert: &CertificateSpec) -> R<Material> {
+fn material(config: &Config, pp: &Passphrases, spec: &PrivateKeySpec, cert: &CertificateSpec) -> R<Material> {
     let mut m = Material::default();
     let key_types: Vec<KeyType> = cert.key_types.iter().copied().filter(|kt| spec.key_types.contains(kt)).collect();
     for kt in key_types {
         for kind in [FileKind::PrivateKey, FileKind::BackupKey, FileKind::PreviousKey] {
             let Some(path) = config.file_path(kind, &spec.name, Some(kt))? else { continue };
-            match read_key_spki(&path)? {
+            match read_key_spki(pp, spec, &path)? {
                 Some(spki) => push_unique(&mut m.spkis, spki),
                 None if kind == FileKind::PrivateKey => {
                     let detail = format!("{} private key not found", kt.as_str().to_uppercase());
@@ -211,7 +212,9 @@ fn zones_with(ctx: &mut Ctx<'_>, key_names: &[String], remote_records: bool) -> 
             if remote_tlsa.is_empty() || !remote_records {
                 continue;
             }
-            if let Err(e) = material(config, spec, cert).and_then(|m| add_wanted(&mut z.wanted, &remote_tlsa, &m)) {
+            if let Err(e) =
+                material(config, &ctx.passphrases, spec, cert).and_then(|m| add_wanted(&mut z.wanted, &remote_tlsa, &m))
+            {
                 ctx.report.error(e.about(format!("TLSA records of certificate {}", cert.name)));
             }
         }

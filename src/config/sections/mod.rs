@@ -132,6 +132,7 @@ impl Builder<'_> {
         let private_keys = self.private_keys(section("private_keys"), section("certificates"), &shared);
 
         self.warn_not_implemented(&private_keys);
+        self.check_key_ciphers(settings.key_cipher.as_deref(), &private_keys);
 
         Some(Config {
             path: path.to_path_buf(),
@@ -186,6 +187,30 @@ impl Builder<'_> {
                     self.ck.err(&section, format!("{shown} is not allowed; use an object"));
                     root.insert(section, Value::Object(default));
                 }
+            }
+        }
+    }
+
+    /// `key_cipher` (settings, private keys): a name the original accepted is
+    /// mapped to a cipher PKCS#8 carries (said once, except for the default
+    /// "blowfish"); others are errors naming what is allowed.
+    fn check_key_ciphers(&mut self, global: Option<&str>, keys: &[PrivateKeySpec]) {
+        let mut seen = std::collections::BTreeSet::new();
+        let named = global.map(|c| ("settings.key_cipher".to_string(), c.to_string()));
+        let per_key = keys
+            .iter()
+            .filter(|k| k.key_cipher.as_deref() != global)
+            .filter_map(|k| k.key_cipher.clone().map(|c| (format!("private_keys.{}.key_cipher", k.name), c)));
+        for (path, name) in named.into_iter().chain(per_key) {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            match crate::crypto::key_cipher(&name) {
+                Ok((_, Some(note))) if !name.eq_ignore_ascii_case("blowfish") => {
+                    self.ck.warn(format!("{path}: {note}"))
+                }
+                Ok(_) => {}
+                Err(e) => self.ck.err(&path, e),
             }
         }
     }

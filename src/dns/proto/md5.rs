@@ -1,6 +1,6 @@
 //! MD5 (RFC 1321) and HMAC-MD5 (RFC 2104), only for TSIG's `hmac-md5.sig-alg.reg.int`
-//! (RFC 8945 §6), which many existing BIND update keys still use. MD5 is not
-//! used for anything else in acmebot.
+//! (RFC 8945 §6), which many existing BIND update keys still use, and for
+//! OpenSSL's EVP_BytesToKey when reading traditionally encrypted PEM keys.
 
 /// Per-round shift amounts (RFC 1321 §3.4).
 const S: [u32; 64] = [
