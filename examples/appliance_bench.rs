@@ -55,7 +55,7 @@ fn site(root: &Path, pebble: &peers::Pebble, certificates: serde_json::Value) ->
     let config = serde_json::json!({
         "account": {"email": "admin@example.test", "key_type": "ecdsa"},
         "certificates": certificates,
-        "settings": {"acme_directory_url": pebble.directory_url, "ca_bundle": pebble.ca_pem, "file_group": "root",
+        "settings": {"dhparam_size": 0, "ecparam_curve": [], "acme_directory_url": pebble.directory_url, "ca_bundle": pebble.ca_pem, "file_group": "root",
                      "key_curve": "secp256r1", "log_level": null, "hpkp_days": 0},
         "directories": {
             "pid": "run", "log": "log", "resource": "var",

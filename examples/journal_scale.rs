@@ -125,7 +125,7 @@ fn main() {
     let config = serde_json::json!({
         "account": {"email": "admin@example.test", "key_type": "ecdsa"},
         "certificates": {"example.test": {"alt_names": {"example.test": ["@", "www"]}}},
-        "settings": {"acme_directory_url": pebble.directory_url, "ca_bundle": pebble.ca_pem, "file_group": "root",
+        "settings": {"dhparam_size": 0, "ecparam_curve": [], "acme_directory_url": pebble.directory_url, "ca_bundle": pebble.ca_pem, "file_group": "root",
                      "key_size": 2048, "log_level": null, "journal_max_bytes": 0},
         "directories": {
             "pid": "run", "log": "log", "resource": "var",

@@ -41,7 +41,7 @@ impl Box_ {
         .collect();
         let mut config = json!({
             "account": {"email": "admin@example.test"},
-            "settings": {"acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_size": 2048,
+            "settings": {"dhparam_size": 0, "ecparam_curve": [], "acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_size": 2048,
                          "key_curve": "secp256r1", "file_group": "root", "log_level": null},
             "directories": dirs,
             "certificates": certificates

@@ -258,7 +258,7 @@ fn hostile_ca(detail: String) -> (TestCa, PathBuf) {
     let root = temp_dir(&format!("hostile-{}", ca.port()));
     let config = json!({
         "account": {"email": "admin@example.test"},
-        "settings": {"acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_size": 2048,
+        "settings": {"dhparam_size": 0, "ecparam_curve": [], "acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_size": 2048,
                      "key_curve": "secp256r1", "file_group": "root", "log_level": null},
         "directories": {"pid": root.join("run"), "resource": root.join("var"), "private_key": root.join("private"),
                         "backup_key": root.join("private"), "full_key": root.join("private"),

@@ -74,7 +74,11 @@ impl Site {
                 "file_user": "root",
                 "file_group": "root",
                 "authorization_delay": 1,
-                "log_level": null
+                "log_level": null,
+                // Parameters are tested on their own (params_e2e.rs): a DH
+                // safe prime per test would cost seconds each.
+                "dhparam_size": 0,
+                "ecparam_curve": []
             },
             "directories": {
                 "pid": "run",
@@ -238,7 +242,7 @@ pub fn testca_site(
     .collect();
     let mut config = json!({
         "account": {"email": "admin@example.test", "key_type": "ecdsa"},
-        "settings": {"acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_curve": "secp256r1",
+        "settings": {"dhparam_size": 0, "ecparam_curve": [], "acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_curve": "secp256r1",
                      "file_group": "root", "log_level": null, "renewal_days": 1},
         "directories": dirs,
         "certificates": certificates
