@@ -700,14 +700,15 @@ pub fn account_key_to_json(key: &PrivateKey) -> Result<String> {
 // ---------------------------------------------------------------------------
 // CSR
 
-/// DER PKCS#10 request with subject CN (omitted when empty), SAN dNSNames
-/// (wildcards allowed; IP literals become iPAddress) and, if `must_staple`,
-/// the TLS Feature extension `status_request`.
+/// DER PKCS#10 request with subject CN (omitted when empty or an IP
+/// address: RFC 8738 certificates name addresses only in iPAddress SANs),
+/// SAN dNSNames (wildcards allowed; IP literals become iPAddress) and, if
+/// `must_staple`, the TLS Feature extension `status_request`.
 pub fn csr_der(key: &PrivateKey, common_name: &str, names: &[String], must_staple: bool) -> Result<Vec<u8>> {
     let mut params =
         rcgen::CertificateParams::new(names.to_vec()).map_err(|e| CryptoError::Csr(format!("bad name: {e}")))?;
     let mut dn = rcgen::DistinguishedName::new();
-    if !common_name.is_empty() {
+    if !common_name.is_empty() && common_name.parse::<std::net::IpAddr>().is_err() {
         dn.push(rcgen::DnType::CommonName, common_name);
     }
     params.distinguished_name = dn;
@@ -824,8 +825,22 @@ pub fn parse_cert(der_bytes: &[u8]) -> Result<CertInfo> {
         if ext.extn_id == OID_SAN {
             let san = SubjectAltName::from_der(value).map_err(cert_err("subjectAltName"))?;
             for gn in san.0 {
-                if let GeneralName::DnsName(n) = gn {
-                    info.sans.push(n.as_str().to_ascii_lowercase());
+                match gn {
+                    GeneralName::DnsName(n) => info.sans.push(n.as_str().to_ascii_lowercase()),
+                    // RFC 8738 certificates: iPAddress entries, as the
+                    // configuration writes the address (canonical text).
+                    GeneralName::IpAddress(ip) => match ip.as_bytes().len() {
+                        4 => {
+                            let b: [u8; 4] = ip.as_bytes().try_into().expect("4 bytes");
+                            info.sans.push(std::net::Ipv4Addr::from(b).to_string());
+                        }
+                        16 => {
+                            let b: [u8; 16] = ip.as_bytes().try_into().expect("16 bytes");
+                            info.sans.push(std::net::Ipv6Addr::from(b).to_string());
+                        }
+                        _ => {}
+                    },
+                    _ => {}
                 }
             }
         } else if ext.extn_id == OID_AIA {

@@ -274,7 +274,7 @@ impl<'a> AcmeClient<'a> {
         replaces: Option<&str>,
     ) -> Result<(String, Order), AcmeError> {
         let url = self.directory.new_order.clone();
-        let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::dns(n)).collect();
+        let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::for_name(n)).collect();
         let mut payload = json!({ "identifiers": identifiers });
         if let Some(p) = profile {
             payload["profile"] = json!(p);

@@ -55,6 +55,15 @@ impl Identifier {
     pub fn dns(name: &str) -> Identifier {
         Identifier { kind: "dns".into(), value: name.into() }
     }
+
+    /// A name as an order lists it: an IP address literal is an `ip`
+    /// identifier (RFC 8738), in its canonical text; anything else `dns`.
+    pub fn for_name(name: &str) -> Identifier {
+        match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => Identifier { kind: "ip".into(), value: ip.to_string() },
+            Err(_) => Identifier::dns(name),
+        }
+    }
 }
 
 /// RFC 8555 §7.1.3.

@@ -237,6 +237,14 @@ fn start_challenge(
     let name = authz.identifier.value.clone();
     let dir = if authz.wildcard { None } else { ctx.config.http_challenge_dir(&name, &zone) };
     let kind = if dir.is_some() { "http-01" } else { "dns-01" };
+    if authz.identifier.kind == "ip" && dir.is_none() {
+        // RFC 8738: an IP address is validated over http-01 (or tls-alpn-01), never dns-01.
+        let detail = "an IP address can only be validated over http-01: give it an http_challenges entry \
+                      or set directories.http_challenge"
+            .to_string();
+        ctx.report.error(AppError::Auth { name, detail });
+        return None;
+    }
     let (challenge, token) = match pick_challenge(&authz, kind, url) {
         Ok(c) => c,
         Err(detail) => {

@@ -289,8 +289,18 @@ pub(crate) fn check_name(ck: &mut Ck, path: &str, what: &str, name: &str) -> boo
     }
 }
 
-/// Lower-cases and checks a DNS name (a leading `*.` label is allowed).
+/// An IP address literal (RFC 8738 identifiers), in its canonical text
+/// (IPv6 as RFC 5952: lower case, zeros compressed).
+pub(crate) fn ip_literal(name: &str) -> Option<String> {
+    name.trim().parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
+}
+
+/// Lower-cases and checks a DNS name (a leading `*.` label is allowed), or
+/// an IP address literal (canonical form).
 pub(crate) fn dns_name(ck: &mut Ck, path: &str, name: &str) -> Option<String> {
+    if let Some(ip) = ip_literal(name) {
+        return Some(ip);
+    }
     let lower = name.trim().trim_end_matches('.').to_ascii_lowercase();
     let body = lower.strip_prefix("*.").unwrap_or(&lower);
     let ok = !body.is_empty()

@@ -983,3 +983,18 @@ fn ct_log_list_on_the_device_replaces_the_compiled_in_logs() {
     let e = err(&text(dir.join("bad.json").to_str().unwrap(), r#""google_argon""#));
     assert!(e.contains("settings.ct_log_list") && e.contains("not a CT log list"), "{e}");
 }
+
+#[test]
+fn ip_addresses_are_names_of_their_own() {
+    let l = ok(r#"{"account": {"email": "a@example.com"}, "certificates": {
+        "router.example.com": {"alt_names": {"example.com": ["router"], "2001:DB8:0::1": ["@"], "192.0.2.7": "@"}},
+        "198.51.100.1": {}
+    }}"#);
+    let certs: Vec<&CertificateSpec> = l.config.private_keys.iter().flat_map(|k| &k.certificates).collect();
+    assert_eq!(certs[0].all_names(), ["router.example.com", "2001:db8::1", "192.0.2.7"], "canonical forms");
+    // Without alt_names an address is its own zone (no Public Suffix List).
+    assert_eq!(certs[1].alt_names, [ZoneNames { zone: "198.51.100.1".into(), fqdns: vec!["198.51.100.1".into()] }]);
+    let e = err(r#"{"account": {"email": "a@example.com"}, "certificates": {
+        "r.example.com": {"alt_names": {"example.com": ["r"], "192.0.2.7": ["www"]}}}}"#);
+    assert!(e.contains("192.0.2.7 is an IP address: it takes no host names"), "{e}");
+}

@@ -356,7 +356,8 @@ fn parse_openssl_leaf_and_chain() {
     assert_eq!(leaf.subject, "CN=www.Example.com,O=Example Org");
     assert_eq!(leaf.issuer, "CN=Pebble Intermediate CA 7fdc5b");
     assert_eq!(leaf.issuer_cn.as_deref(), Some("Pebble Intermediate CA 7fdc5b"));
-    assert_eq!(leaf.sans, ["www.example.com", "*.example.net"]);
+    // iPAddress entries too (RFC 8738), in their text form.
+    assert_eq!(leaf.sans, ["www.example.com", "*.example.net", "192.0.2.1"]);
     assert!(leaf.must_staple);
     assert!(!leaf.is_ca);
     assert_eq!(leaf.ocsp_urls, ["http://ocsp.example.test/"]);

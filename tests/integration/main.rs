@@ -17,6 +17,7 @@ mod encrypted_e2e;
 mod encrypted_keys;
 mod fault_proxy;
 mod hpkp;
+mod ip_identifiers;
 mod issuance;
 mod journal_ops;
 mod kill;

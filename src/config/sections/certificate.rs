@@ -12,7 +12,7 @@ use super::verify::verify_list;
 use super::{pick, Builder, Layer, NULL};
 use crate::config::check::{
     as_bool, as_key_types, as_object, as_opt_string, as_opt_u32, as_str_list, as_string, check_refs, ct_log_refs,
-    dns_name, host_matches, join, Ck,
+    dns_name, host_matches, ip_literal, join, Ck,
 };
 use crate::config::model::{CertificateSpec, CtLog, PrivateKeySpec, ZoneNames};
 use crate::psl;
@@ -158,8 +158,14 @@ impl Builder<'_> {
         let alt_path = join(p, "alt_names");
         let alt_names = match obj.get("alt_names") {
             None | Some(Value::Null) => {
-                let zone =
-                    if common_name.is_empty() { String::new() } else { suffixes.get(self.ck).split(&common_name).0 };
+                let zone = if common_name.is_empty() {
+                    String::new()
+                } else if ip_literal(&common_name).is_some() {
+                    // An IP address is its own "zone" (it is validated over http-01).
+                    common_name.clone()
+                } else {
+                    suffixes.get(self.ck).split(&common_name).0
+                };
                 vec![ZoneNames { zone, fqdns: vec![common_name.clone()] }]
             }
             Some(v) => match as_object(self.ck, &alt_path, v) {

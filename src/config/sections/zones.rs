@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::{Builder, NULL};
 use crate::config::check::{
-    as_opt_string, as_port, as_string, dns_name, host_in_zone, idx, join, resolve_path, show, warn_unknown,
+    as_opt_string, as_port, as_string, dns_name, host_in_zone, idx, ip_literal, join, resolve_path, show, warn_unknown,
 };
 use crate::config::model::{ZoneNames, ZoneUpdateKey};
 
@@ -86,8 +86,14 @@ impl Builder<'_> {
                 _ => vec![(zp.clone(), hosts)],
             };
             let mut fqdns = Vec::new();
+            let ip = ip_literal(&zone_name).is_some();
             for (hp, h) in items {
                 let host = as_string(self.ck, &hp, h);
+                if ip && host.trim() != "@" {
+                    let detail = format!("{zone_name} is an IP address: it takes no host names, only \"@\"");
+                    self.ck.err(&hp, detail);
+                    continue;
+                }
                 if let Some(fqdn) = dns_name(self.ck, &hp, &host_in_zone(&host, &zone_name)) {
                     if !fqdns.contains(&fqdn) {
                         fqdns.push(fqdn);
