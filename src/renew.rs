@@ -33,6 +33,11 @@ pub enum Reason {
         days_left: i64,
     },
     Expired,
+    /// The configured certificate profile is not the one it was ordered with.
+    ProfileChanged {
+        was: String,
+        now: String,
+    },
     /// The CA's ARI window (RFC 9773) says renew now.
     RenewalWindow {
         start: String,
@@ -61,6 +66,10 @@ impl std::fmt::Display for Reason {
             Reason::Expiring { days_left } => write!(f, "expires in {days_left} days"),
             Reason::Expired => write!(f, "certificate has expired"),
             Reason::RenewalWindow { start, end } => write!(f, "inside the CA's renewal window {start} .. {end}"),
+            Reason::ProfileChanged { was, now } => {
+                let name = |p: &str| if p.is_empty() { "none".to_string() } else { format!("{p:?}") };
+                write!(f, "certificate profile changed from {} to {}", name(was), name(now))
+            }
         }
     }
 }

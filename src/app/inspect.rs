@@ -292,7 +292,15 @@ fn cert_reason(
         not_after: view.not_after.secs(),
     };
     let reason = renew::reason(Some(&installed), &cert.common_name, &names, key_spki, renewal_days, forced, now);
-    Ok(reason.or_else(|| ari_reason(ctx.state(), ctx.now, &cert.name, kt, &view.serial)))
+    // The profile configured now is not the one it was ordered with (known
+    // for certificates this version ordered).
+    let wanted_profile = cert.profile.clone().unwrap_or_default();
+    let profile = view
+        .profile
+        .as_ref()
+        .filter(|was| **was != wanted_profile)
+        .map(|was| Reason::ProfileChanged { was: was.clone(), now: wanted_profile.clone() });
+    Ok(reason.or(profile).or_else(|| ari_reason(ctx.state(), ctx.now, &cert.name, kt, &view.serial)))
 }
 
 /// A certificate file the journal did not install: parsed and journaled as
@@ -326,6 +334,7 @@ fn adopt_certificate(
         issuer: info.issuer.clone(),
         order_url: None,
         spki_sha256: sha256_hex(&info.spki_der),
+        profile: None,
     };
     let path = found.path.display().to_string();
     ctx.note(Event::CertificateAdopted { facts, path, sha256: found.sha256.clone() })?;

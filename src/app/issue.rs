@@ -119,6 +119,7 @@ fn facts(key: String, issued: &Issued) -> CertFacts {
         issuer: leaf.issuer.clone(),
         order_url: Some(issued.order_url.clone()),
         spki_sha256: sha256_hex(&leaf.spki_der),
+        profile: Some(issued.cert.profile.clone().unwrap_or_default()),
     }
 }
 

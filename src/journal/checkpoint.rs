@@ -241,6 +241,7 @@ fn cert(f: &Fields<'_>) -> R<CertState> {
         order_url: f.opt_string("order_url")?,
         since: f.time("since")?,
         adopted: f.flag("adopted")?,
+        profile: f.opt_string("profile")?,
     })
 }
 

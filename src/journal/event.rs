@@ -337,6 +337,10 @@ pub struct CertFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_url: Option<String>,
     pub spki_sha256: String,
+    /// The certificate profile configured when it was ordered ("" for
+    /// none); absent in journals before profiles were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// A key leaves service (its file moved to the archive), e.g. after revocation.

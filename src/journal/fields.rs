@@ -467,6 +467,7 @@ fn cert_facts(f: &Fields<'_>) -> R<CertFacts> {
         issuer: f.string("issuer")?,
         order_url: f.opt_string("order_url")?,
         spki_sha256: f.string("spki_sha256")?,
+        profile: f.opt_string("profile")?,
     })
 }
 
@@ -610,6 +611,7 @@ mod tests {
             not_after: t("2027-02-27T00:00:00.5Z"),
             sans: vec!["c".into(), "www.c".into()],
             issuer: "CN=CA \"x\"".into(),
+            profile: order_url.as_ref().map(|_| "shortlived".into()),
             order_url,
             spki_sha256: "p".into(),
         };

@@ -59,6 +59,9 @@ pub struct CertState {
     pub order_url: Option<String>,
     pub since: Time,
     pub adopted: bool,
+    /// The profile configured when it was ordered ("" for none), if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl CertState {
@@ -77,6 +80,7 @@ impl CertState {
             order_url: f.order_url,
             since,
             adopted,
+            profile: f.profile,
         }
     }
 }

@@ -192,3 +192,60 @@ fn asking_for_renewal_windows_makes_no_account() {
     assert!(again.code == 0 && again.stdout.is_empty() && again.stderr.is_empty(), "{again:?}");
     assert!(!resource.join("client_key.json").exists());
 }
+
+/// RFC 9773 §5: a CA that says the certificate was already replaced
+/// (`alreadyReplaced`, another client renewed first) is asked again without
+/// `replaces`, and the renewal goes through.
+#[test]
+fn an_already_replaced_certificate_is_renewed_without_replaces() {
+    let ca = TestCa::start(TestCaOptions { replaced_elsewhere: true, ..Default::default() });
+    let b = Box_::new("ari-already-replaced", &ca, json!({"example.test": {"key_types": ["ecdsa"]}}));
+    let run = b.run(&["--accept"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (_, before) = b.cert("example.test", "ecdsa");
+    let run = b.run(&["--renew"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("replace"), "a courtesy refused is no warning: {run:?}");
+    let (_, after) = b.cert("example.test", "ecdsa");
+    assert_ne!(before.serial_hex, after.serial_hex, "renewed");
+    // The order the server accepted names nothing it replaces.
+    let orders = ca.orders();
+    assert_eq!(orders.len(), 2, "the first order and the renewal (the refused one made none)");
+    assert!(
+        orders.iter().all(|o| o.replaces.is_none()),
+        "{:?}",
+        orders.iter().map(|o| &o.replaces).collect::<Vec<_>>()
+    );
+}
+
+/// A certificate whose configured profile changed is renewed once with the
+/// new profile; one with the same profile is left alone.
+#[test]
+fn a_changed_profile_renews_the_certificate_once() {
+    let ca = TestCa::start(TestCaOptions::default());
+    let certs = |profile: Value| json!({"p.example.test": {"key_types": ["ecdsa"], "profile": profile}});
+    let b = Box_::new("profile-changed", &ca, certs(json!("classic")));
+    assert_eq!(b.run(&["--accept"]).code, 0);
+    assert_eq!(ca.orders().len(), 1);
+    let run = b.run(&[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    assert_eq!(ca.orders().len(), 1, "same profile: nothing to do");
+
+    b.write(&ca, certs(json!("tlsserver")));
+    let run = b.run(&["-v"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("profile changed from \"classic\" to \"tlsserver\""), "{run:?}");
+    assert_eq!(ca.orders().len(), 2);
+    assert_eq!(ca.orders().last().unwrap().requested_profile.as_deref(), Some("tlsserver"));
+    let run = b.run(&[]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    assert_eq!(ca.orders().len(), 2, "renewed once");
+
+    // No profile at all any more: the CA's default, ordered once more.
+    b.write(&ca, certs(Value::Null));
+    assert_eq!(b.run(&[]).code, 0);
+    assert_eq!(ca.orders().len(), 3);
+    assert_eq!(ca.orders().last().unwrap().requested_profile, None);
+    assert_eq!(b.run(&[]).code, 0);
+    assert_eq!(ca.orders().len(), 3);
+}

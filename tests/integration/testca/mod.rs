@@ -50,6 +50,9 @@ pub struct TestCaOptions {
     /// Seconds an http-01 validation waits before it fetches (the
     /// authorization stays pending meanwhile).
     pub validation_delay_secs: u64,
+    /// Every certificate counts as replaced already (another client renewed
+    /// it first): a newOrder naming one in `replaces` gets `alreadyReplaced`.
+    pub replaced_elsewhere: bool,
 }
 
 impl Default for TestCaOptions {
@@ -69,6 +72,7 @@ impl Default for TestCaOptions {
             ari_retry_after_secs: 21600,
             order_problem: None,
             validation_delay_secs: 0,
+            replaced_elsewhere: false,
         }
     }
 }

@@ -563,7 +563,10 @@ fn new_order(sh: &Shared, st: &mut State, acct: usize, p: Value) -> R {
                     "replaces: that certificate shares no identifier with this order",
                 ));
             }
-            if st.orders.iter().any(|o| o.rec.replaces.as_deref() == Some(r) && st.order_status(o) != "invalid") {
+            let elsewhere = sh.opts.replaced_elsewhere;
+            if elsewhere
+                || st.orders.iter().any(|o| o.rec.replaces.as_deref() == Some(r) && st.order_status(o) != "invalid")
+            {
                 return Err(problem(409, "alreadyReplaced", format!("{r} is already replaced by another order")));
             }
             Some(r.to_string())
