@@ -34,6 +34,8 @@
 #![allow(dead_code)]
 
 mod server;
+#[cfg(test)]
+mod tests;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
