@@ -879,3 +879,30 @@ fn acme1_dns01_against_bind() {
     let e = c.poll(&url3)["challenges"][1]["error"].clone();
     assert!(e["detail"].as_str().unwrap().contains("_acme-challenge.none.example.test"), "{e}");
 }
+
+#[test]
+fn acme1_deactivation_of_authorizations_and_registrations() {
+    let ca = AcmeV1::start(AcmeV1Options::default());
+    let mut c = Client::new(&ca, Signer::p256());
+    let reg_url = c.register(true).h("Location").unwrap().to_string();
+    let url = c.authorize("d.example.com");
+    let r = c.post(&url, &json!({"resource": "authz", "status": "valid"}));
+    assert_eq!((r.status, r.problem().as_str()), (400, "malformed"), "{r:?}");
+    let r = c.post(&url, &json!({"resource": "authz", "status": "deactivated"}));
+    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("deactivated")), "{r:?}");
+    // A deactivated authorization is neither reused nor good for issuance.
+    let r = c.new_cert(&csr(&["d.example.com"]).0);
+    assert_eq!((r.status, r.problem().as_str()), (403, "unauthorized"), "{r:?}");
+    let r = c.new_authz("d.example.com");
+    assert_eq!((r.status, r.json()["status"].as_str()), (201, Some("pending")));
+    assert_ne!(r.h("Location"), Some(url.as_str()));
+
+    let r = c.post(&reg_url, &json!({"resource": "reg", "status": "deactivated"}));
+    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("deactivated")), "{r:?}");
+    assert_eq!(ca.registrations()[0].status, "deactivated");
+    let r = c.new_authz("d.example.com");
+    assert_eq!((r.status, r.problem().as_str()), (403, "unauthorized"), "{r:?}");
+    // The key stays taken.
+    let r = c.register(true);
+    assert_eq!((r.status, r.h("Location")), (409, Some(reg_url.as_str())));
+}
