@@ -4,6 +4,7 @@
 mod peers;
 mod support;
 
+mod acme1;
 mod acme_v2;
 mod appliance;
 mod ari;

@@ -7,8 +7,8 @@
 //! `ca_pem_path()` (acmebot: `settings.ca_bundle`). Times are Unix seconds.
 #![allow(dead_code)]
 
-mod jws;
-mod pki;
+pub(crate) mod jws;
+pub(crate) mod pki;
 mod server;
 #[cfg(test)]
 mod tests;
