@@ -242,6 +242,26 @@ pub fn key_params_from_pem(pem: &[u8]) -> Option<KeyParams> {
     None
 }
 
+/// The size or curve of a public key (SubjectPublicKeyInfo DER), e.g. from
+/// the certificate of an encrypted private key: known without the passphrase.
+pub fn key_params_from_spki(spki_der: &[u8]) -> Option<KeyParams> {
+    use der::Decode;
+    let spki = x509_cert::spki::SubjectPublicKeyInfoRef::from_der(spki_der).ok()?;
+    if spki.algorithm.oid == OID_RSA_ENCRYPTION {
+        // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+        let bits = spki.subject_public_key.raw_bytes();
+        let seq = der::asn1::AnyRef::from_der(bits).ok()?;
+        let mut r = der::SliceReader::new(seq.value()).ok()?;
+        let modulus = der::asn1::UintRef::decode(&mut r).ok()?;
+        Some(KeyParams::Rsa(modulus.as_bytes().len() as u32 * 8))
+    } else if spki.algorithm.oid == OID_EC_PUBLIC_KEY {
+        let curve: ObjectIdentifier = spki.algorithm.parameters?.decode_as().ok()?;
+        curve_from_oid(&curve).map(KeyParams::Ec)
+    } else {
+        None
+    }
+}
+
 /// Whether PEM data holds an encrypted key (PKCS#8 `ENCRYPTED PRIVATE KEY`
 /// or OpenSSL's traditional `Proc-Type: 4,ENCRYPTED`).
 pub fn is_encrypted_pem(pem: &[u8]) -> bool {

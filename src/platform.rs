@@ -1,6 +1,6 @@
 //! Every call into libc that Rust's standard library does not offer, each
-//! `unsafe` block with the reason it is sound. Nothing else in the crate uses
-//! `unsafe`.
+//! `unsafe` block with the reason it is sound. The only other `unsafe` of the
+//! crate is the `bn` module of `crypto/params.rs` (aws-lc's big numbers).
 
 use std::ffi::CString;
 use std::fs::File;

@@ -52,9 +52,12 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
                         let params = match (&slot.key, encrypted) {
                             (_, false) => params,
                             (Some(key), true) => secrets::key_params(key),
-                            (None, true) => {
-                                secrets::key_params(&secrets::read_key(&ctx.passphrases, spec, &path, &bytes)?)
-                            }
+                            // Known without the passphrase from its certificate's
+                            // public key (no key derivation on every run).
+                            (None, true) => match params_from_certificates(ctx, spec, kt, &slot.spki_sha256)? {
+                                Some(p) => Some(p),
+                                None => secrets::key_params(&secrets::read_key(&ctx.passphrases, spec, &path, &bytes)?),
+                            },
                         };
                         primary_params.insert(kt, params);
                     }
@@ -104,6 +107,26 @@ pub fn inspect_key<'c>(ctx: &mut Ctx<'_>, spec: &'c PrivateKeySpec) -> R<KeyPlan
     let mut plan = KeyPlan { spec, slots, work, hpkp_stale: false };
     plan.hpkp_stale = hpkp::stale(ctx.config, &ctx.passphrases, &plan)?;
     Ok(plan)
+}
+
+/// The size or curve of the key whose SPKI digest is `spki_sha256`, read
+/// from an installed certificate of it (`None` when none is installed).
+fn params_from_certificates(
+    ctx: &Ctx<'_>,
+    spec: &PrivateKeySpec,
+    kt: KeyType,
+    spki_sha256: &str,
+) -> R<Option<crypto::KeyParams>> {
+    for cert in spec.certificates.iter().filter(|c| c.key_types.contains(&kt)) {
+        let Some(path) = ctx.config.file_path(FileKind::Certificate, &cert.name, Some(kt))? else { continue };
+        let Some(found) = read_optional(&path)? else { continue };
+        let Some(der) = crypto::pem_to_ders(&found.bytes).ok().and_then(|d| d.into_iter().next()) else { continue };
+        let Ok(leaf) = crypto::parse_cert(&der) else { continue };
+        if sha256_hex(&leaf.spki_der) == spki_sha256 {
+            return Ok(crypto::key_params_from_spki(&leaf.spki_der));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether the primary key's size or curve differs from the configuration and

@@ -435,3 +435,17 @@ fn key_params_are_read_without_loading_the_key() {
     assert_eq!(key_params_from_pem(ENCRYPTED_RSA_PEM.as_bytes()), None);
     assert_eq!(key_params_from_pem(LEAF_PEM.as_bytes()), None);
 }
+
+#[test]
+fn key_params_read_from_a_public_key_match_the_private_key() {
+    for key in [
+        PrivateKey::generate_rsa(2048).unwrap(),
+        PrivateKey::generate_ecdsa(Curve::P256).unwrap(),
+        PrivateKey::generate_ecdsa(Curve::P384).unwrap(),
+    ] {
+        let from_pem = key_params_from_pem(key.to_pkcs8_pem().as_bytes());
+        assert!(from_pem.is_some());
+        assert_eq!(key_params_from_spki(key.spki_der()), from_pem);
+    }
+    assert_eq!(key_params_from_spki(b"not a key"), None);
+}
