@@ -8,6 +8,7 @@ mod acme_v2;
 mod appliance;
 mod ari;
 mod attacks;
+mod caa;
 #[cfg(feature = "fault-injection")]
 mod crash;
 mod ct_log;
