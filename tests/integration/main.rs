@@ -23,6 +23,8 @@ mod journal_ops;
 mod kill;
 #[cfg(feature = "test-clock")]
 mod later;
+#[cfg(feature = "test-clock")]
+mod lifetimes;
 mod migration;
 mod ocsp;
 mod ocsp_responder;
