@@ -85,6 +85,10 @@ pub struct Args {
     /// print the effective configuration and stop
     #[argh(switch)]
     pub show_config: bool,
+    /// print CAA records (RFC 8659, RFC 8657) that limit issuance for the
+    /// configured zones to this ACME account and its validation methods, and stop
+    #[argh(switch)]
+    pub show_caa: bool,
     /// limit Diffie-Hellman parameters to 2048 bits (faster generation)
     #[argh(switch)]
     pub quick: bool,
@@ -122,6 +126,8 @@ pub struct Args {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     ShowConfig,
+    /// Read-only, without the lock, like `Replay`.
+    ShowCaa,
     Replay,
     Audit,
     ExportClient,
@@ -195,6 +201,7 @@ impl Args {
     pub fn mode(&self) -> Mode {
         [
             (self.show_config, Mode::ShowConfig),
+            (self.show_caa, Mode::ShowCaa),
             (self.replay, Mode::Replay),
             (self.audit, Mode::Audit),
             (self.export_client, Mode::ExportClient),
@@ -300,6 +307,11 @@ impl Args {
         "--help",
     ];
 
+    /// Long options added after those: matched in full, or by a prefix that
+    /// no option of [`Args::LONG`] has, so an abbreviation that already
+    /// meant something keeps its meaning (`--show` is still `--show-config`).
+    const ADDED: [&'static str; 1] = ["--show-caa"];
+
     /// The command line as the original's argparse reads it, in the form
     /// argh reads: `--config=FILE` and `-cFILE` become `--config FILE` and
     /// `-c FILE` (for every option that takes a value), grouped switches
@@ -325,10 +337,16 @@ impl Args {
                     Some((n, v)) => (n, Some(v)),
                     None => (a.as_str(), None),
                 };
-                let full = if long_names.contains(&name) {
+                let full = if long_names.contains(&name) || Args::ADDED.contains(&name) {
                     name.to_string()
                 } else {
-                    let matches: Vec<&str> = long_names.iter().copied().filter(|l| l.starts_with(name)).collect();
+                    let prefixed = |list: &[&'static str]| -> Vec<&'static str> {
+                        list.iter().copied().filter(|l| l.starts_with(name)).collect()
+                    };
+                    let mut matches = prefixed(long_names);
+                    if matches.is_empty() {
+                        matches = prefixed(&Args::ADDED);
+                    }
                     match matches.as_slice() {
                         [one] => one.to_string(),
                         [] => name.to_string(),
@@ -532,6 +550,12 @@ mod tests {
             norm(&["--show", "--conf=x.json", "--pa", "S", "--no-w", "--quic", "--revoke"]),
             ["--show-config", "--config", "x.json", "--pass", "S", "--no-warning-exit-code", "--quick", "--revoke"]
         );
+        // --show-caa came later: --show and --show-c keep meaning --show-config.
+        assert_eq!(norm(&["--show-ca", "--show-caa", "--show-c"]), ["--show-caa", "--show-caa", "--show-config"]);
+        let raw = norm(&["--show-ca", "--show"]);
+        let args = Args::from_args(&["acmebot"], &raw.iter().map(String::as_str).collect::<Vec<_>>()).unwrap();
+        assert_eq!(args.mode(), Mode::ShowConfig, "the first of the list given decides");
+        assert_eq!(Args { show_caa: true, replay: true, ..Args::default() }.mode(), Mode::ShowCaa);
         let ambiguous = Args::normalize(&["--re".to_string()]).unwrap_err();
         assert!(
             ambiguous.contains("ambiguous option: --re could match") && ambiguous.contains("--renew"),

@@ -12,6 +12,7 @@
 mod account;
 mod ari;
 mod authz;
+mod caa;
 mod ctx;
 mod dns01;
 mod error;
@@ -162,6 +163,7 @@ fn random_wait(cfg: &Config, clock: ClockRef) {
 fn run(config: &Config, opts: &Options, mode: Mode, clock: ClockRef) -> i32 {
     match mode {
         Mode::Replay => return maintenance::replay(config),
+        Mode::ShowCaa => return caa::show_caa(config, &opts.key_names),
         Mode::Audit => {
             let pp = secrets::Passphrases::new(opts.pass.as_ref().map(|p| p.0.clone()));
             return maintenance::audit(config, &pp, clock.now());

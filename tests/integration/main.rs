@@ -9,6 +9,7 @@ mod acme_v2;
 mod appliance;
 mod ari;
 mod attacks;
+mod caa;
 #[cfg(feature = "fault-injection")]
 mod crash;
 mod ct_log;
@@ -24,6 +25,8 @@ mod journal_ops;
 mod kill;
 #[cfg(feature = "test-clock")]
 mod later;
+#[cfg(feature = "test-clock")]
+mod lifetimes;
 mod migration;
 mod ocsp;
 mod ocsp_responder;
