@@ -18,8 +18,18 @@ use crate::journal::Event;
 use crate::safe_fs::{Dir, FsError, Trust};
 use crate::time::DAY;
 
-/// Journaled authorizations closer than this to expiry are obtained again.
+/// Journaled authorizations closer than this to expiry are obtained again:
+/// a day, or the last third of an authorization's lifetime when it is short
+/// (Let's Encrypt's reuse goes to 7 hours in 2028: a day's margin would ask
+/// again on every run).
 const AUTHORIZATION_MARGIN: i64 = DAY;
+
+fn authorization_margin(a: &crate::journal::AuthzState) -> i64 {
+    match (a.obtained, a.expires) {
+        (Some(from), Some(to)) => AUTHORIZATION_MARGIN.min((to.secs() - from.secs()) / 3),
+        _ => AUTHORIZATION_MARGIN,
+    }
+}
 
 /// Every configured name and the zone it belongs to.
 fn zone_map(config: &Config) -> BTreeMap<String, String> {
@@ -61,8 +71,8 @@ pub fn authorization_names(ctx: &Ctx<'_>, selected: &[&PrivateKeySpec]) -> Vec<S
     names
         .into_iter()
         .filter(|n| {
-            let expires = ctx.state().authorizations.get(n.as_str()).and_then(|a| a.expires);
-            expires.map(|e| e.secs() - now < AUTHORIZATION_MARGIN).unwrap_or(true)
+            let a = ctx.state().authorizations.get(n.as_str());
+            a.and_then(|a| a.expires.map(|e| e.secs() - now < authorization_margin(a))).unwrap_or(true)
         })
         .collect()
 }
@@ -385,4 +395,24 @@ fn pick_challenge(authz: &Authorization, kind: &str, url: &str) -> Result<(Chall
         .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         .ok_or_else(|| format!("{kind} challenge {} has a missing or unsafe token", challenge.url))?;
     Ok((challenge, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Time;
+
+    #[test]
+    fn the_margin_is_a_day_or_the_last_third_of_a_short_authorization() {
+        let a = |hours: i64| crate::journal::AuthzState {
+            challenge: "http-01".into(),
+            url: "u".into(),
+            obtained: Some(Time::from_secs(0)),
+            expires: Some(Time::from_secs(hours * 3600)),
+        };
+        assert_eq!(authorization_margin(&a(30 * 24)), DAY, "30 days: a day");
+        assert_eq!(authorization_margin(&a(7)), 7 * 3600 / 3, "7 hours: the last third");
+        let unknown = crate::journal::AuthzState { obtained: None, ..a(7) };
+        assert_eq!(authorization_margin(&unknown), DAY);
+    }
 }

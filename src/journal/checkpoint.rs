@@ -259,7 +259,12 @@ fn file(f: &Fields<'_>) -> R<FileState> {
 }
 
 fn authz(f: &Fields<'_>) -> R<AuthzState> {
-    Ok(AuthzState { challenge: f.string("challenge")?, url: f.string("url")?, expires: f.opt_time("expires")? })
+    Ok(AuthzState {
+        challenge: f.string("challenge")?,
+        url: f.string("url")?,
+        expires: f.opt_time("expires")?,
+        obtained: f.opt_time("obtained")?,
+    })
 }
 
 fn failure(f: &Fields<'_>) -> R<FailureState> {

@@ -28,7 +28,7 @@ pub use event::{
 };
 pub use lock::{lock, lock_waiting, LockGuard};
 pub use segment::{repair, Repaired};
-pub use state::{cert_id, CertState, FileState, OpenTxn, State};
+pub use state::{cert_id, AuthzState, CertState, FileState, OpenTxn, State};
 
 use std::fmt;
 use std::fs::File;

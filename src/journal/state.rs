@@ -107,6 +107,9 @@ pub struct AuthzState {
     pub challenge: String,
     pub url: String,
     pub expires: Option<Time>,
+    /// When it was obtained (its lifetime: until `expires`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obtained: Option<Time>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -568,7 +571,7 @@ impl State {
                 self.ari_unsupported.insert(directory_url);
             }
             Event::AuthorizationObtained { name, challenge, url, expires } => {
-                self.authorizations.insert(name, AuthzState { challenge, url, expires });
+                self.authorizations.insert(name, AuthzState { challenge, url, expires, obtained: Some(ts) });
             }
             Event::ChallengeFileWritten { path } => {
                 self.challenge_files.insert(path);
