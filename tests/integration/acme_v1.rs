@@ -184,7 +184,7 @@ fn v1_registers_issues_rsa_and_ecdsa_over_http01_renews_and_revokes() {
 }
 
 #[test]
-fn v1_bad_nonces_are_retried() {
+fn v1_bad_nonces_are_retried_and_the_account_key_rolls_over() {
     let opts = AcmeV1Options { nonce_reject_percent: 30, ..Default::default() };
     let s = V1Site::new("v1-nonce", opts, json!({"n.example.com": {"key_types": ["ecdsa"]}}));
     let run = s.run(&["--accept"]);
@@ -192,6 +192,17 @@ fn v1_bad_nonces_are_retried() {
     assert_eq!(s.ca.issued().len(), 1);
     let cert = s.out("certificate/n.example.com.ecdsa.pem");
     assert!(openssl_key_matches_cert(&s.out("private_key/n.example.com.ecdsa.key"), &cert));
+
+    // The account key rolls over with v1's key-change; the registration keeps its URL.
+    let before = s.ca.registrations()[0].clone();
+    let roll = s.run(&["--account-key-rollover"]);
+    assert_eq!(roll.code, 0, "{roll:?}");
+    let after = s.ca.registrations();
+    assert_eq!((after.len(), after[0].url.as_str()), (1, before.url.as_str()));
+    assert_ne!(after[0].thumbprint, before.thumbprint, "the server has the new key");
+    let renew = s.run(&["--renew"]);
+    assert_eq!(renew.code, 0, "signed with the new key: {renew:?}");
+    assert_eq!(s.ca.issued().len(), 2);
 }
 
 #[test]
@@ -233,4 +244,30 @@ fn v1_failures_are_clear() {
         format!("{}{}", run.stdout, run.stderr).contains("External Account Binding does not exist in ACME v1"),
         "{run:?}"
     );
+}
+
+#[test]
+fn v1_dns01_through_bind9() {
+    let bind = crate::dns::Bind::start("v1-dns01");
+    let opts = AcmeV1Options { dns_server: Some(bind.server.to_string()), ..Default::default() };
+    let certs = json!({"v1.example.test": {"alt_names": {"example.test": ["v1"]}, "key_types": ["ecdsa"]}});
+    let s = V1Site::new("v1-dns01", opts, certs.clone());
+    let port = bind.server.port();
+    s.write(certs, |c| {
+        c["directories"]["http_challenge"] = Value::Null;
+        c["directories"]["update_key"] = json!(bind.dir);
+        c["settings"]["dns_resolvers"] = json!([bind.server.to_string()]);
+        c["settings"]["name_server_port"] = json!(port);
+        c["settings"]["dns_lookup_delay"] = json!(1);
+        c["zone_update_keys"] =
+            json!({"example.test": {"file": "acme-sha256.key", "server": "127.0.0.1", "port": port}});
+    });
+    let run = s.run(&["--accept"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(s.ca.issued().len(), 1);
+    let journal = std::fs::read_to_string(s.out("resource/journal.jsonl")).unwrap();
+    assert!(journal.contains(r#""challenge":"dns-01""#), "{journal}");
+    let cert = s.out("certificate/v1.example.test.ecdsa.pem");
+    assert!(openssl_key_matches_cert(&s.out("private_key/v1.example.test.ecdsa.key"), &cert));
+    assert!(crate::dns::dig(bind.server, "TXT", "_acme-challenge.v1.example.test").is_empty(), "record removed");
 }
