@@ -100,34 +100,99 @@ pub fn next_poll(delay: Duration, max: Duration) -> Duration {
 const MAX_RETRY_AFTER: u64 = 120;
 
 pub struct AcmeClient<'a> {
-    transport: &'a dyn Transport,
-    clock: &'a dyn Clock,
+    pub(super) transport: &'a dyn Transport,
+    pub(super) clock: &'a dyn Clock,
     pub directory_url: String,
+    /// The v2 directory; for a v1 server, its resources mapped onto it
+    /// (`new-reg` as newAccount, `new-authz` as newOrder, the directory URL as newNonce).
     pub directory: Directory,
-    key: &'a PrivateKey,
-    kid: Mutex<Option<String>>,
-    nonces: Mutex<Vec<String>>,
+    pub(super) key: &'a PrivateKey,
+    pub(super) kid: Mutex<Option<String>>,
+    pub(super) nonces: Mutex<Vec<String>>,
+    /// The ACME v1 state when the server speaks v1 (draft-ietf-acme-acme-02).
+    pub(super) v1: Option<super::v1::V1>,
+}
+
+/// The protocol a server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcmeVersion {
+    /// draft-ietf-acme-acme-02 as Boulder deployed it.
+    V1,
+    /// RFC 8555.
+    V2,
+}
+
+/// The versions a directory document offers: (v1, v2), from its keys
+/// (`new-reg`/`new-authz`/`new-cert`; `newAccount`/`newOrder`).
+pub fn versions_offered(directory: &Value) -> (bool, bool) {
+    let has = |k: &str| directory.get(k).and_then(Value::as_str).is_some();
+    (has("new-reg") && has("new-authz") && has("new-cert"), has("newAccount") && has("newOrder"))
 }
 
 impl<'a> AcmeClient<'a> {
-    /// Fetches the directory (RFC 8555 §7.1.1).
+    /// Fetches the directory (RFC 8555 §7.1.1) and speaks the version it
+    /// offers (v2 when it offers both). The run connects through
+    /// `app::account`, which also honours `settings.acme_version`.
+    #[cfg(test)]
     pub fn connect(
         transport: &'a dyn Transport,
         clock: &'a dyn Clock,
         directory_url: &str,
         key: &'a PrivateKey,
     ) -> Result<AcmeClient<'a>, AcmeError> {
+        let (document, response) = Self::fetch_directory(transport, directory_url)?;
+        let version = match versions_offered(&document) {
+            (_, true) => AcmeVersion::V2,
+            (true, false) => AcmeVersion::V1,
+            (false, false) => AcmeVersion::V2, // reported as not a v2 directory below
+        };
+        Self::with_directory(transport, clock, directory_url, &document, &response, key, version)
+    }
+
+    /// GETs the directory document.
+    pub fn fetch_directory(transport: &dyn Transport, directory_url: &str) -> Result<(Value, Response), AcmeError> {
         let response = transport.request("GET", directory_url, &[], None)?;
         let server = directory_url.to_string();
         if response.status != 200 {
             return Err(problem_or_protocol(&server, "GET", directory_url, &response));
         }
-        let directory: Directory = serde_json::from_slice(&response.body).map_err(|e| AcmeError::Protocol {
+        let document: Value = serde_json::from_slice(&response.body).map_err(|e| AcmeError::Protocol {
             server: server.clone(),
             url: directory_url.into(),
-            detail: format!("not an ACME v2 directory: {e}"),
+            detail: format!("not an ACME directory: {e}"),
         })?;
-        Ok(AcmeClient {
+        Ok((document, response))
+    }
+
+    /// A client for a fetched directory document, speaking `version`.
+    pub fn with_directory(
+        transport: &'a dyn Transport,
+        clock: &'a dyn Clock,
+        directory_url: &str,
+        document: &Value,
+        response: &Response,
+        key: &'a PrivateKey,
+        version: AcmeVersion,
+    ) -> Result<AcmeClient<'a>, AcmeError> {
+        let server = directory_url.to_string();
+        let (directory, v1) = match version {
+            AcmeVersion::V2 => {
+                let directory: Directory =
+                    serde_json::from_value(document.clone()).map_err(|e| AcmeError::Protocol {
+                        server: server.clone(),
+                        url: directory_url.into(),
+                        detail: format!("not an ACME v2 directory: {e}"),
+                    })?;
+                (directory, None)
+            }
+            AcmeVersion::V1 => {
+                let (directory, v1) = super::v1::V1::from_directory(directory_url, document).map_err(|detail| {
+                    AcmeError::Protocol { server: server.clone(), url: directory_url.into(), detail }
+                })?;
+                (directory, Some(v1))
+            }
+        };
+        let client = AcmeClient {
             transport,
             clock,
             directory_url: server,
@@ -135,7 +200,22 @@ impl<'a> AcmeClient<'a> {
             key,
             kid: Mutex::new(None),
             nonces: Mutex::new(Vec::new()),
-        })
+            v1,
+        };
+        if client.v1.is_some() {
+            // v1 has no newNonce: every response's Replay-Nonce is one.
+            client.keep_nonce(response);
+        }
+        Ok(client)
+    }
+
+    /// The protocol version this client speaks.
+    pub fn version(&self) -> AcmeVersion {
+        if self.v1.is_some() {
+            AcmeVersion::V1
+        } else {
+            AcmeVersion::V2
+        }
     }
 
     pub fn set_account_url(&self, url: &str) {
@@ -155,11 +235,11 @@ impl<'a> AcmeClient<'a> {
         self.key
     }
 
-    fn protocol(&self, url: &str, detail: impl Into<String>) -> AcmeError {
+    pub(super) fn protocol(&self, url: &str, detail: impl Into<String>) -> AcmeError {
         AcmeError::Protocol { server: self.directory_url.clone(), url: url.into(), detail: detail.into() }
     }
 
-    fn nonce(&self) -> Result<String, AcmeError> {
+    pub(super) fn nonce(&self) -> Result<String, AcmeError> {
         if let Some(n) = self.nonces.lock().unwrap().pop() {
             return Ok(n);
         }
@@ -171,7 +251,7 @@ impl<'a> AcmeClient<'a> {
         }
     }
 
-    fn keep_nonce(&self, response: &Response) {
+    pub(super) fn keep_nonce(&self, response: &Response) {
         if let Some(n) = response.header("Replay-Nonce") {
             let mut pool = self.nonces.lock().unwrap();
             pool.push(n.to_string());
@@ -189,13 +269,28 @@ impl<'a> AcmeClient<'a> {
     }
 
     fn post_bytes(&self, url: &str, payload: Option<&[u8]>, accept: &str) -> Result<Response, AcmeError> {
+        let sign = |nonce: &str| {
+            let kid = self.kid.lock().unwrap().clone();
+            crypto::jws(self.key, kid.as_deref(), nonce, url, payload)
+        };
+        self.post_signed(url, accept, &|status| status < 400, &sign)
+    }
+
+    /// Sends a JWS made by `sign` for each fresh nonce, retrying badNonce and
+    /// 503 (with Retry-After); a status `ok` accepts is returned, any other is
+    /// the server's problem.
+    pub(super) fn post_signed(
+        &self,
+        url: &str,
+        accept: &str,
+        ok: &dyn Fn(u16) -> bool,
+        sign: &dyn Fn(&str) -> Result<Value, crypto::CryptoError>,
+    ) -> Result<Response, AcmeError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let nonce = self.nonce()?;
-            let kid = self.kid.lock().unwrap().clone();
-            let jws = crypto::jws(self.key, kid.as_deref(), &nonce, url, payload)
-                .map_err(|e| self.protocol(url, format!("signing the request: {e}")))?;
+            let jws = sign(&nonce).map_err(|e| self.protocol(url, format!("signing the request: {e}")))?;
             let body = serde_json::to_vec(&jws).expect("JWS serializes");
             let response = self.transport.request(
                 "POST",
@@ -204,7 +299,7 @@ impl<'a> AcmeClient<'a> {
                 Some(&body),
             )?;
             self.keep_nonce(&response);
-            if response.status < 400 {
+            if ok(response.status) {
                 return Ok(response);
             }
             let problem = parse_problem(&response);
@@ -246,6 +341,14 @@ impl<'a> AcmeClient<'a> {
         tos_agreed: bool,
         eab: Option<(&str, &str, &str)>,
     ) -> Result<(String, Value), AcmeError> {
+        if self.v1.is_some() {
+            if eab.is_some() {
+                let detail = "External Account Binding does not exist in ACME v1: this directory is a v1 one; \
+                              remove account.eab_kid and account.eab_hmac_key, or use the CA's v2 directory";
+                return Err(self.protocol(&self.directory_url, detail));
+            }
+            return self.v1_new_account(contact, tos_agreed);
+        }
         let url = self.directory.new_account.clone();
         let mut payload = json!({ "contact": contact, "termsOfServiceAgreed": tos_agreed });
         if let Some((kid, hmac_key, alg)) = eab {
@@ -273,6 +376,9 @@ impl<'a> AcmeClient<'a> {
         profile: Option<&str>,
         replaces: Option<&str>,
     ) -> Result<(String, Order), AcmeError> {
+        if self.v1.is_some() {
+            return self.v1_new_order(names, profile, replaces);
+        }
         let url = self.directory.new_order.clone();
         let identifiers: Vec<Identifier> = names.iter().map(|n| Identifier::for_name(n)).collect();
         let mut payload = json!({ "identifiers": identifiers });
@@ -293,6 +399,9 @@ impl<'a> AcmeClient<'a> {
     /// GET renewalInfo (RFC 9773 §4.2) for a certificate identifier. Returns
     /// the window and the server's Retry-After in seconds, if any.
     pub fn renewal_info(&self, cert_id: &str) -> Result<Option<(RenewalInfo, Option<u64>)>, AcmeError> {
+        if self.v1.is_some() {
+            return Ok(None);
+        }
         let Some(base) = self.directory.renewal_info.as_deref() else { return Ok(None) };
         let url = format!("{}/{cert_id}", base.trim_end_matches('/'));
         let response = self.transport.request("GET", &url, &[], None)?;
@@ -307,6 +416,9 @@ impl<'a> AcmeClient<'a> {
     /// keyChange (RFC 8555 §7.3.5): the account is moved to `new_key`. The
     /// caller must sign later requests with the new key (a new client).
     pub fn key_change(&self, new_key: &PrivateKey) -> Result<(), AcmeError> {
+        if self.v1.is_some() {
+            return self.v1_key_change(new_key);
+        }
         let url = self.directory.key_change.clone();
         let account = self.account_url().ok_or_else(|| self.protocol(&url, "key change needs a registered account"))?;
         let inner = crypto::jws_key_change(new_key, self.key, &account, &url)
@@ -318,22 +430,36 @@ impl<'a> AcmeClient<'a> {
     /// revokeCert (RFC 8555 §7.6), signed with the account key. `reason` is an
     /// RFC 5280 CRLReason code.
     pub fn revoke(&self, cert_der: &[u8], reason: u8) -> Result<(), AcmeError> {
+        if self.v1.is_some() {
+            return self.v1_revoke(cert_der, reason);
+        }
         let url = self.directory.revoke_cert.clone();
         self.post(&url, Some(&json!({ "certificate": crypto::b64url(cert_der), "reason": reason })))?;
         Ok(())
     }
 
     pub fn authorization(&self, url: &str) -> Result<Authorization, AcmeError> {
+        if self.v1.is_some() {
+            return Ok(self.v1_authorization(url)?.0);
+        }
         Ok(self.post_json(url, None)?.0)
     }
 
     pub fn order(&self, url: &str) -> Result<(Order, Response), AcmeError> {
+        if self.v1.is_some() {
+            return self.v1_order(url);
+        }
         self.post_json(url, None)
     }
 
-    /// Tells the server a challenge is ready to be validated (RFC 8555 §7.5.1).
-    pub fn respond(&self, challenge_url: &str) -> Result<Challenge, AcmeError> {
-        Ok(self.post_json(challenge_url, Some(&json!({})))?.0)
+    /// Tells the server a challenge is ready to be validated (RFC 8555 §7.5.1;
+    /// in v1 with its type and key authorization).
+    pub fn respond(&self, challenge: &Challenge) -> Result<(), AcmeError> {
+        if self.v1.is_some() {
+            return self.v1_respond(challenge);
+        }
+        self.post_json::<Value>(&challenge.url, Some(&json!({})))?;
+        Ok(())
     }
 
     /// Polls an authorization until it is no longer pending: first after
@@ -352,9 +478,14 @@ impl<'a> AcmeClient<'a> {
         let elapsed = || Duration::from_micros((self.clock.now().micros() - start.micros()).max(0) as u64);
         let mut delay = FIRST_POLL.min(max_delay);
         loop {
-            let response = self.post(url, None)?;
-            let authz: Authorization = serde_json::from_slice(&response.body)
-                .map_err(|e| self.protocol(url, format!("unexpected authorization: {e}")))?;
+            let (authz, response) = if self.v1.is_some() {
+                self.v1_authorization(url)?
+            } else {
+                let response = self.post(url, None)?;
+                let authz: Authorization = serde_json::from_slice(&response.body)
+                    .map_err(|e| self.protocol(url, format!("unexpected authorization: {e}")))?;
+                (authz, response)
+            };
             if authz.status != Status::Pending {
                 return Ok(authz);
             }
@@ -394,6 +525,9 @@ impl<'a> AcmeClient<'a> {
     /// Finalizes an order with a CSR and polls it until it is valid (RFC 8555 §7.4),
     /// for at most `poll_secs` seconds.
     pub fn finalize(&self, order_url: &str, order: &Order, csr_der: &[u8], poll_secs: u64) -> Result<Order, AcmeError> {
+        if self.v1.is_some() {
+            return self.v1_finalize(order_url, order, csr_der);
+        }
         let (order, response): (Order, Response) =
             self.post_json(&order.finalize, Some(&json!({ "csr": crypto::b64url(csr_der) })))?;
         self.poll_order(order_url, order, response, poll_secs)
@@ -401,6 +535,9 @@ impl<'a> AcmeClient<'a> {
 
     /// Polls an order that is already being processed until it is valid.
     pub fn finalize_poll(&self, order_url: &str, poll_secs: u64) -> Result<Order, AcmeError> {
+        if self.v1.is_some() {
+            return Ok(self.v1_order(order_url)?.0);
+        }
         let (order, response) = self.order(order_url)?;
         self.poll_order(order_url, order, response, poll_secs)
     }
@@ -449,6 +586,9 @@ impl<'a> AcmeClient<'a> {
     /// Downloads the certificate chain (RFC 8555 §7.4.2). Returns the PEM and the
     /// URLs of alternate chains (`Link: rel="alternate"`).
     pub fn download(&self, cert_url: &str) -> Result<(Vec<u8>, Vec<String>), AcmeError> {
+        if self.v1.is_some() {
+            return self.v1_download(cert_url);
+        }
         let response = self.post_bytes(cert_url, None, "application/pem-certificate-chain")?;
         let alternates = links(&response, "alternate");
         Ok((response.body, alternates))
@@ -474,11 +614,11 @@ pub fn links(response: &Response, rel: &str) -> Vec<String> {
     out
 }
 
-fn parse_problem(response: &Response) -> Option<Problem> {
+pub(super) fn parse_problem(response: &Response) -> Option<Problem> {
     serde_json::from_slice::<Problem>(&response.body).ok().filter(|p| !p.kind.is_empty() || p.detail.is_some())
 }
 
-fn problem_or_protocol(server: &str, method: &'static str, url: &str, response: &Response) -> AcmeError {
+pub(super) fn problem_or_protocol(server: &str, method: &'static str, url: &str, response: &Response) -> AcmeError {
     match parse_problem(response) {
         Some(mut problem) => {
             problem.status.get_or_insert(response.status);

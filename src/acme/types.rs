@@ -122,9 +122,13 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// The short name after `urn:ietf:params:acme:error:`.
+    /// The short name after `urn:ietf:params:acme:error:` (RFC 8555), or
+    /// after ACME v1's `urn:acme:error:` (draft-ietf-acme-acme-02).
     pub fn short_type(&self) -> &str {
-        self.kind.strip_prefix("urn:ietf:params:acme:error:").unwrap_or(&self.kind)
+        self.kind
+            .strip_prefix("urn:ietf:params:acme:error:")
+            .or_else(|| self.kind.strip_prefix("urn:acme:error:"))
+            .unwrap_or(&self.kind)
     }
 }
 
@@ -185,6 +189,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.short_type(), "malformed");
+        let v1 = Problem { kind: "urn:acme:error:badNonce".into(), ..Default::default() };
+        assert_eq!(v1.short_type(), "badNonce");
+        let other = Problem { kind: "about:blank".into(), ..Default::default() };
+        assert_eq!(other.short_type(), "about:blank");
         let shown = p.to_string();
         assert!(shown.contains("rejectedIdentifier for dns example.net"), "{shown}");
         assert_eq!(serde_json::from_str::<Status>("\"somethingNew\"").unwrap(), Status::Unknown);

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use super::ctx::{Ctx, VERSION};
 use super::error::{AppError, R};
-use crate::acme::AcmeClient;
+use crate::acme::client::versions_offered;
+use crate::acme::{AcmeClient, AcmeVersion};
 use crate::config::{Config, Dir, VerifySsl};
 use crate::crypto::{self, PrivateKey};
 use crate::http::{self, Transport, UreqTransport};
@@ -57,6 +58,42 @@ fn transport(ctx: &Ctx<'_>) -> R<UreqTransport> {
     Ok(transport)
 }
 
+/// Fetches the directory and speaks the ACME version it offers (v2 when it
+/// offers both), or the one `settings.acme_version` asks for: a directory
+/// that does not offer it is an error naming the setting.
+fn connect<'a>(
+    ctx: &Ctx<'a>,
+    transport: &'a UreqTransport,
+    directory_url: &str,
+    key: &'a PrivateKey,
+) -> R<AcmeClient<'a>> {
+    let transport = transport as &dyn Transport;
+    let (document, response) = AcmeClient::fetch_directory(transport, directory_url)?;
+    let (v1, v2) = versions_offered(&document);
+    let version = match ctx.config.settings.acme_version {
+        None if v2 || !v1 => AcmeVersion::V2,
+        None => AcmeVersion::V1,
+        Some(1) if v1 => AcmeVersion::V1,
+        Some(2) if v2 || !v1 => AcmeVersion::V2,
+        Some(n) => {
+            let offered = if v1 {
+                "an ACME v1 directory (new-reg, new-authz)"
+            } else {
+                "an ACME v2 directory (newAccount, newOrder)"
+            };
+            let detail = format!(
+                "is {n}, but {} is {offered}; set it to null to speak what the directory offers",
+                text::printable(directory_url, text::SHORT)
+            );
+            return Err(AppError::setting("settings.acme_version", detail));
+        }
+    };
+    if version == AcmeVersion::V1 {
+        tracing::debug!("{directory_url} speaks ACME v1 (draft-ietf-acme-acme-02)");
+    }
+    Ok(AcmeClient::with_directory(transport, ctx.clock, directory_url, &document, &response, key, version)?)
+}
+
 /// Connects to the ACME server for requests that need no account (ARI's
 /// renewal windows, RFC 9773 §4: plain GETs), then runs `f`. The account key
 /// is used when there is one; otherwise a throwaway key, never saved,
@@ -70,7 +107,7 @@ pub fn with_acme_read_only(ctx: &mut Ctx<'_>, f: impl FnOnce(&mut Ctx<'_>, &Acme
         Some(bytes) => crypto::account_key_from_json(&bytes).map_err(AppError::key(&key_path))?,
         None => PrivateKey::generate_ecdsa(Curve::P256).map_err(AppError::KeyGeneration)?,
     };
-    let client = AcmeClient::connect(&transport as &dyn Transport, ctx.clock, &directory_url, &account_key)?;
+    let client = connect(ctx, &transport, &directory_url, &account_key)?;
     f(ctx, &client)
 }
 
@@ -112,7 +149,7 @@ pub fn with_acme(
             }
         }
     }
-    let client = AcmeClient::connect(&transport as &dyn Transport, ctx.clock, &directory_url, &account_key)?;
+    let client = connect(ctx, &transport, &directory_url, &account_key)?;
     match registered_url {
         Some(url) => client.set_account_url(&url),
         None => register(ctx, &client, key_is_new, &key_path, &reg_path)?,
@@ -228,6 +265,14 @@ fn register(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, key_is_new: bool, key_pa
         (Some(k), Some(h)) => Some((k.as_str(), h.as_str(), account.eab_algorithm.as_str())),
         _ => None,
     };
+    if client.version() == AcmeVersion::V1 && eab.is_some() {
+        let detail = format!(
+            "External Account Binding does not exist in ACME v1, and {} is an ACME v1 directory: \
+             remove account.eab_kid and account.eab_hmac_key, or use the CA's ACME v2 directory",
+            text::printable(&client.directory_url, text::SHORT)
+        );
+        return Err(AppError::setting("account.eab_kid", detail));
+    }
     if client.directory.meta.external_account_required && eab.is_none() {
         let detail = format!(
             "the ACME service at {} requires External Account Binding: set account.eab_kid and account.eab_hmac_key",

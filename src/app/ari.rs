@@ -87,6 +87,7 @@ pub fn check_ari(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, plans: &mut [KeyPla
     if due.is_empty() {
         return Ok(());
     }
+    // ACME v1 has no ARI either: its directory maps to one without renewalInfo.
     if client.directory.renewal_info.is_none() {
         let directory_url = ctx.config.settings.acme_directory_url.clone();
         ctx.record(Event::RenewalInfoUnsupported { directory_url })?;

@@ -111,7 +111,8 @@ pub fn authorize_only(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, names: &[Strin
 struct Pending {
     url: String,
     authz: Authorization,
-    challenge_url: String,
+    /// The challenge answered (v1 needs its type and token with the answer).
+    challenge: Challenge,
     /// The http-01 challenge file; None for dns-01.
     file: Option<PathBuf>,
     /// The answering round (local DNS zones hold one value per name at a time).
@@ -136,11 +137,11 @@ pub fn authorize(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, urls: &[String]) ->
             if failed.contains(&p.authz.identifier.value) {
                 continue;
             }
-            if let Err(e) = client.respond(&p.challenge_url) {
+            if let Err(e) = client.respond(&p.challenge) {
                 let name = p.authz.identifier.value.clone();
                 ctx.report.error(AppError::Auth {
                     name: name.clone(),
-                    detail: format!("answering challenge {}: {e}", p.challenge_url),
+                    detail: format!("answering challenge {}: {e}", p.challenge.url),
                 });
                 failed.insert(name);
             }
@@ -270,7 +271,7 @@ fn start_challenge(
         }
         Some(dir) => (Some(write_http_challenge(ctx, client, &name, &dir, &token)?), None),
     };
-    Some((Pending { url: url.to_string(), authz, challenge_url: challenge.url, file, round: 0 }, dns))
+    Some((Pending { url: url.to_string(), authz, challenge, file, round: 0 }, dns))
 }
 
 /// Writes the key authorization where the web server serves it.
@@ -352,11 +353,11 @@ fn wait_valid(ctx: &mut Ctx<'_>, client: &AcmeClient<'_>, p: &Pending) -> Result
             let detail = done
                 .challenges
                 .iter()
-                .find(|c| c.url == p.challenge_url)
+                .find(|c| c.url == p.challenge.url)
                 .and_then(|c| c.error.as_ref())
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| format!("authorization is {:?}", done.status));
-            let message = format!("{kind} challenge {} failed: {detail}", p.challenge_url);
+            let message = format!("{kind} challenge {} failed: {detail}", p.challenge.url);
             ctx.report.error(AppError::Auth { name: name.clone(), detail: message });
             let event = Event::ChallengeFailed {
                 name: name.clone(),

@@ -273,6 +273,8 @@ pub struct Settings {
     pub max_run_delay: u32,
     pub acme_directory_url: String,
     pub acme_directory_verify_ssl: VerifySsl,
+    /// The ACME version to speak: None takes the directory's (v2 when it offers both).
+    pub acme_version: Option<u8>,
     pub reload_zone_command: Option<String>,
     pub nsupdate_command: Option<String>,
     pub public_suffix_list_url: Option<String>,

@@ -5,6 +5,7 @@ mod peers;
 mod support;
 
 mod acme1;
+mod acme_v1;
 mod acme_v2;
 mod appliance;
 mod ari;

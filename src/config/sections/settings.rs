@@ -55,6 +55,7 @@ const KNOWN: &[&str] = &[
     "max_run_delay",
     "acme_directory_url",
     "acme_directory_verify_ssl",
+    "acme_version",
     "reload_zone_command",
     "nsupdate_command",
     "public_suffix_list_url",
@@ -176,6 +177,7 @@ impl Builder<'_> {
             max_run_delay,
             acme_directory_url: get!(as_string, "acme_directory_url"),
             acme_directory_verify_ssl,
+            acme_version: acme_version(ck, m.get("acme_version").unwrap_or(&NULL)),
             reload_zone_command: get!(as_opt_string, "reload_zone_command"),
             nsupdate_command: get!(as_opt_string, "nsupdate_command"),
             public_suffix_list_url: get!(as_opt_string, "public_suffix_list_url"),
@@ -188,6 +190,23 @@ impl Builder<'_> {
             profile: get!(as_opt_string, "profile"),
             preferred_chain: get!(as_opt_string, "preferred_chain"),
             retention: retention(ck, m),
+        }
+    }
+}
+
+/// `acme_version`: null (the directory's), 1 or 2.
+fn acme_version(ck: &mut Ck, v: &Value) -> Option<u8> {
+    match v {
+        Value::Null => None,
+        Value::Number(n) if n.as_u64() == Some(1) => Some(1),
+        Value::Number(n) if n.as_u64() == Some(2) => Some(2),
+        _ => {
+            let detail = format!(
+                "{} is not allowed; use null (the version the directory offers), 1 (ACME v1) or 2 (ACME v2, RFC 8555)",
+                crate::config::check::show(v)
+            );
+            ck.err("settings.acme_version", detail);
+            None
         }
     }
 }
@@ -211,4 +230,29 @@ fn retention(ck: &mut Ck, m: &Map<String, Value>) -> Retention {
 /// `verify` in the settings: no certificate's names to check hosts against.
 fn verify_list_here(ck: &mut Ck, p: &str, v: &Value) -> Vec<VerifySpec> {
     verify_list(ck, p, v, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::load::from_json_str;
+
+    fn version(v: &str) -> Result<Option<u8>, String> {
+        let text = format!(r#"{{"account": {{"email": "a@example.com"}}, "settings": {{"acme_version": {v}}}}}"#);
+        from_json_str(&text, Path::new("/etc/acmebot/acmebot.json"))
+            .map(|l| l.config.settings.acme_version)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn acme_version_is_null_1_or_2() {
+        assert_eq!(version("null"), Ok(None));
+        assert_eq!(version("1"), Ok(Some(1)));
+        assert_eq!(version("2"), Ok(Some(2)));
+        for bad in ["3", "\"1\"", "true"] {
+            let e = version(bad).unwrap_err();
+            assert!(e.contains("settings.acme_version") && e.contains("null"), "{bad}: {e}");
+        }
+    }
 }
