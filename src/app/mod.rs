@@ -33,6 +33,8 @@ mod sct;
 mod secrets;
 mod staple;
 mod tlsa;
+mod web;
+mod writes;
 mod zones;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,9 +8,9 @@
 
 use super::ctx::Ctx;
 use super::error::{AppError, R};
-use super::install::Install;
 use super::plan::read_optional;
-use super::staple::{answer_text, CertFiles, Web};
+use super::web::{answer_text, CertFiles, Web};
+use super::writes::Install;
 use crate::cli::WarningCode;
 use crate::config::FileKind;
 use crate::hooks::Hook;

@@ -10,9 +10,9 @@ use base64::Engine;
 
 use super::ctx::Ctx;
 use super::error::R;
-use super::install::Install;
 use super::plan::read_optional;
-use super::staple::{answer_text, CertFiles, Web, Which};
+use super::web::{answer_text, CertFiles, Web, Which};
+use super::writes::Install;
 use crate::cli::WarningCode;
 use crate::config::{CtLogShard, FileKind};
 use crate::ct::Sct;
