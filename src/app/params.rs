@@ -131,11 +131,15 @@ struct Wanted {
 }
 
 fn wanted(cert: &CertificateSpec, quick: bool) -> Wanted {
-    let dh_bits = cert.dhparam_size.filter(|&b| b > 0).map(|b| (if quick { b.min(2048) } else { b }, b));
+    wanted_of(cert.dhparam_size, &cert.ecparam_curve, quick)
+}
+
+fn wanted_of(dhparam_size: Option<u32>, ecparam_curve: &[String], quick: bool) -> Wanted {
+    let dh_bits = dhparam_size.filter(|&b| b > 0).map(|b| (if quick { b.min(2048) } else { b }, b));
     // Names `openssl ecparam` does not know (x25519, x448: not EC
     // parameters) are left out, as the original's generation skips them.
-    let ec: String = cert.ecparam_curve.iter().filter_map(|c| params::ec_params_pem(c)).collect();
-    Wanted { dh_bits, ec: (!ec.is_empty()).then_some(ec), ec_names: cert.ecparam_curve.clone() }
+    let ec: String = ecparam_curve.iter().filter_map(|c| params::ec_params_pem(c)).collect();
+    Wanted { dh_bits, ec: (!ec.is_empty()).then_some(ec), ec_names: ecparam_curve.to_vec() }
 }
 
 /// The parameters phase: for each certificate of the selected keys, what is
@@ -370,21 +374,13 @@ mod tests {
 
     #[test]
     fn quick_caps_dh_at_2048_bits() {
-        let mut cert = crate::config::from_json_str(
-            r#"{"account": {"email": "a@example.test"}, "certificates": {"c.example.test": {}}}"#,
-            std::path::Path::new("/etc/acmebot/acmebot.json"),
-        )
-        .unwrap()
-        .config
-        .private_keys[0]
-            .certificates[0]
-            .clone();
-        cert.dhparam_size = Some(4096);
-        assert_eq!(wanted(&cert, true).dh_bits, Some((2048, 4096)));
-        assert_eq!(wanted(&cert, false).dh_bits, Some((4096, 4096)));
-        cert.dhparam_size = Some(1024);
-        assert_eq!(wanted(&cert, true).dh_bits, Some((1024, 1024)));
-        cert.dhparam_size = Some(0);
-        assert_eq!(wanted(&cert, true).dh_bits, None);
+        let none: Vec<String> = Vec::new();
+        assert_eq!(wanted_of(Some(4096), &none, true).dh_bits, Some((2048, 4096)));
+        assert_eq!(wanted_of(Some(4096), &none, false).dh_bits, Some((4096, 4096)));
+        assert_eq!(wanted_of(Some(1024), &none, true).dh_bits, Some((1024, 1024)));
+        assert_eq!(wanted_of(Some(0), &none, true).dh_bits, None);
+        let curves: Vec<String> = ["x448", "secp384r1"].iter().map(|s| s.to_string()).collect();
+        let w = wanted_of(None, &curves, false);
+        assert_eq!(w.ec.as_deref().map(|e| e.matches("BEGIN EC PARAMETERS").count()), Some(1), "x448 is no EC parameter");
     }
 }
