@@ -381,6 +381,10 @@ mod tests {
         assert_eq!(wanted_of(Some(0), &none, true).dh_bits, None);
         let curves: Vec<String> = ["x448", "secp384r1"].iter().map(|s| s.to_string()).collect();
         let w = wanted_of(None, &curves, false);
-        assert_eq!(w.ec.as_deref().map(|e| e.matches("BEGIN EC PARAMETERS").count()), Some(1), "x448 is no EC parameter");
+        assert_eq!(
+            w.ec.as_deref().map(|e| e.matches("BEGIN EC PARAMETERS").count()),
+            Some(1),
+            "x448 is no EC parameter"
+        );
     }
 }
