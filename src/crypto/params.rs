@@ -922,26 +922,24 @@ MEYCQQDJCXJrgeAZCGLj+20sNjW9eFv155Pc+Ori0UOjxTKtNhmW+uxcIoT1Wn3v
 
     #[test]
     fn dh_stop_ends_the_search() {
-        let start = Instant::now();
+        // (No timing here: speed is a benchmark's business, and under qemu a
+        // sieve's set-up alone takes seconds. The polls count the work.)
         let err = generate_dh_params(4096, &mut |_| {}, &|| true).unwrap_err();
         assert!(err.is_stopped());
         assert_eq!(err.to_string(), "Diffie-Hellman parameter generation was stopped before it finished");
-        assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
         // stopped in the middle, after a few candidates of the thousands 2048 bits take on
         // average; finding the prime in the first few (about 1 in 200) only means another try
         let stopped = (0..3).find_map(|_| {
             let polls = std::cell::Cell::new(0);
-            let start = Instant::now();
             let outcome = generate_dh_params(2048, &mut |_| {}, &|| {
                 polls.set(polls.get() + 1);
                 polls.get() > 5
             });
-            outcome.err().map(|e| (e, polls.get(), start.elapsed()))
+            outcome.err().map(|e| (e, polls.get()))
         });
-        let (err, polls, elapsed) = stopped.expect("stopped");
+        let (err, polls) = stopped.expect("stopped");
         assert!(err.is_stopped());
-        assert_eq!(polls, 6);
-        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+        assert_eq!(polls, 6, "the search ends at the first poll that says stop");
     }
 
     #[test]
