@@ -15,6 +15,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::path::PathBuf;
 
 use super::ctx::Ctx;
 use super::error::{AppError, R};
@@ -102,11 +103,17 @@ pub fn strip(text: &str) -> &str {
 /// The parameters on disk for `cert`: the param file, else the first of its
 /// certificate files that has any (as the original reads them).
 pub fn on_disk(cfg: &Config, cert: &CertificateSpec) -> R<Params> {
+    Ok(read_params(cfg, cert)?.0)
+}
+
+/// [`on_disk`], and the param file they came from with its SHA-256 (None
+/// when they came from a certificate file or there are none).
+fn read_params(cfg: &Config, cert: &CertificateSpec) -> R<(Params, Option<(PathBuf, String)>)> {
     if let Some(path) = cfg.file_path(FileKind::Param, &cert.name, None)? {
         if let Some(found) = read_optional(&path)? {
             let p = Params::from_text(&String::from_utf8_lossy(&found.bytes));
             if p.dh.is_some() || p.ec.is_some() {
-                return Ok(p);
+                return Ok((p, Some((path, found.sha256))));
             }
         }
     }
@@ -115,11 +122,11 @@ pub fn on_disk(cfg: &Config, cert: &CertificateSpec) -> R<Params> {
         if let Some(found) = read_optional(&path)? {
             let p = Params::from_text(&String::from_utf8_lossy(&found.bytes));
             if p.dh.is_some() || p.ec.is_some() {
-                return Ok(p);
+                return Ok((p, None));
             }
         }
     }
-    Ok(Params::default())
+    Ok((Params::default(), None))
 }
 
 /// What the configuration asks for one certificate.
@@ -170,7 +177,10 @@ fn refresh_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, rolled: bool, services:
         if !installed_any(cfg, cert)? {
             continue;
         }
-        let have = on_disk(cfg, cert)?;
+        let (have, param_file) = read_params(cfg, cert)?;
+        // The param file as the journal says acmebot installed it.
+        let journaled_file =
+            param_file.is_some_and(|(path, sha)| ctx.state().file(&path).is_some_and(|f| f.sha256 == sha));
         let journaled = ctx.state().params.get(&cert.name).cloned();
         let older_than_key = rolled || journaled.as_ref().is_some_and(|p| p.key_spkis != spkis);
         let mut next = have.clone();
@@ -178,7 +188,7 @@ fn refresh_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, rolled: bool, services:
         if let Some((bits, configured)) = want.dh_bits {
             // Parameters acmebot installed (the param file as journaled) are
             // not checked again: a 2048-bit check costs 0.15 s, 4096 a second.
-            let info = match (journaled_file(ctx, cert)?, journaled.as_ref().and_then(|p| p.dh_bits)) {
+            let info = match (journaled_file, journaled.as_ref().and_then(|p| p.dh_bits)) {
                 (true, Some(bits)) if have.dh.is_some() => Some(DhInfo { bits, ok: true }),
                 _ => have.dh.as_deref().and_then(|dh| params::dh_params_info(dh.as_bytes()).ok()),
             };
@@ -217,14 +227,6 @@ fn refresh_key(ctx: &mut Ctx<'_>, spec: &PrivateKeySpec, rolled: bool, services:
     let hooks = commit_key(ctx, &spec.name, &mut inst)?;
     run_hooks(ctx, hooks);
     Ok(())
-}
-
-/// Whether the param file of `cert` is the one the journal says acmebot
-/// installed.
-fn journaled_file(ctx: &Ctx<'_>, cert: &CertificateSpec) -> R<bool> {
-    let Some(path) = ctx.config.file_path(FileKind::Param, &cert.name, None)? else { return Ok(false) };
-    let Some(found) = read_optional(&path)? else { return Ok(false) };
-    Ok(ctx.state().file(&path).is_some_and(|f| f.sha256 == found.sha256))
 }
 
 /// Whether any certificate file of `cert` is installed.

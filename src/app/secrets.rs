@@ -159,14 +159,7 @@ impl KeyWriting {
 
     /// What the journal says of a written key file: how it is encrypted.
     pub fn encryption(&self) -> Option<String> {
-        self.passphrase.as_ref().map(|_| {
-            let cipher = match self.cipher {
-                KeyCipher::Aes128Cbc => "aes-128-cbc",
-                KeyCipher::Aes192Cbc => "aes-192-cbc",
-                KeyCipher::Aes256Cbc => "aes-256-cbc",
-            };
-            format!("pkcs8-pbes2-scrypt-{cipher}")
-        })
+        self.passphrase.as_ref().map(|_| format!("pkcs8-pbes2-scrypt-{}", self.cipher.name()))
     }
 
     /// The `passphrase` field of the key hooks: the passphrase (it reaches

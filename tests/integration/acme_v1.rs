@@ -34,23 +34,7 @@ impl V1Site {
     }
 
     fn write(&self, certificates: Value, edit: impl FnOnce(&mut Value)) {
-        let dirs: serde_json::Map<String, Value> = [
-            "pid",
-            "log",
-            "resource",
-            "private_key",
-            "backup_key",
-            "full_key",
-            "certificate",
-            "full_certificate",
-            "chain",
-            "param",
-            "challenge",
-            "archive",
-        ]
-        .iter()
-        .map(|d| (d.to_string(), json!(self.root.join("out").join(d))))
-        .collect();
+        let dirs = crate::support::output_dirs(&self.root.join("out"));
         let mut config = json!({
             "account": {"email": "admin@example.com", "key_type": "ecdsa"},
             "settings": {"dhparam_size": 0, "ecparam_curve": [], "acme_directory_url": self.ca.directory_url(),

@@ -22,23 +22,7 @@ impl Box_ {
     }
 
     fn write(&self, ca: &TestCa, certificates: Value) {
-        let dirs: serde_json::Map<String, Value> = [
-            "pid",
-            "log",
-            "resource",
-            "private_key",
-            "backup_key",
-            "full_key",
-            "certificate",
-            "full_certificate",
-            "chain",
-            "param",
-            "challenge",
-            "archive",
-        ]
-        .iter()
-        .map(|d| (d.to_string(), json!(self.root.join("out").join(d))))
-        .collect();
+        let dirs = crate::support::output_dirs(&self.root.join("out"));
         let mut config = json!({
             "account": {"email": "admin@example.test"},
             "settings": {"dhparam_size": 0, "ecparam_curve": [], "acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_size": 2048,

@@ -21,6 +21,8 @@
 #![allow(dead_code)]
 
 use std::io::{self, Read, Write};
+
+use crate::http1::{read_request, reason, Req};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -281,63 +283,6 @@ fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>, stop: Arc<Atomic
     }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    body: Vec<u8>,
-}
-
-fn read_request(s: &mut TcpStream) -> io::Result<Request> {
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 8192];
-    let head_end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        let n = s.read(&mut tmp)?;
-        if n == 0 || buf.len() > 65536 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&tmp[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split_whitespace();
-    let method = first.next().unwrap_or("").to_string();
-    let target = first.next().unwrap_or("/").to_string();
-    let mut len = 0usize;
-    for line in lines {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
-            }
-        }
-    }
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = s.read(&mut tmp)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        body.extend_from_slice(&tmp[..n]);
-    }
-    body.truncate(len);
-    let path = target.split('?').next().unwrap_or("/").to_string();
-    Ok(Request { method, path, body })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        410 => "Gone",
-        500 => "Internal Server Error",
-        _ => "Other",
-    }
-}
-
 fn serve(state: &Mutex<State>, stop: &AtomicBool, mut tcp: TcpStream) -> io::Result<()> {
     tcp.set_read_timeout(Some(Duration::from_secs(15)))?;
     tcp.set_write_timeout(Some(Duration::from_secs(15)))?;
@@ -371,7 +316,7 @@ fn error(status: u16, msg: impl Into<String>) -> Answer {
     Answer::Json(status, json!({"error_message": msg.into(), "success": false}))
 }
 
-fn route(state: &Mutex<State>, req: &Request) -> Answer {
+fn route(state: &Mutex<State>, req: &Req) -> Answer {
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     // The shard with the longest prefix the path is under.
     let shard = st

@@ -148,23 +148,7 @@ fn config_errors_name_the_key_path_and_exit_4() {
     assert!(run.stderr.contains("../evil"), "{run:?}");
     let missing = run_binary(&dir.join("nope.json"), &[], &[]);
     assert_eq!(missing.code, 3, "a configuration file not found exits 3, as the original: {missing:?}");
-    let dirs: serde_json::Map<String, serde_json::Value> = [
-        "pid",
-        "log",
-        "resource",
-        "private_key",
-        "backup_key",
-        "full_key",
-        "certificate",
-        "full_certificate",
-        "chain",
-        "param",
-        "challenge",
-        "archive",
-    ]
-    .iter()
-    .map(|d| (d.to_string(), json!(dir.join(d))))
-    .collect();
+    let dirs = crate::support::output_dirs(&dir);
     std::fs::write(
         &path,
         serde_json::to_vec(&json!({

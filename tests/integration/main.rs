@@ -20,6 +20,7 @@ mod encrypted_e2e;
 mod encrypted_keys;
 mod fault_proxy;
 mod hpkp;
+mod http1;
 mod ip_identifiers;
 mod issuance;
 mod journal_ops;

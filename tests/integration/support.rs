@@ -215,15 +215,9 @@ pub fn openssl_key_matches_cert(key: &Path, cert: &Path) -> bool {
     k == c
 }
 
-/// A configuration for the project's own test CA with every directory under
-/// `root/out`, written to `root/etc/acmebot.json` after `edit`; returns its path.
-pub fn testca_site(
-    root: &Path,
-    ca: &crate::testca::TestCa,
-    certificates: Value,
-    edit: impl FnOnce(&mut Value),
-) -> PathBuf {
-    let dirs: serde_json::Map<String, Value> = [
+/// Every output directory of a configuration, each `base/<name>`.
+pub fn output_dirs(base: &Path) -> serde_json::Map<String, Value> {
+    [
         "pid",
         "log",
         "resource",
@@ -238,8 +232,19 @@ pub fn testca_site(
         "archive",
     ]
     .iter()
-    .map(|d| (d.to_string(), json!(root.join("out").join(d))))
-    .collect();
+    .map(|d| (d.to_string(), json!(base.join(d))))
+    .collect()
+}
+
+/// A configuration for the project's own test CA with every directory under
+/// `root/out`, written to `root/etc/acmebot.json` after `edit`; returns its path.
+pub fn testca_site(
+    root: &Path,
+    ca: &crate::testca::TestCa,
+    certificates: Value,
+    edit: impl FnOnce(&mut Value),
+) -> PathBuf {
+    let dirs = output_dirs(&root.join("out"));
     let mut config = json!({
         "account": {"email": "admin@example.test", "key_type": "ecdsa"},
         "settings": {"dhparam_size": 0, "ecparam_curve": [], "acme_directory_url": ca.directory_url(), "ca_bundle": ca.ca_pem_path(), "key_curve": "secp256r1",

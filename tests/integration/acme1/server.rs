@@ -16,6 +16,7 @@ use der::Decode;
 use serde_json::{json, Value};
 
 use super::{AcmeV1Options, Authorization, IssuedCert, Registration, Revocation, ERROR_NS};
+use crate::http1::{read_request, reason, Req};
 use crate::testca::jws::{thumbprint, PubKey, ALGS};
 use crate::testca::pki::{parse_csr, Pki};
 use crate::testca::{b64, hex, now, random_bytes, rfc3339, unb64};
@@ -143,19 +144,6 @@ fn link(url: &str, rel: &str) -> String {
 
 type R = Result<Resp, Resp>;
 
-struct Req {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Req {
-    fn header(&self, k: &str) -> Option<&str> {
-        self.headers.iter().find(|h| h.0 == k).map(|h| h.1.as_str())
-    }
-}
-
 impl Shared {
     pub fn new(opts: AcmeV1Options, base: String, pki: Pki) -> Shared {
         let state = State { nonce_reject_percent: opts.nonce_reject_percent, ..State::default() };
@@ -227,60 +215,6 @@ fn serve(sh: &Arc<Shared>, tls: Arc<rustls::ServerConfig>, tcp: TcpStream) -> io
     s.write_all(&bytes)?;
     s.conn.send_close_notify();
     s.flush()
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        _ => "Internal Server Error",
-    }
-}
-
-fn read_request(s: &mut impl Read) -> io::Result<Req> {
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 8192];
-    let head_end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        let n = s.read(&mut tmp)?;
-        if n == 0 || buf.len() > 65536 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&tmp[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut rl = lines.next().unwrap_or("").split_whitespace();
-    let (method, target) = (rl.next().unwrap_or("").to_string(), rl.next().unwrap_or("/").to_string());
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let len = headers.iter().find(|h| h.0 == "content-length").and_then(|h| h.1.parse().ok()).unwrap_or(0usize);
-    if len > 1 << 20 {
-        return Err(io::ErrorKind::InvalidData.into());
-    }
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = s.read(&mut tmp)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        body.extend_from_slice(&tmp[..n]);
-    }
-    body.truncate(len);
-    let path = target.split('?').next().unwrap_or("/").to_string();
-    Ok(Req { method, path, headers, body })
 }
 
 fn route(sh: &Arc<Shared>, req: &Req) -> R {
