@@ -35,3 +35,4 @@ mod test_support;
 mod text;
 mod txn;
 mod types;
+mod verify;

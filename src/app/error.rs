@@ -97,8 +97,6 @@ pub enum AppError {
     },
     /// The command line asks for something that cannot be done.
     Usage(String),
-    /// Asked for, but not implemented yet.
-    Unsupported(String),
     /// A signal (SIGTERM, SIGINT, SIGHUP) asked the run to stop.
     Stopped,
     /// `source`, about `what` (a private key, a certificate, a zone).
@@ -128,7 +126,6 @@ impl AppError {
             AppError::Params { .. } => ErrorCode::Param,
             AppError::Hook { .. } | AppError::HookFailed { .. } => ErrorCode::Hook,
             AppError::Usage(_) | AppError::Stopped => ErrorCode::Fatal,
-            AppError::Unsupported(_) => ErrorCode::General,
             AppError::Context { source, .. } => source.code(),
         }
     }
@@ -188,7 +185,7 @@ impl fmt::Display for AppError {
                 }
                 Ok(())
             }
-            AppError::Usage(s) | AppError::Unsupported(s) => f.write_str(s),
+            AppError::Usage(s) => f.write_str(s),
             AppError::Stopped => f.write_str("stopped by a signal; challenges set by this run were cleared"),
             AppError::Context { what, source } => write!(f, "{what}: {source}"),
         }

@@ -44,6 +44,10 @@ impl Services {
     pub fn add<'a>(&mut self, names: impl IntoIterator<Item = &'a String>) {
         self.0.extend(names.into_iter().cloned());
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Reloads each service used by a changed certificate once, through

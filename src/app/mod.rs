@@ -33,6 +33,7 @@ mod sct;
 mod secrets;
 mod staple;
 mod tlsa;
+mod verify;
 mod web;
 mod writes;
 mod zones;
@@ -234,9 +235,6 @@ fn run(config: &Config, opts: &Options, mode: Mode, clock: ClockRef) -> i32 {
 /// OCSP responses, services.
 fn main_job(ctx: &mut Ctx<'_>) {
     let opts = ctx.opts;
-    if opts.verify {
-        return ctx.report.error(AppError::Unsupported("--verify not implemented yet".into()));
-    }
     let selected = match select_keys(ctx.config, &opts.key_names) {
         Ok(s) => s,
         Err(e) => return ctx.report.error(e),
@@ -264,7 +262,12 @@ fn main_job(ctx: &mut Ctx<'_>) {
     if ops.certs && crate::platform::stop_requested().is_none() {
         params::refresh(ctx, &selected, &rolled, &mut services);
     }
+    let reloaded = (!services.is_empty()).then(std::time::Instant::now);
     reload_services(ctx, services);
+    // Verification last, after the servers were told about new files.
+    if ops.verify && crate::platform::stop_requested().is_none() {
+        verify::verify(ctx, &selected, reloaded, ops.explicit);
+    }
     if crate::platform::stop_requested().is_some() && ctx.report.error.is_none() {
         ctx.report.error(AppError::Stopped);
     }

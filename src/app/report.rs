@@ -14,6 +14,9 @@ pub struct Report {
     pub warning: Option<WarningCode>,
     /// Something was installed, registered, restored or updated.
     pub changed: bool,
+    /// An installation verification found a server not serving the
+    /// installed files.
+    pub verification_failed: bool,
 }
 
 impl Report {
@@ -39,9 +42,20 @@ impl Report {
         }
     }
 
+    /// What a verification found different: said as a warning (nothing is
+    /// undone and the run goes on), and the run's exit code is the
+    /// original's for verification failures (12) unless an error set one.
+    pub fn verification_failed(&mut self, message: impl Display) {
+        tracing::warn!("{message}");
+        self.verification_failed = true;
+    }
+
     pub fn exit_code(&self, warning_exit_code: bool) -> i32 {
         if let Some(e) = self.error {
             return e as i32;
+        }
+        if self.verification_failed {
+            return ErrorCode::Verify as i32;
         }
         match self.warning {
             // A run that did nothing because its clock is wrong says so in its

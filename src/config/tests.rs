@@ -50,16 +50,15 @@ fn p(s: &str) -> Option<PathBuf> {
 }
 
 #[test]
-fn features_turned_on_but_not_implemented_are_warned() {
+fn features_turned_on_are_not_warned() {
     let l = ok(r#"{
         "account": {"email": "admin@example.com"},
         "directories": {"hpkp": "/etc/ssl/hpkp", "ocsp": "/etc/ssl/ocsp"},
         "settings": {"auto_rollover": true},
         "certificates": {"example.com": {"alt_names": {"example.com": ["@"]}, "verify": [443]}}
     }"#);
-    let w = l.warnings.join("\n");
-    assert!(w.contains("verify is configured, but installation verification is not implemented yet"), "{w}");
-    assert_eq!(l.warnings.len(), 1, "OCSP responses are kept: no warning for directories.ocsp\n{w}");
+    // verification, HPKP and OCSP responses are all implemented: nothing to warn about
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
 
 #[test]
@@ -621,12 +620,7 @@ fn legacy_slave_mode_and_placeholder_email() {
 fn example_file_loads_and_matches_defaults() {
     let text = include_str!("../../acmebot.example.json");
     let l = ok(text);
-    // the example shows `verify`, which is warned about until it is implemented
-    assert!(
-        l.warnings.iter().all(|w| w.contains("placeholder") || w.contains("not implemented yet")),
-        "{:?}",
-        l.warnings
-    );
+    assert!(l.warnings.iter().all(|w| w.contains("placeholder")), "{:?}", l.warnings);
     // Every default setting appears in the example with the same value.
     let example: Value = serde_json::from_str(text).unwrap();
     for (section, default) in defaults::defaults() {

@@ -15,8 +15,8 @@ use serde::Serialize;
 use super::event::{Mode, Snapshot};
 use super::fields::{FieldError, Fields};
 use super::state::{
-    AccountState, AriState, AuthzState, CertState, FailureState, FileState, KeyState, OcspState, ParamsState, SctState,
-    State,
+    AccountState, AriState, AuthzState, CertState, FailureState, FileState, KeyState, OcspState, ParamsState,
+    PreviousCert, SctState, State,
 };
 use crate::time::Time;
 use crate::types::{KeyRole, KeyType};
@@ -242,7 +242,12 @@ fn cert(f: &Fields<'_>) -> R<CertState> {
         since: f.time("since")?,
         adopted: f.flag("adopted")?,
         profile: f.opt_string("profile")?,
+        previous: f.object("previous", previous_cert)?,
     })
+}
+
+fn previous_cert(f: &Fields<'_>) -> R<PreviousCert> {
+    Ok(PreviousCert { serial: f.string("serial")?, not_after: f.time("not_after")?, replaced: f.time("replaced")? })
 }
 
 fn file(f: &Fields<'_>) -> R<FileState> {

@@ -251,6 +251,17 @@ pub enum Event {
         key_type: KeyType,
         error: String,
     },
+    /// The installation of a certificate was verified over the network:
+    /// `checked` connections (host, address, port) were made for its key
+    /// type; `failures` says, per connection, what differed from the
+    /// installed files (empty when every server serves them).
+    InstallationVerified {
+        cert: String,
+        key_type: KeyType,
+        serial: String,
+        checked: u32,
+        failures: Vec<String>,
+    },
     /// An http-01 challenge file was written (removed with
     /// `challenge_file_removed`; one left by a stopped run is removed by the next).
     ChallengeFileWritten {

@@ -434,6 +434,13 @@ pub fn read_event(type_name: &str, f: &Fields<'_>) -> R<Event> {
         "renewal_failed" => {
             Event::RenewalFailed { cert: f.string("cert")?, key_type: f.key_type()?, error: f.string("error")? }
         }
+        "installation_verified" => Event::InstallationVerified {
+            cert: f.string("cert")?,
+            key_type: f.key_type()?,
+            serial: f.string("serial")?,
+            checked: f.num("checked")?,
+            failures: f.strings("failures")?,
+        },
         "journal_set_aside" => Event::JournalSetAside {
             file: f.string("file")?,
             sha256: f.string("sha256")?,
@@ -861,6 +868,13 @@ mod tests {
             Event::ChallengeFileRemoved { path: s("/w/t") },
             Event::ArchivePruned { key: s("k"), dir: s("/a/k/2026_01_01_000000"), files: 6 },
             Event::RenewalFailed { cert: s("c"), key_type: KeyType::Ecdsa, error: s("ACME server: rateLimited") },
+            Event::InstallationVerified {
+                cert: s("c"),
+                key_type: KeyType::Rsa,
+                serial: s("0a"),
+                checked: 3,
+                failures: vec![s("c.test at 127.0.0.1:25: no STARTTLS")],
+            },
             Event::Checkpoint { state: crate::journal::State::new().snapshot() },
             Event::FileRestored {
                 path: s("/p"),

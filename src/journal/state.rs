@@ -62,6 +62,18 @@ pub struct CertState {
     /// The profile configured when it was ordered ("" for none), if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// The certificate this one replaced, so that a server still serving it
+    /// can be told so (installation verification).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousCert>,
+}
+
+/// The certificate an installed one replaced.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PreviousCert {
+    pub serial: String,
+    pub not_after: Time,
+    pub replaced: Time,
 }
 
 impl CertState {
@@ -81,6 +93,7 @@ impl CertState {
             since,
             adopted,
             profile: f.profile,
+            previous: None,
         }
     }
 }
@@ -605,6 +618,13 @@ impl State {
         if let Some(mut c) = self.issued.remove(&format!("{}/{serial}", cert_id(cert, key_type))) {
             c.since = ts;
             let id = cert_id(cert, key_type);
+            c.previous = match self.certificates.get(&id) {
+                Some(old) if old.serial != c.serial => {
+                    Some(PreviousCert { serial: old.serial.clone(), not_after: old.not_after, replaced: ts })
+                }
+                Some(old) => old.previous.clone(),
+                None => None,
+            };
             self.drop_stapled(&id, &c.serial);
             self.certificates.insert(id.clone(), c);
             self.renewal_failures.remove(&id);

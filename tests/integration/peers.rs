@@ -153,6 +153,11 @@ pub struct Pebble {
     pub management_url: String,
     pub ca_pem: PathBuf,
     pub webroot: PathBuf,
+    /// The DNS server pebble resolves through ("127.0.0.1:port"): its
+    /// pebble-challtestsrv answers 127.0.0.1 for every name.
+    pub dns_server: String,
+    /// pebble-challtestsrv's management address, when it was started here.
+    pub dns_management: Option<String>,
     _dns: Option<Proc>,
     _pebble: Proc,
     _web: ChallengeServer,
@@ -280,6 +285,8 @@ impl Pebble {
             management_url: format!("https://127.0.0.1:{mgmt_port}"),
             ca_pem,
             webroot,
+            dns_management: dns.as_ref().map(|_| format!("http://127.0.0.1:{dns_mgmt_port}")),
+            dns_server,
             _dns: dns,
             _pebble: pebble,
             _web: web,

@@ -131,7 +131,6 @@ impl Builder<'_> {
             keys::Shared { settings: settings_map, services: &services, ct_logs: &ct_logs, suffixes: &suffixes };
         let private_keys = self.private_keys(section("private_keys"), section("certificates"), &shared);
 
-        self.warn_not_implemented(&private_keys);
         self.check_key_ciphers(settings.key_cipher.as_deref(), &private_keys);
 
         Some(Config {
@@ -236,19 +235,6 @@ impl Builder<'_> {
                 self.ck.err(KEY, format!("{} is not a CT log list (v3 schema): {e}", path.display()));
                 None
             }
-        }
-    }
-
-    /// Settings that are off by default and that a user turned on, for features
-    /// not implemented yet: warned on every run, so nobody believes
-    /// installations checked when they are not. (DH parameters, on by default,
-    /// are listed in the README instead: a warning on every default run would
-    /// make acmebot loud when nothing changes.)
-    fn warn_not_implemented(&mut self, keys: &[PrivateKeySpec]) {
-        let verified = keys.iter().flat_map(|k| &k.certificates).any(|c| !c.verify.is_empty());
-        if verified {
-            self.ck
-                .warn("verify is configured, but installation verification is not implemented yet: nothing is checked");
         }
     }
 }
