@@ -114,7 +114,13 @@ pub struct Expected<'a> {
     pub staple_required: bool,
     /// With the `http` protocol and HPKP on for the key: the pins to find.
     pub pins: Option<&'a [ExpectedPin]>,
+    /// The TLSA records DNS has for the port and host (RFC 6698 §3): when
+    /// there are any, one must match what is served.
+    pub tlsa: &'a [TlsaRecord],
 }
+
+/// A TLSA record's fields: usage, selector, matching type, data.
+pub type TlsaRecord = (u8, u8, u8, Vec<u8>);
 
 /// One difference between what a server serves and what is installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +152,8 @@ pub enum Problem {
     StapleStatus(String),
     PinsMissing,
     PinMissing(String),
+    /// None of the host's TLSA records (this many) matches the served chain.
+    Tlsa(usize),
 }
 
 impl fmt::Display for Problem {
@@ -177,6 +185,7 @@ impl fmt::Display for Problem {
             Problem::StapleStatus(s) => write!(f, "OCSP staple has status: {s}"),
             Problem::PinsMissing => write!(f, "Public-Key-Pins header not found"),
             Problem::PinMissing(what) => write!(f, "Public key pin missing for {what}"),
+            Problem::Tlsa(n) => write!(f, "none of the {n} TLSA record(s) in DNS matches the served certificate"),
         }
     }
 }
@@ -257,7 +266,38 @@ pub fn compare(e: &Expected<'_>, served: &Served, now: Timestamp) -> Vec<Problem
             }
         }
     }
+    if !e.tlsa.is_empty() && !e.tlsa.iter().any(|r| tlsa_matches(r, &hs.chain)) {
+        problems.push(Problem::Tlsa(e.tlsa.len()));
+    }
     problems
+}
+
+/// Whether a TLSA record matches a served chain (leaf first): usages 1 and
+/// 3 the leaf, 0 and 2 a certificate of the chain the server sent.
+pub fn tlsa_matches(record: &TlsaRecord, chain: &[Vec<u8>]) -> bool {
+    let (usage, selector, matching, data) = record;
+    let candidates: &[Vec<u8>] = match usage {
+        1 | 3 => &chain[..chain.len().min(1)],
+        0 | 2 => chain.get(1..).unwrap_or(&[]),
+        _ => return false,
+    };
+    candidates.iter().any(|der| {
+        let selected = match selector {
+            0 => der.clone(),
+            1 => match crypto::parse_cert(der) {
+                Ok(c) => c.spki_der,
+                Err(_) => return false,
+            },
+            _ => return false,
+        };
+        let digest = match matching {
+            0 => selected,
+            1 => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &selected).as_ref().to_vec(),
+            2 => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, &selected).as_ref().to_vec(),
+            _ => return false,
+        };
+        digest == *data
+    })
 }
 
 #[cfg(test)]

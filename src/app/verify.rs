@@ -45,6 +45,23 @@ struct Item<'a> {
     hosts: Vec<(String, &'a VerifySpec)>,
 }
 
+const HOSTS_FILE: &str = "/etc/hosts";
+
+/// The addresses `/etc/hosts` (its text) gives `host`, in file order.
+fn in_hosts_file(text: &str, host: &str) -> Vec<std::net::IpAddr> {
+    let host = host.trim_end_matches('.');
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_whitespace();
+        let Some(Ok(ip)) = fields.next().map(str::parse::<std::net::IpAddr>) else { continue };
+        if fields.any(|name| name.trim_end_matches('.').eq_ignore_ascii_case(host)) && !found.contains(&ip) {
+            found.push(ip);
+        }
+    }
+    found
+}
+
 /// One connection's outcome.
 enum Outcome {
     Served(Box<Served>, Vec<Problem>),
@@ -60,15 +77,35 @@ pub fn verify(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], reloaded: Option<
     if items.is_empty() {
         return;
     }
-    // Addresses of every host, looked up at most PARALLEL at once.
+    // Addresses of every host: /etc/hosts first (as getaddrinfo, which the
+    // original uses), then DNS, looked up at most PARALLEL at once.
     let hosts: BTreeSet<&str> = items.iter().flat_map(|i| i.hosts.iter().map(|(h, _)| h.as_str())).collect();
-    let addresses = match super::zones::resolver(ctx.config) {
+    let hosts_file = std::fs::read_to_string(HOSTS_FILE).unwrap_or_default();
+    let (listed, to_look_up): (Vec<&str>, Vec<&str>) =
+        hosts.into_iter().partition(|h| !in_hosts_file(&hosts_file, h).is_empty());
+    let mut addresses: BTreeMap<&str, Result<Vec<SocketAddr>, String>> = listed
+        .into_iter()
+        .map(|h| (h, Ok(in_hosts_file(&hosts_file, h).into_iter().map(|ip| SocketAddr::new(ip, 0)).collect())))
+        .collect();
+    let resolver = super::zones::resolver(ctx.config);
+    match &resolver {
         Ok(resolver) => {
-            let hosts: Vec<&str> = hosts.into_iter().collect();
-            let found = parallel(&hosts, |h| resolver.resolve_host(h, 0).map_err(|e| e.to_string()));
-            hosts.into_iter().zip(found).collect::<BTreeMap<_, _>>()
+            let found = parallel(&to_look_up, |h| resolver.resolve_host(h, 0).map_err(|e| e.to_string()));
+            addresses.extend(to_look_up.into_iter().zip(found));
         }
-        Err(e) => hosts.into_iter().map(|h| (h, Err(e.to_string()))).collect(),
+        Err(e) => addresses.extend(to_look_up.into_iter().map(|h| (h, Err(e.to_string())))),
+    }
+    // The TLSA records of every host and port (none when DNS has none or
+    // cannot be asked: DANE is optional).
+    let owners: BTreeSet<String> =
+        items.iter().flat_map(|i| i.hosts.iter().map(|(h, v)| super::tlsa::owner(v.port, "tcp", h))).collect();
+    let owners: Vec<String> = owners.into_iter().collect();
+    let tlsa: BTreeMap<String, Vec<verify::TlsaRecord>> = match &resolver {
+        Ok(resolver) => {
+            let found = parallel(&owners, |o| resolver.lookup_tlsa(o).unwrap_or_default());
+            owners.into_iter().zip(found).collect()
+        }
+        Err(_) => BTreeMap::new(),
     };
     // Every connection, in the order they are reported.
     let mut targets = Vec::new();
@@ -92,7 +129,9 @@ pub fn verify(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], reloaded: Option<
     let (attempts, delay) = (settings.max_ocsp_verify_attempts.max(1), settings.ocsp_verify_retry_delay);
     let settle_until = reloaded.map(|at| at + SETTLE);
     let outcomes = parallel(&targets, |(index, target)| {
-        check(&items[*index], target, now, attempts, Duration::from_secs(u64::from(delay)), settle_until)
+        let owner = super::tlsa::owner(target.addr.port(), "tcp", &target.host);
+        let records = tlsa.get(&owner).map(Vec::as_slice).unwrap_or_default();
+        check(&items[*index], target, records, now, attempts, Duration::from_secs(u64::from(delay)), settle_until)
     });
 
     // Said and journaled per certificate and key type, in configuration order.
@@ -161,6 +200,7 @@ pub fn verify(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], reloaded: Option<
 fn check(
     item: &Item<'_>,
     target: &Target,
+    tlsa: &[verify::TlsaRecord],
     now: i64,
     attempts: u32,
     delay: Duration,
@@ -172,6 +212,7 @@ fn check(
         previous: item.previous.as_ref().map(|(s, at)| (s.as_str(), *at)),
         staple_required: item.staple_required,
         pins: item.pins.as_deref(),
+        tlsa,
     };
     let mut attempt = 1;
     loop {
@@ -365,6 +406,16 @@ mod tests {
         let apache = "Header always set Public-Key-Pins \"pin-sha256=\\\"AQID\\\"; max-age=60; includeSubdomains;\"\n";
         assert_eq!(pins_in(apache), vec![vec![1, 2, 3]]);
         assert!(pins_in("# nothing\n").is_empty());
+    }
+
+    #[test]
+    fn hosts_file_names_are_found_as_getaddrinfo_finds_them() {
+        let text = "127.0.0.1 localhost\n# 10.0.0.1 mail.example.com\n::1 localhost ip6-localhost\n192.0.2.7\tMail.Example.com mail # relay\nbad line\n";
+        let ips = |h| in_hosts_file(text, h).iter().map(|ip| ip.to_string()).collect::<Vec<_>>();
+        assert_eq!(ips("localhost"), ["127.0.0.1", "::1"]);
+        assert_eq!(ips("mail.example.com."), ["192.0.2.7"]);
+        assert_eq!(ips("mail"), ["192.0.2.7"]);
+        assert!(ips("www.example.com").is_empty());
     }
 
     #[test]

@@ -30,7 +30,7 @@ fn served(chain: &[&[u8]], ocsp: Option<&[u8]>) -> Served {
 }
 
 fn expected<'a>(leaf: &'a CertInfo, chain: &'a [Vec<u8>]) -> Expected<'a> {
-    Expected { leaf, chain, previous: None, staple_required: false, pins: None }
+    Expected { leaf, chain, previous: None, staple_required: false, pins: None, tlsa: &[] }
 }
 
 #[test]
@@ -133,4 +133,39 @@ fn pin_directives_parse_as_the_original_parses_them() {
             Pin { algorithm: "sha256".into(), digest: vec![4, 5] }
         ]
     );
+}
+
+#[test]
+fn tlsa_records_must_match_when_dns_has_any() {
+    let leaf = crypto::parse_cert(LEAF).unwrap();
+    let ca = crypto::parse_cert(CA).unwrap();
+    let chain = vec![CA.to_vec()];
+    let sha256 = |b: &[u8]| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b).as_ref().to_vec();
+    let sha512 = |b: &[u8]| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, b).as_ref().to_vec();
+    let s = served(&[LEAF, CA], None);
+    let good: Vec<TlsaRecord> = vec![
+        (3, 1, 1, sha256(&leaf.spki_der)),
+        (3, 0, 2, sha512(LEAF)),
+        (1, 0, 0, LEAF.to_vec()),
+        (2, 1, 1, sha256(&ca.spki_der)),
+        (0, 0, 1, sha256(CA)),
+    ];
+    for r in &good {
+        let mut e = expected(&leaf, &chain);
+        let records = [r.clone()];
+        e.tlsa = &records;
+        assert_eq!(compare(&e, &s, now()), vec![], "{r:?}");
+    }
+    // a record for another certificate and one with an unknown usage, and a
+    // usage pointing at the leaf with the CA's digest
+    let records = [(3, 0, 1, sha256(OTHER_LEAF)), (3, 1, 1, sha256(&ca.spki_der)), (4, 1, 1, vec![])];
+    let mut e = expected(&leaf, &chain);
+    e.tlsa = &records;
+    let p = compare(&e, &s, now());
+    assert_eq!(p, vec![Problem::Tlsa(3)]);
+    assert_eq!(p[0].to_string(), "none of the 3 TLSA record(s) in DNS matches the served certificate");
+    // one match among several is enough
+    let records = [(3, 0, 1, sha256(OTHER_LEAF)), good[0].clone()];
+    e.tlsa = &records;
+    assert_eq!(compare(&e, &s, now()), vec![]);
 }

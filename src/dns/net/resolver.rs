@@ -230,18 +230,27 @@ impl Resolver {
         })
     }
 
+    /// The TLSA records at `name`, asked of the resolvers (recursive): what a
+    /// TLS client using DANE would find.
+    pub fn lookup_tlsa(&self, name: &str) -> Result<Vec<TlsaFields>, DnsError> {
+        Ok(tlsa_of(self.lookup(name, RecordType::TLSA)?))
+    }
+
     /// The TLSA records at `name` served by `server` (RD clear): (usage, selector, matching, data).
     pub fn tlsa_records(&self, server: SocketAddr, name: &str) -> Result<Vec<TlsaFields>, DnsError> {
-        Ok(self
-            .query_at(server, name, RecordType::TLSA, false)?
-            .answers
-            .into_iter()
-            .filter_map(|r| match r.data {
-                Rdata::Tlsa { usage, selector, matching, data } => Some((usage, selector, matching, data)),
-                _ => None,
-            })
-            .collect())
+        Ok(tlsa_of(self.query_at(server, name, RecordType::TLSA, false)?))
     }
+}
+
+fn tlsa_of(answer: Answer) -> Vec<TlsaFields> {
+    answer
+        .answers
+        .into_iter()
+        .filter_map(|r| match r.data {
+            Rdata::Tlsa { usage, selector, matching, data } => Some((usage, selector, matching, data)),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
