@@ -41,3 +41,4 @@ mod sct;
 mod sct_stapling;
 mod testca;
 mod tls_servers;
+mod tls_servers_check;
