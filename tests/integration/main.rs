@@ -40,4 +40,6 @@ mod rollover;
 mod sct;
 mod sct_stapling;
 mod testca;
+mod tls_servers;
+mod tls_servers_check;
 mod verify;

@@ -62,7 +62,7 @@ impl Drop for Proc {
     }
 }
 
-fn which(program: &str) -> PathBuf {
+pub fn which(program: &str) -> PathBuf {
     for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin", "/usr/sbin"]) {
         let p = Path::new(dir).join(program);
         if p.is_file() {
