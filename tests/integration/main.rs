@@ -40,3 +40,4 @@ mod rollover;
 mod sct;
 mod sct_stapling;
 mod testca;
+mod tls_servers_more;
