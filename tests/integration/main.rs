@@ -42,4 +42,5 @@ mod sct_stapling;
 mod testca;
 mod tls_servers;
 mod tls_servers_check;
+mod tls_servers_more;
 mod verify;
