@@ -44,3 +44,4 @@ mod tls_servers;
 mod tls_servers_check;
 mod tls_servers_more;
 mod verify;
+mod verify_servers;

@@ -12,10 +12,10 @@ use crate::ocsp_responder::{OcspResponder, Signer, Status};
 use crate::peers::PebbleOptions;
 use crate::support::{openssl, temp_dir, Site};
 
-struct Stapling {
-    site: Site,
-    responder: OcspResponder,
-    issuer: PathBuf,
+pub struct Stapling {
+    pub site: Site,
+    pub responder: OcspResponder,
+    pub issuer: PathBuf,
 }
 
 fn certificates() -> Value {
@@ -25,6 +25,23 @@ fn certificates() -> Value {
 /// pebble whose certificates name the responder; the responder answers
 /// for pebble's intermediate, `good` for every certificate it issues.
 fn start(name: &str) -> Stapling {
+    let stapling = with_responder(name);
+    let site = &stapling.site;
+    let mut config = site.config(certificates());
+    config["directories"]["ocsp"] = json!("ssl/ocsp");
+    let hooks = site.path("hooks.log");
+    config["hooks"] = json!({
+        "ocsp_installed": format!("echo ocsp {{key_type}} {{certificate_name}} {{ocsp_file}} >> {}", hooks.display()),
+        "certificate_installed": format!("echo cert {{key_type}} >> {}", hooks.display())
+    });
+    site.write_config_value(&config);
+    stapling
+}
+
+/// A site whose pebble names an `openssl ocsp` responder in its
+/// certificates, answering `good` for every certificate pebble issues
+/// (its configuration is the caller's to write).
+pub fn with_responder(name: &str) -> Stapling {
     let responder = OcspResponder::listen(&temp_dir(&format!("{name}-responder")));
     let opts = PebbleOptions { ocsp_responder_url: responder.url(), ..Default::default() };
     let site = Site::with_pebble(name, certificates(), opts);
@@ -38,14 +55,6 @@ fn start(name: &str) -> Stapling {
     std::fs::write(&issuer_key, key).unwrap();
     responder.set_issuer(&issuer, &issuer_key);
     responder.otherwise(Some(Status::Good));
-    let mut config = site.config(certificates());
-    config["directories"]["ocsp"] = json!("ssl/ocsp");
-    let hooks = site.path("hooks.log");
-    config["hooks"] = json!({
-        "ocsp_installed": format!("echo ocsp {{key_type}} {{certificate_name}} {{ocsp_file}} >> {}", hooks.display()),
-        "certificate_installed": format!("echo cert {{key_type}} >> {}", hooks.display())
-    });
-    site.write_config_value(&config);
     Stapling { site, responder, issuer }
 }
 

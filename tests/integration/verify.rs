@@ -41,14 +41,24 @@ pub fn chain_file(site: &Site, name: &str, kt: &str) -> PathBuf {
     site.path(&format!("ssl/certs/{name}_chain.{kt}.pem"))
 }
 
-/// Makes pebble-challtestsrv answer `host`'s AAAA queries with `address`.
+/// Makes pebble-challtestsrv answer `host`'s AAAA queries with `address`
+/// (pebble then validates challenges for it over IPv6 too).
 pub fn add_aaaa(site: &Site, host: &str, address: &str) {
+    challtestsrv(site, "/add-aaaa", json!({"host": host, "addresses": [address]}));
+}
+
+/// Takes back [`add_aaaa`].
+pub fn clear_aaaa(site: &Site, host: &str) {
+    challtestsrv(site, "/clear-aaaa", json!({"host": host}));
+}
+
+fn challtestsrv(site: &Site, path: &str, body: Value) {
     use std::io::{Read, Write};
     let mgmt = site.pebble.dns_management.as_deref().expect("challtestsrv started by the test");
     let addr = mgmt.trim_start_matches("http://");
-    let body = json!({"host": host, "addresses": [address]}).to_string();
+    let body = body.to_string();
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "POST /add-aaaa HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    write!(s, "POST {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
