@@ -163,3 +163,78 @@ pub fn stapled(data: &[u8]) {
         }
     }
 }
+
+/// What a server sends to installation verification: its answers before
+/// TLS in each STARTTLS dialect (the first byte picks it), an HTTP response
+/// head with a Public-Key-Pins header, and a served certificate (DER)
+/// compared with an installed one and matched against TLSA records.
+pub fn served(data: &[u8]) {
+    use crate::config::StartTls;
+    /// A server's side: what it says comes from `data`; what is sent is dropped.
+    struct Replay<'a>(&'a [u8]);
+    impl std::io::Read for Replay<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    impl std::io::Write for Replay<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    const DIALECTS: [StartTls; 7] = [
+        StartTls::Smtp,
+        StartTls::Pop3,
+        StartTls::Imap,
+        StartTls::Sieve,
+        StartTls::Ftp,
+        StartTls::Xmpp,
+        StartTls::Ldap,
+    ];
+    const LEAF: &[u8] = include_bytes!("ocsp/fixtures/leaf.der");
+    const ISSUER: &[u8] = include_bytes!("ocsp/fixtures/ca.der");
+    let (which, rest) = split(data);
+    match usize::from(which) % 9 {
+        d @ 0..=6 => {
+            let _ = crate::verify::starttls::negotiate(&mut Replay(rest), DIALECTS[d], "mail.example.com");
+        }
+        7 => {
+            if let Ok(headers) = crate::verify::tls::parse_head(rest) {
+                for (_, v) in headers.iter().filter(|(k, _)| k == "public-key-pins") {
+                    let _ = crate::verify::parse_pins(v);
+                }
+            }
+        }
+        _ => {
+            let Ok(leaf) = crate::crypto::parse_cert(LEAF) else { return };
+            let chain = vec![ISSUER.to_vec()];
+            let tlsa = [(3, 1, 1, vec![0; 32]), (2, 0, 0, ISSUER.to_vec()), (1, 0, 2, vec![])];
+            let expected = crate::verify::Expected {
+                leaf: &leaf,
+                chain: &chain,
+                previous: Some(("01", 0)),
+                staple_required: true,
+                pins: None,
+                tlsa: &tlsa,
+            };
+            let served = crate::verify::Served {
+                handshake: crate::verify::Handshake {
+                    chain: vec![rest.to_vec(), ISSUER.to_vec()],
+                    ocsp: Some(rest.to_vec()),
+                    version: String::new(),
+                    cipher: String::new(),
+                },
+                pins: Some(Some(crate::verify::parse_pins(&String::from_utf8_lossy(rest)))),
+            };
+            for p in crate::verify::compare(&expected, &served, 1_796_184_000) {
+                let _ = p.to_string();
+            }
+        }
+    }
+}
