@@ -180,13 +180,25 @@ pub fn verify(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], reloaded: Option<
             }
         }
     }
+    // Journaled when the result differs from the last one journaled: a
+    // daily run finding the same adds nothing to the journal.
     for (index, item) in items.iter().enumerate() {
+        let (serial, failures) = (&item.files.leaf.serial_hex, std::mem::take(&mut failures[index]));
+        let id = cert_id(&item.cert.name, item.key_type);
+        let same = ctx
+            .state()
+            .verifications
+            .get(&id)
+            .is_some_and(|v| v.serial == *serial && v.checked == checked[index] && v.failures == failures);
+        if same {
+            continue;
+        }
         let event = Event::InstallationVerified {
             cert: item.cert.name.clone(),
             key_type: item.key_type,
-            serial: item.files.leaf.serial_hex.clone(),
+            serial: serial.clone(),
             checked: checked[index],
-            failures: std::mem::take(&mut failures[index]),
+            failures,
         };
         if let Err(e) = ctx.note(event) {
             return ctx.report.error(e);

@@ -16,7 +16,7 @@ use super::event::{Mode, Snapshot};
 use super::fields::{FieldError, Fields};
 use super::state::{
     AccountState, AriState, AuthzState, CertState, FailureState, FileState, KeyState, OcspState, ParamsState,
-    PreviousCert, SctState, State,
+    PreviousCert, SctState, State, VerifiedState,
 };
 use crate::time::Time;
 use crate::types::{KeyRole, KeyType};
@@ -63,6 +63,8 @@ impl State {
             ocsp: &'a BTreeMap<String, OcspState>,
             #[serde(skip_serializing_if = "BTreeMap::is_empty")]
             params: &'a BTreeMap<String, ParamsState>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            verifications: &'a BTreeMap<String, VerifiedState>,
         }
         let files = self
             .files
@@ -99,6 +101,7 @@ impl State {
             scts: &self.scts,
             ocsp: &self.ocsp,
             params: &self.params,
+            verifications: &self.verifications,
         };
         let text = serde_json::to_string(&snap).expect("the state serializes");
         Snapshot(serde_json::value::RawValue::from_string(text).expect("serde_json writes valid JSON"))
@@ -156,6 +159,10 @@ impl State {
         // Checkpoints written before SCTs and OCSP responses were kept have none.
         f.each_object("scts", &mut |k, e| {
             s.scts.insert(k, sct(e)?);
+            Ok(())
+        })?;
+        f.each_object("verifications", &mut |k, e| {
+            s.verifications.insert(k, verified(e)?);
             Ok(())
         })?;
         f.each_object("ocsp", &mut |k, e| {
@@ -274,6 +281,15 @@ fn authz(f: &Fields<'_>) -> R<AuthzState> {
 
 fn failure(f: &Fields<'_>) -> R<FailureState> {
     Ok(FailureState { at: f.time("at")?, error: f.string("error")? })
+}
+
+fn verified(f: &Fields<'_>) -> R<VerifiedState> {
+    Ok(VerifiedState {
+        serial: f.string("serial")?,
+        checked: f.num("checked")?,
+        failures: f.strings("failures")?,
+        since: f.time("since")?,
+    })
 }
 
 fn sct(f: &Fields<'_>) -> R<SctState> {

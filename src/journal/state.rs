@@ -68,6 +68,15 @@ pub struct CertState {
     pub previous: Option<PreviousCert>,
 }
 
+/// An installation verification's result.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct VerifiedState {
+    pub serial: String,
+    pub checked: u32,
+    pub failures: Vec<String>,
+    pub since: Time,
+}
+
 /// The certificate an installed one replaced.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct PreviousCert {
@@ -236,6 +245,10 @@ pub struct State {
     /// Certificate name → the DH/EC parameters its files carry.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, ParamsState>,
+    /// `"<certificate>/<key type>"` → the last installation verification
+    /// journaled (a run journals one only when its result differs).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub verifications: BTreeMap<String, VerifiedState>,
     /// Transactions begun and neither committed nor rolled back.
     #[serde(rename = "open_transactions", serialize_with = "ids_only")]
     pub open: BTreeMap<String, OpenTxn>,
@@ -592,6 +605,10 @@ impl State {
             Event::ChallengeFileRemoved { path } => {
                 self.challenge_files.remove(&path);
             }
+            Event::InstallationVerified { cert, key_type, serial, checked, failures } => {
+                let v = VerifiedState { serial, checked, failures, since: ts };
+                self.verifications.insert(cert_id(&cert, key_type), v);
+            }
             Event::RenewalFailed { cert, key_type, error } => {
                 self.renewal_failures.insert(cert_id(&cert, key_type), FailureState { at: ts, error });
             }
@@ -727,6 +744,42 @@ mod tests {
 
     fn installed(role: &str, spki: &str) -> serde_json::Value {
         json!({"type": "key_installed", "key": "k", "key_type": "ecdsa", "role": role, "spki_sha256": spki, "path": format!("/k.{role}")})
+    }
+
+    #[test]
+    fn the_replaced_certificate_and_verifications_are_kept_through_checkpoints() {
+        let cert =
+            |serial: &str| json!({"type": "certificate_installed", "cert": "c", "key_type": "ecdsa", "serial": serial});
+        let verified = |serial: &str, failures: serde_json::Value| {
+            json!({"type": "installation_verified", "cert": "c", "key_type": "ecdsa", "serial": serial,
+                   "checked": 2, "failures": failures})
+        };
+        let r = records(&[
+            issued("01"),
+            begun("k@1", json!([cert("01")])),
+            json!({"type": "txn_committed", "txn": "k@1"}),
+            verified("01", json!([])),
+            issued("02"),
+            begun("k@2", json!([cert("02")])),
+            json!({"type": "txn_committed", "txn": "k@2"}),
+            verified("02", json!(["c at 127.0.0.1:443: still serves the previous certificate"])),
+        ]);
+        let s = State::replay(&r);
+        let c = &s.certificates["c/ecdsa"];
+        assert_eq!(c.serial, "02");
+        let previous = c.previous.as_ref().unwrap();
+        // replaced when the new one's transaction committed
+        assert_eq!((previous.serial.as_str(), previous.replaced), ("01", r[6].ts));
+        assert_eq!(s.verifications["c/ecdsa"].serial, "02");
+        assert_eq!(s.verifications["c/ecdsa"].failures.len(), 1);
+        let back = State::from_snapshot(&s.snapshot()).unwrap();
+        assert_eq!(back.certificates, s.certificates);
+        assert_eq!(back.verifications, s.verifications);
+        // A journal without either reads as before (no key in the snapshot).
+        let first = State::replay(&r[..3]);
+        assert!(first.certificates["c/ecdsa"].previous.is_none() && first.verifications.is_empty());
+        let text = first.snapshot().0.get().to_string();
+        assert!(!text.contains("previous") && !text.contains("verifications"), "{text}");
     }
 
     #[test]
