@@ -18,6 +18,17 @@ use std::time::{Duration, Instant};
 /// test once reached another test's plain-HTTP server that way. Ports come
 /// from 20000-32767, below the kernel's ephemeral range, each handed out once
 /// per test process (tests run in threads of one process).
+/// Whether this machine has IPv6 loopback (a container may run without
+/// it). Tests that also check [::1] say so on stderr when it is missing and
+/// check 127.0.0.1 alone.
+pub fn ipv6_loopback() -> bool {
+    let here = std::net::TcpListener::bind("[::1]:0").is_ok();
+    if !here {
+        eprintln!("NOTE: no IPv6 loopback on this machine: [::1] is not checked by this test");
+    }
+    here
+}
+
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);

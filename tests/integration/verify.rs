@@ -47,6 +47,11 @@ pub fn add_aaaa(site: &Site, host: &str, address: &str) {
     challtestsrv(site, "/add-aaaa", json!({"host": host, "addresses": [address]}));
 }
 
+/// Makes pebble-challtestsrv answer `host`'s A queries with `addresses`.
+pub fn set_a(site: &Site, host: &str, addresses: &[&str]) {
+    challtestsrv(site, "/add-a", json!({"host": host, "addresses": addresses}));
+}
+
 /// Takes back [`add_aaaa`].
 pub fn clear_aaaa(site: &Site, host: &str) {
     challtestsrv(site, "/clear-aaaa", json!({"host": host}));
@@ -151,14 +156,25 @@ fn every_address_of_a_name_is_asked_and_named() {
     let site = site("verify-ipv6", &names, json!([{"port": port, "key_types": "ecdsa"}]));
     let first = site.run(&["--accept", "--certs"]);
     assert_eq!(first.code, 0, "{first:?}");
-    // (after issuance: pebble would validate over IPv6, where nobody listens)
-    add_aaaa(&site, "six.example.test", "::1");
-    // listening on 127.0.0.1 only: the IPv6 address fails, the IPv4 one serves
+    // Two A records (and an AAAA one where this machine has IPv6 loopback;
+    // after issuance: pebble would validate over IPv6, where nobody listens).
+    set_a(&site, "six.example.test", &["127.0.0.1", "127.0.0.2"]);
+    let ipv6 = crate::peers::ipv6_loopback();
+    if ipv6 {
+        add_aaaa(&site, "six.example.test", "::1");
+    }
+    // listening on 127.0.0.1 only: the other addresses fail, 127.0.0.1 serves
     let _server = SServer::start(&site, names[0], port);
     let run = site.run(&["--verify"]);
     assert_eq!(run.code, 12, "{run:?}");
-    let want = format!("Unable to connect to six.example.test at [::1]:{port} via ECDSA: connect:");
-    assert!(run.stderr.contains(&want), "{want}\n{run:?}");
+    let mut others = vec![format!("127.0.0.2:{port}")];
+    if ipv6 {
+        others.push(format!("[::1]:{port}"));
+    }
+    for other in &others {
+        let want = format!("Unable to connect to six.example.test at {other} via ECDSA: connect:");
+        assert!(run.stderr.contains(&want), "{want}\n{run:?}");
+    }
     let want = format!("ECDSA certificate six.example.test present on six.example.test at 127.0.0.1:{port}");
     assert!(run.stdout.contains(&want), "{want}\n{run:?}");
     assert!(
@@ -167,8 +183,10 @@ fn every_address_of_a_name_is_asked_and_named() {
     );
     let verified = site.events_of("installation_verified");
     assert_eq!(verified.len(), 1, "{verified:?}");
-    assert_eq!(verified[0]["checked"], 2);
+    assert_eq!(verified[0]["checked"], 1 + others.len());
     let failures = verified[0]["failures"].as_array().unwrap();
-    assert_eq!(failures.len(), 1);
-    assert!(failures[0].as_str().unwrap().contains(&format!("[::1]:{port}")), "{failures:?}");
+    assert_eq!(failures.len(), others.len());
+    for (failure, other) in failures.iter().zip(&others) {
+        assert!(failure.as_str().unwrap().contains(other.as_str()), "{failures:?}");
+    }
 }
