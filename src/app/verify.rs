@@ -161,8 +161,10 @@ pub fn verify(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], reloaded: Option<
                 let hs = &served.handshake;
                 let staple = if hs.ocsp.is_some() { ", OCSP staple good" } else { "" };
                 let pins = if item.pins.is_some() && target.http { ", public key pins present" } else { "" };
+                let owner = super::tlsa::owner(target.addr.port(), "tcp", &target.host);
+                let dane = if tlsa.get(&owner).is_some_and(|r| !r.is_empty()) { ", TLSA record matches" } else { "" };
                 let line = format!(
-                    "{kt} certificate {} present on {on} ({}, {}{staple}{pins})",
+                    "{kt} certificate {} present on {on} ({}, {}{staple}{pins}{dane})",
                     item.cert.name, hs.version, hs.cipher
                 );
                 if explicit {

@@ -115,7 +115,7 @@ impl Bind {
         Bind { dir, server, _named: named }
     }
 
-    fn key(&self, name: &str) -> TsigKey {
+    pub(crate) fn key(&self, name: &str) -> TsigKey {
         TsigKey::load(Path::new(&format!("{name}.key")), &self.dir).unwrap()
     }
 }

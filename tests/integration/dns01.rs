@@ -369,3 +369,75 @@ mv "$state.new" "$state"
         "{journaled:?}"
     );
 }
+
+/// Installation verification checks the served certificate against the TLSA
+/// records DNS has for the port, as the original does: postfix on loopback
+/// with acmebot's certificates, the records acmebot published in bind9, then
+/// a record for some other key in their place (the DANE outage a renewal
+/// without its records makes), then the records acmebot puts back.
+#[test]
+fn dns01_verification_checks_the_served_chain_against_tlsa_records() {
+    use acmebot::dns::{self, Record};
+
+    use crate::tls_servers::{CertPair, Postfix};
+    let bind = Bind::start("verify-dane");
+    let port = bind.server.port();
+    let site = site("verify-dane", &bind, certificates(Value::Null), |c| {
+        c["zone_update_keys"] =
+            json!({"example.test": {"file": "acme-sha256.key", "server": "127.0.0.1", "port": port}});
+    });
+    let r = run(&site, &bind, &["--accept"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let pair = |kt: &str| {
+        CertPair::new(
+            site.path(&format!("ssl/certs/example.test.{kt}.pem")),
+            site.path(&format!("ssl/private/example.test.{kt}.key")),
+        )
+    };
+    let postfix = Postfix::start(&site.root.join("postfix"), &[pair("rsa"), pair("ecdsa")]);
+    let smtp = postfix.port;
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&site.config_path).unwrap()).unwrap();
+    let cert = &mut config["certificates"]["example.test"];
+    cert["tlsa_records"] =
+        json!({"example.test": [{"host": "@", "port": smtp, "usage": "dane-ee", "selector": "spki"}]});
+    // the apex only: the wildcard's made-up name has no address in this zone
+    cert["verify"] = json!([{"port": smtp, "starttls": "smtp", "hosts": "example.test"}]);
+    site.write_config_value(&config);
+    let r = run(&site, &bind, &["--tlsa"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let owner = format!("_{smtp}._tcp.example.test");
+    assert_eq!(
+        dig(bind.server, "TLSA", &owner).len(),
+        8,
+        "both key types' primary and backup keys, SHA-256 and SHA-512"
+    );
+
+    let clean = run(&site, &bind, &["--verify"]);
+    assert_eq!(clean.code, 0, "{clean:?}");
+    for kt in ["RSA", "ECDSA"] {
+        let want = format!("{kt} certificate example.test present on example.test at 127.0.0.1:{smtp} (");
+        let line = clean.stdout.lines().find(|l| l.starts_with(&want)).unwrap_or_else(|| panic!("{want}\n{clean:?}"));
+        assert!(line.ends_with(", TLSA record matches)"), "{line}");
+    }
+
+    // Someone else's record in place of acmebot's.
+    let key = bind.key("acme-sha256");
+    let now = acmebot::time::Clock::now(&acmebot::time::SystemClock).secs();
+    let drop_all = dns::Change::DeleteRrset { name: owner.clone(), rtype: dns::RecordType::TLSA };
+    dns::update_changes(bind.server, "example.test", Some(&key), &[drop_all], now, dns::UPDATE_TIMEOUT).unwrap();
+    let other = Record::tlsa(&owner, 300, 3, 1, 1, vec![0xee; 32]);
+    dns::update(bind.server, "example.test", Some(&key), &[other], &[], now).unwrap();
+    let broken = run(&site, &bind, &["--verify"]);
+    assert_eq!(broken.code, 12, "{broken:?}");
+    for kt in ["RSA", "ECDSA"] {
+        let want = format!(
+            "WARNING: {kt} certificate example.test on example.test at 127.0.0.1:{smtp}: none of the 1 TLSA record(s) in DNS matches the served certificate"
+        );
+        assert!(broken.stderr.lines().any(|l| l == want), "{want}\n{broken:?}");
+    }
+    // --tlsa puts acmebot's records back; the next verification is clean.
+    let r = run(&site, &bind, &["--tlsa"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let again = run(&site, &bind, &["--verify"]);
+    assert_eq!(again.code, 0, "{again:?}");
+}
