@@ -81,12 +81,16 @@ pub fn verify(ctx: &mut Ctx<'_>, selected: &[&PrivateKeySpec], reloaded: Option<
     // original uses), then DNS, looked up at most PARALLEL at once.
     let hosts: BTreeSet<&str> = items.iter().flat_map(|i| i.hosts.iter().map(|(h, _)| h.as_str())).collect();
     let hosts_file = std::fs::read_to_string(HOSTS_FILE).unwrap_or_default();
-    let (listed, to_look_up): (Vec<&str>, Vec<&str>) =
-        hosts.into_iter().partition(|h| !in_hosts_file(&hosts_file, h).is_empty());
-    let mut addresses: BTreeMap<&str, Result<Vec<SocketAddr>, String>> = listed
-        .into_iter()
-        .map(|h| (h, Ok(in_hosts_file(&hosts_file, h).into_iter().map(|ip| SocketAddr::new(ip, 0)).collect())))
-        .collect();
+    let mut addresses: BTreeMap<&str, Result<Vec<SocketAddr>, String>> = BTreeMap::new();
+    let mut to_look_up = Vec::new();
+    for host in hosts {
+        let listed = in_hosts_file(&hosts_file, host);
+        if listed.is_empty() {
+            to_look_up.push(host);
+        } else {
+            addresses.insert(host, Ok(listed.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect()));
+        }
+    }
     let resolver = super::zones::resolver(ctx.config);
     match &resolver {
         Ok(resolver) => {

@@ -22,11 +22,10 @@
 
 use std::io::{self, Read, Write};
 
-use crate::http1::{read_request, reason, Req};
+use crate::http1::{read_request, write_response, Listening, Req};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
@@ -140,24 +139,13 @@ struct State {
 /// The listener; dropped with the last handle.
 struct Server {
     port: u16,
-    stop: Arc<AtomicBool>,
     state: Arc<Mutex<State>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    _listening: Listening,
 }
 
 impl Server {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -181,11 +169,12 @@ impl CtLog {
     pub fn start(opts: CtLogOptions) -> CtLog {
         let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
         let state = Arc::new(Mutex::new(State::default()));
-        let (st, sp) = (state.clone(), stop.clone());
-        let thread = std::thread::spawn(move || accept_loop(listener, st, sp));
-        let server = Arc::new(Server { port, stop, state, thread: Mutex::new(Some(thread)) });
+        let st = state.clone();
+        let listening = Listening::start(listener, move |tcp, stop| {
+            let _ = serve(&st, stop, tcp);
+        });
+        let server = Arc::new(Server { port, state, _listening: listening });
         let log = CtLog { server, shard: 0 };
         log.push_shard(&opts);
         log
@@ -270,22 +259,7 @@ impl CtLog {
     }
 }
 
-fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>, stop: Arc<AtomicBool>) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(tcp) = conn else { continue };
-        let (state, stop) = (state.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let _ = serve(&state, &stop, tcp);
-        });
-    }
-}
-
 fn serve(state: &Mutex<State>, stop: &AtomicBool, mut tcp: TcpStream) -> io::Result<()> {
-    tcp.set_read_timeout(Some(Duration::from_secs(15)))?;
-    tcp.set_write_timeout(Some(Duration::from_secs(15)))?;
     let req = read_request(&mut tcp)?;
     let (status, body) = match route(state, &req) {
         Answer::Json(status, v) => (status, serde_json::to_vec(&v).unwrap()),
@@ -297,14 +271,8 @@ fn serve(state: &Mutex<State>, stop: &AtomicBool, mut tcp: TcpStream) -> io::Res
             return tcp.shutdown(Shutdown::Both);
         }
     };
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        reason(status),
-        body.len()
-    );
-    tcp.write_all(head.as_bytes())?;
-    tcp.write_all(&body)?;
-    tcp.flush()
+    let headers = [("Content-Type".to_string(), "application/json".to_string())];
+    write_response(&mut tcp, status, &headers, &body, false)
 }
 
 enum Answer {

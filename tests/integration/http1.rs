@@ -1,9 +1,89 @@
 //! The HTTP/1.1 the test servers speak (the project's test CA, its ACME v1
-//! server, its CT log): one request read from a connection, and the reason
+//! server, its CT log): their accept loop and its stop, one request read
+//! from a connection (in TLS or not), one response written, and the reason
 //! phrases of the statuses they answer with. Test code only, independent of
 //! acmebot's client.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A test server's accept loop, on a thread of its own: each connection
+/// (15 s read and write timeouts) goes to `handle` on a thread of its own,
+/// with the flag that says the server is stopping. Dropping it sets the
+/// flag, wakes the loop and joins it.
+pub struct Listening {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Listening {
+    pub fn start(listener: TcpListener, handle: impl Fn(TcpStream, &AtomicBool) + Send + Sync + 'static) -> Listening {
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (handle, flag) = (Arc::new(handle), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(tcp) = conn else { continue };
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(15)));
+                let _ = tcp.set_write_timeout(Some(Duration::from_secs(15)));
+                let (handle, flag) = (handle.clone(), flag.clone());
+                std::thread::spawn(move || handle(tcp, &flag));
+            }
+        });
+        Listening { port, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A connection in TLS, as the HTTPS test servers serve it.
+pub type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+/// Wraps `tcp` in TLS and reads its request.
+pub fn tls_request(tls: Arc<rustls::ServerConfig>, tcp: TcpStream) -> io::Result<(TlsStream, Req)> {
+    let conn = rustls::ServerConnection::new(tls).map_err(io::Error::other)?;
+    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let req = read_request(&mut s)?;
+    Ok((s, req))
+}
+
+/// Writes a whole response: status line, `headers`, Content-Length,
+/// `Connection: close`, and the body unless it answers a HEAD.
+pub fn write_response(
+    s: &mut impl Write,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    head_only: bool,
+) -> io::Result<()> {
+    let mut out = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    let mut bytes = out.into_bytes();
+    if !head_only {
+        bytes.extend_from_slice(body);
+    }
+    s.write_all(&bytes)?;
+    s.flush()
+}
 
 /// A request as a test server reads it: headers lower-cased, the query cut off.
 pub struct Req {

@@ -37,11 +37,11 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+
+use crate::http1::Listening;
 
 use serde_json::Value;
 
@@ -144,8 +144,7 @@ pub struct Revocation {
 pub struct AcmeV1 {
     shared: Arc<server::Shared>,
     port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _server: Listening,
     dir: PathBuf,
     ca_pem: PathBuf,
 }
@@ -162,10 +161,11 @@ impl AcmeV1 {
         std::fs::write(&ca_pem, &pki.root_pem).unwrap();
         let tls = pki.tls_config();
         let shared = Arc::new(server::Shared::new(opts, base, pki));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (sh, st) = (shared.clone(), stop.clone());
-        let thread = std::thread::spawn(move || server::accept_loop(listener, sh, tls, st));
-        AcmeV1 { shared, port, stop, thread: Some(thread), dir, ca_pem }
+        let sh = shared.clone();
+        let server = Listening::start(listener, move |tcp, _| {
+            let _ = server::serve(&sh, tls.clone(), tcp);
+        });
+        AcmeV1 { shared, port, _server: server, dir, ca_pem }
     }
 
     pub fn port(&self) -> u16 {
@@ -233,11 +233,6 @@ impl AcmeV1 {
 
 impl Drop for AcmeV1 {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

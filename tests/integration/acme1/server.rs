@@ -7,8 +7,7 @@
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use der::Decode;
 use serde_json::{json, Value};
 
 use super::{AcmeV1Options, Authorization, IssuedCert, Registration, Revocation, ERROR_NS};
-use crate::http1::{read_request, reason, Req};
+use crate::http1::{tls_request, write_response, Req};
 use crate::testca::jws::{thumbprint, PubKey, ALGS};
 use crate::testca::pki::{parse_csr, Pki};
 use crate::testca::{b64, hex, now, random_bytes, rfc3339, unb64};
@@ -178,41 +177,16 @@ impl Shared {
     }
 }
 
-pub fn accept_loop(listener: TcpListener, sh: Arc<Shared>, tls: Arc<rustls::ServerConfig>, stop: Arc<AtomicBool>) {
-    for conn in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(tcp) = conn else { continue };
-        let (sh, tls) = (sh.clone(), tls.clone());
-        std::thread::spawn(move || {
-            let _ = serve(&sh, tls, tcp);
-        });
-    }
-}
-
-fn serve(sh: &Arc<Shared>, tls: Arc<rustls::ServerConfig>, tcp: TcpStream) -> io::Result<()> {
-    tcp.set_read_timeout(Some(Duration::from_secs(15)))?;
-    tcp.set_write_timeout(Some(Duration::from_secs(15)))?;
-    let conn = rustls::ServerConnection::new(tls).map_err(io::Error::other)?;
-    let mut s = rustls::StreamOwned::new(conn, tcp);
-    let req = read_request(&mut s)?;
+/// One connection: its request answered.
+pub fn serve(sh: &Arc<Shared>, tls: Arc<rustls::ServerConfig>, tcp: TcpStream) -> io::Result<()> {
+    let (mut s, req) = tls_request(tls, tcp)?;
     sh.lock().requests.push((req.method.clone(), req.path.clone()));
     let mut resp = route(sh, &req).unwrap_or_else(|e| e);
     // Boulder sets the nonce before anything else: every response has one.
     let nonce = sh.lock().new_nonce();
     resp.headers.push(("Replay-Nonce".into(), nonce));
     resp.headers.push(("Cache-Control".into(), "public, max-age=0, no-cache".into()));
-    let mut out = format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
-    for (k, v) in &resp.headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", resp.body.len()));
-    let mut bytes = out.into_bytes();
-    if req.method != "HEAD" {
-        bytes.extend_from_slice(&resp.body);
-    }
-    s.write_all(&bytes)?;
+    write_response(&mut s, resp.status, &resp.headers, &resp.body, req.method == "HEAD")?;
     s.conn.send_close_notify();
     s.flush()
 }
