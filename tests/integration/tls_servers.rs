@@ -358,6 +358,22 @@ impl Daemon {
         }
     }
 
+    /// Waits until a worker runs. nginx opens its ports before it sets its
+    /// signal handlers and forks its workers after: a SIGHUP (a reload) in
+    /// between is lost, so "started" means a worker exists.
+    fn wait_worker(&self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while self.workers().is_empty() {
+            if self.exited() {
+                self.fail("exited before it started a worker");
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("started no worker within {START_TIMEOUT:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn workers(&self) -> Vec<u32> {
         group_members(self.pid())
             .into_iter()
@@ -544,6 +560,7 @@ http {{
         let daemon = Daemon::spawn(cmd, "nginx", dir, vec![dir.join("error.log")], "nginx: worker process");
         let ports: Vec<u16> = [port, ocsp_port].into_iter().filter(|&p| p != 0).collect();
         daemon.wait_listening(&ports);
+        daemon.wait_worker();
         Nginx { port, ocsp_port, dir: dir.to_path_buf(), opts, daemon }
     }
 

@@ -332,12 +332,21 @@ fn the_reload_commands_run_from_a_shell_reload_every_server() {
     let postfix = Postfix::start(&dir.join("postfix"), &[rsa.clone(), ecdsa.clone()]);
     let dovecot = Dovecot::start(&dir.join("dovecot"), &[rsa.clone(), ecdsa.clone()]);
     let rsa = pki.leaf("rsa", KeyKind::Rsa);
+    let nginx_workers = || -> Vec<u32> {
+        group_members(nginx.pid()).into_iter().filter(|(_, c)| c.contains("worker process")).map(|(p, _)| p).collect()
+    };
+    let old_workers = nginx_workers();
     // What acmebot will do: run each command, as a configured service's reload.
     for command in [nginx.reload_command(), postfix.reload_command(), dovecot.reload_command()] {
         let status = Command::new("sh").args(["-c", &command]).status().unwrap();
         assert!(status.success(), "{command}");
     }
     let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    // nginx's old worker accepts until it is told to stop, just after the new
+    // one starts: a connection in between gets the old files.
+    while nginx_workers().iter().any(|p| old_workers.contains(p)) && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let endpoints = [
         (nginx.port, None),
         (postfix.port, Some("smtp")),
